@@ -1,0 +1,44 @@
+# CTPL Hub — two commands: `make run` (a demo on SQLite) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+VEHICLES ?= 20000
+export CTPLHUB_HOME ?= ./var
+export CTPLHUB_DATABASE_URL ?= sqlite:///./var/ctplhub.db
+
+.PHONY: install run test lint typecheck layers pytest bench clean
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+## Initialise ./var (SQLite + keys), load the demo fleet, serve on http://127.0.0.1:8000
+run: install
+	$(BIN)/ctplhub demo --vehicles $(VEHICLES)
+
+## Lint, types, layers, then every test (PostgreSQL too when reachable; required with CI=true)
+test: install lint typecheck layers pytest
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: install
+	$(BIN)/mypy src
+
+layers: install
+	$(BIN)/lint-imports
+
+pytest: install
+	$(BIN)/pytest -n 2 --dist loadfile -q
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,34 @@
+"""The FastAPI application factory: routers, error mapping, metrics. No wiring here:
+``bootstrap`` builds the services and hands them in."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from ctplhub import __version__
+from ctplhub.api.deps import AppServices
+from ctplhub.api.errors import install_error_handlers
+from ctplhub.api.metrics import MetricsMiddleware
+from ctplhub.api.routers import coverage, events, ops
+
+DESCRIPTION = """
+CTPL Hub answers one question for owners, police and regulators: *is this vehicle's
+compulsory third-party liability insurance (交强险) in force, and until when?*
+
+* Insurers report policy events with HMAC-signed requests (`X-CTPL-*` headers).
+* Owners query by plate plus a verification factor and get an Ed25519-signed answer;
+  the public keys are at `/.well-known/ctplhub-keys.json`.
+* Police and regulators verify coverage in bulk with bearer tokens.
+
+Every error has the shape `{"error": {"code", "message", "details"}}`.
+"""
+
+
+def create_app(services: AppServices, *, extra_routers: tuple[APIRouter, ...] = ()) -> FastAPI:
+    app = FastAPI(title="CTPL Hub", version=__version__, description=DESCRIPTION)
+    app.state.services = services
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware)
+    for router in (events.router, coverage.router, ops.router, *extra_routers):
+        app.include_router(router)
+    return app

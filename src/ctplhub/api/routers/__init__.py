@@ -1,0 +1,1 @@
+"""api/routers layer; see STYLE.md."""

@@ -1,0 +1,114 @@
+"""Coverage answers: owners' query (verified or not) and police/regulator bulk verify."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from ctplhub.api.bodies import (
+    decode_object,
+    json_body_doc,
+    read_limited,
+    require_media_type,
+    validate,
+)
+from ctplhub.api.deps import bearer, services
+from ctplhub.api.responses import JSONBody
+from ctplhub.api.schemas import CoverageQueryBody, FullAnswer, ShortAnswer, VerifyAnswer, VerifyBody
+from ctplhub.domain.errors import PayloadTooLarge, ValidationFailed
+from ctplhub.services.check_coverage import CoverageQuery
+
+router = APIRouter(tags=["coverage"])
+
+VERIFY_ROLES = ("police", "regulator")
+_VERIFY_BYTES = 8 << 20
+_CSV_COLUMNS = ("plate", "vin", "at", "covered", "status", "insurer_code", "covered_until", "error")
+
+
+@router.post(
+    "/v1/coverage/query",
+    summary="Is this vehicle covered? Full signed answer with a verification factor",
+    response_model=FullAnswer | ShortAnswer,
+    responses={404: {"description": "no such plate, or the factor does not match (same answer)"}},
+    openapi_extra=json_body_doc(CoverageQueryBody),
+)
+async def query(request: Request) -> Response:
+    app = services(request)
+    require_media_type(request, "application/json")
+    body = validate(
+        CoverageQueryBody, decode_object(await read_limited(request, app.limits.event_bytes))
+    )
+    answer = await run_in_threadpool(
+        app.coverage.query,
+        CoverageQuery(body.plate, body.vin_last6, body.owner_id_number, body.at),
+    )
+    return JSONBody(answer)
+
+
+@router.post(
+    "/v1/coverage/verify",
+    summary="Bulk verification for police and regulators (JSON or CSV, up to 10,000 items)",
+    response_model=VerifyAnswer,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": VerifyBody.model_json_schema()},
+                "text/csv": {"schema": {"type": "string", "description": "header: plate,vin,at"}},
+            },
+        }
+    },
+)
+async def verify(request: Request) -> Response:
+    app = services(request)
+    await run_in_threadpool(bearer, request, *VERIFY_ROLES)
+    kind = require_media_type(request, "application/json", "text/csv")
+    raw = await read_limited(request, _VERIFY_BYTES)
+    items = _csv_items(raw) if kind == "text/csv" else _json_items(raw)
+    if len(items) > app.limits.verify_items:
+        raise PayloadTooLarge(f"at most {app.limits.verify_items:,} items per call")
+    results = await run_in_threadpool(app.coverage.verify, items)
+    if "text/csv" in request.headers.get("accept", ""):
+        return Response(_to_csv(results), media_type="text/csv; charset=utf-8")
+    return JSONBody({"results": results})
+
+
+def _json_items(raw: bytes) -> list[Any]:
+    items = decode_object(raw).get("items")
+    if not isinstance(items, list):
+        raise ValidationFailed('the body must be {"items": [...]}')
+    return items
+
+
+def _csv_items(raw: bytes) -> list[Any]:
+    reader = csv.DictReader(io.StringIO(raw.decode("utf-8-sig")))
+    if not reader.fieldnames or not {"plate", "vin"} & set(reader.fieldnames):
+        raise ValidationFailed("the CSV header must name plate and/or vin (and optionally at)")
+    return [{k: v for k, v in row.items() if k in ("plate", "vin", "at") and v} for row in reader]
+
+
+def _to_csv(results: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(_CSV_COLUMNS)
+    for r in results:
+        error = r.get("error")
+        covered = r["covered"]
+        writer.writerow(
+            [
+                r.get("plate") or "",
+                r.get("vin") or "",
+                r.get("at") or "",
+                "" if covered is None else str(covered).lower(),
+                r.get("status") or "",
+                r.get("insurer_code") or "",
+                r.get("covered_until") or "",
+                error["code"] if error else "",
+            ]
+        )
+    return out.getvalue()

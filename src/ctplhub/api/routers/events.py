@@ -1,0 +1,151 @@
+"""Insurer endpoints: report events, one or a batch; heartbeat; sync health (DESIGN §3)."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from starlette.responses import Response, StreamingResponse
+
+from ctplhub.api.bodies import (
+    decode_object,
+    read_limited,
+    require_media_type,
+    spool_body,
+)
+from ctplhub.api.deps import bearer, services, signed_insurer
+from ctplhub.api.responses import JSONBody
+from ctplhub.api.schemas import BatchAnswer, EventReceipt, HeartbeatBody, SyncStatus, event_body_doc
+from ctplhub.domain.errors import Forbidden, PayloadTooLarge
+from ctplhub.services.event_lines import CSV, NDJSON, count_lines, read_lines
+from ctplhub.services.report_events import RawLine
+
+router = APIRouter(tags=["insurers"])
+
+
+@router.post(
+    "/v1/policy-events",
+    status_code=201,
+    summary="Report one policy event",
+    response_model=EventReceipt,
+    responses={200: {"model": EventReceipt, "description": "identical repeat (idempotent)"}},
+    openapi_extra=event_body_doc(),
+)
+async def report_event(request: Request) -> Response:
+    app = services(request)
+    require_media_type(request, "application/json")
+    body = await read_limited(request, app.limits.event_bytes)
+    insurer = await run_in_threadpool(signed_insurer, request, hashlib.sha256(body).digest())
+    event = decode_object(body)
+    created, receipt = await run_in_threadpool(
+        app.report_events.report, event, insurer_code=insurer
+    )
+    return JSONBody(receipt, status_code=201 if created else 200)
+
+
+@router.post(
+    "/v1/policy-events/batch",
+    summary="Report up to 100,000 events as NDJSON or CSV",
+    response_model=BatchAnswer,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                NDJSON: {"schema": {"type": "string"}},
+                CSV: {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def report_batch(request: Request) -> Response:
+    app = services(request)
+    kind = require_media_type(request, NDJSON, CSV)
+    spool, digest = await spool_body(request, app.limits.batch_bytes)
+    try:
+        insurer = await run_in_threadpool(signed_insurer, request, digest)
+        # Count first: an over-long batch is refused whole, before any line is stored.
+        count = await run_in_threadpool(count_lines, spool, kind)
+        if count > app.limits.batch_lines:
+            raise PayloadTooLarge(
+                f"a batch holds at most {app.limits.batch_lines:,} events; this one has {count:,}"
+            )
+        results = await run_in_threadpool(_run_batch, app, read_lines(spool, kind), insurer)
+    finally:
+        spool.close()
+    return StreamingResponse(_stream_answer(*results), media_type="application/json")
+
+
+def _run_batch(
+    app: Any, lines: Iterator[RawLine], insurer: str
+) -> tuple[dict[str, int], IO[bytes]]:
+    """Store the batch; results go to a temporary file so memory stays flat."""
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    out = tempfile.SpooledTemporaryFile(max_size=4 << 20)  # noqa: SIM115 - streamed, then closed
+    try:
+        first = True
+        for result in app.report_events.report_many(lines, insurer_code=insurer):
+            counts[result.status] += 1
+            out.write(b"" if first else b",")
+            out.write(orjson.dumps(result.as_dict()))
+            first = False
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+    return counts, out
+
+
+def _stream_answer(counts: dict[str, int], results: IO[bytes]) -> Iterator[bytes]:
+    try:
+        yield orjson.dumps(counts)[:-1] + b',"results":['
+        while chunk := results.read(1 << 16):
+            yield chunk
+        yield b"]}"
+    finally:
+        results.close()
+
+
+@router.post(
+    "/v1/insurers/{code}/heartbeat",
+    summary="Nothing new up to this instant: move the sync watermark",
+    response_model=SyncStatus,
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": HeartbeatBody.model_json_schema()}},
+        }
+    },
+)
+async def heartbeat(code: str, request: Request) -> Response:
+    app = services(request)
+    body = await read_limited(request, app.limits.event_bytes)
+    if body.strip():
+        require_media_type(request, "application/json")
+    insurer = await run_in_threadpool(signed_insurer, request, hashlib.sha256(body).digest())
+    data = decode_object(body) if body.strip() else {}
+    answer = await run_in_threadpool(
+        app.insurers.heartbeat, code.upper(), caller=insurer, at=data.get("at")
+    )
+    return JSONBody(answer)
+
+
+@router.get(
+    "/v1/insurers/{code}/sync",
+    summary="Sync health of one insurer (the insurer itself, signed; or a regulator)",
+    response_model=SyncStatus,
+)
+async def sync(code: str, request: Request) -> Response:
+    app = services(request)
+    code = code.upper()
+    if request.headers.get("authorization"):
+        await run_in_threadpool(bearer, request, "regulator", "admin")
+    else:
+        insurer = await run_in_threadpool(signed_insurer, request, hashlib.sha256(b"").digest())
+        if insurer != code:
+            raise Forbidden(f"this key belongs to insurer {insurer}", code="insurer_mismatch")
+    return JSONBody(await run_in_threadpool(app.insurers.sync, code))

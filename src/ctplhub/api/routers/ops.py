@@ -1,0 +1,39 @@
+"""Operations: liveness, readiness, metrics and the public signing keys."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from ctplhub.api.deps import services
+from ctplhub.api.errors import error_response
+from ctplhub.api.responses import JSONBody
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+async def healthz() -> Response:
+    return JSONBody({"status": "ok"})
+
+
+@router.get("/readyz", summary="Readiness: the database answers")
+async def readyz(request: Request) -> Response:
+    if await run_in_threadpool(services(request).ready):
+        return JSONBody({"status": "ready"})
+    return error_response(503, "not_ready", "the database does not answer")
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get(
+    "/.well-known/ctplhub-keys.json",
+    summary="JWKS of the Ed25519 keys that sign answers (RFC 8037)",
+)
+async def keys(request: Request) -> Response:
+    return JSONBody(services(request).jwks(), headers={"Cache-Control": "public, max-age=300"})

@@ -1,0 +1,136 @@
+"""The one place that knows everything: builds engine, keys, repositories, services
+and the web application from ``Settings``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from fastapi import FastAPI
+from sqlalchemy import Engine, text
+
+from ctplhub.api.app import create_app
+from ctplhub.api.deps import AppServices, Limits
+from ctplhub.config import Settings, load_settings
+from ctplhub.logs import configure_logging
+from ctplhub.security import request_signing, tokens
+from ctplhub.security.answer_signing import AnswerSigner
+from ctplhub.security.keystore import ensure_keys, load_keys
+from ctplhub.security.nonces import RedisNonceStore
+from ctplhub.security.pii import BlindIndex, FieldCipher, PersonalDataVault
+from ctplhub.services.check_coverage import CheckCoverage
+from ctplhub.services.insurers import Insurers
+from ctplhub.services.ports import NonceStore, UnitOfWork
+from ctplhub.services.report_events import ReportEvents
+from ctplhub.services.users import Users
+from ctplhub.store.schema import make_engine, migrate
+from ctplhub.store.unit_of_work import SqlNonceStore, SqlUnitOfWork
+from ctplhub.web.pages import build_router as build_web_router
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: Engine
+    report_events: ReportEvents
+    coverage: CheckCoverage
+    insurers: Insurers
+    users: Users
+    signer: AnswerSigner
+
+    def ready(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    def app_services(self) -> AppServices:
+        s = self.settings
+        return AppServices(
+            report_events=self.report_events,
+            coverage=self.coverage,
+            insurers=self.insurers,
+            users=self.users,
+            jwks=self.signer.jwks,
+            ready=self.ready,
+            limits=Limits(
+                s.max_event_bytes, s.max_batch_bytes, s.max_batch_lines, s.max_verify_items
+            ),
+        )
+
+
+def initialise(settings: Settings) -> list[str]:
+    """``ctplhub init``: keys if missing, schema migrated to head."""
+    created = ensure_keys(settings.home)
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    return created
+
+
+def build_container(
+    settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now
+) -> Container:
+    settings = settings or load_settings()
+    keys = load_keys(settings.home)
+    engine = make_engine(settings.database_url)
+    vault = PersonalDataVault(
+        FieldCipher(keys.pii_keys, keys.active_pii_kid), BlindIndex(keys.blind_index_key)
+    )
+    signer = AnswerSigner(keys.signing_keys, keys.active_signing_kid)
+
+    def uow() -> UnitOfWork:
+        return SqlUnitOfWork(engine)
+
+    nonces: NonceStore = (
+        RedisNonceStore(settings.redis_url) if settings.redis_url else SqlNonceStore(engine)
+    )
+    stale_after = timedelta(seconds=settings.stale_after_s)
+    return Container(
+        settings=settings,
+        engine=engine,
+        report_events=ReportEvents(uow, vault, clock),
+        coverage=CheckCoverage(
+            uow,
+            vault,
+            signer,
+            clock,
+            stale_after=stale_after,
+            reminder_window=timedelta(days=settings.reminder_window_days),
+        ),
+        insurers=Insurers(
+            uow,
+            vault,
+            nonces,
+            clock,
+            stale_after=stale_after,
+            signature_check=request_signing.digest_signature_matches,
+            timestamp_fresh=request_signing.timestamp_fresh,
+            new_key_id=tokens.new_key_id,
+            new_secret=tokens.new_secret,
+        ),
+        users=Users(uow, clock, new_token=tokens.new_token, hash_token=tokens.hash_token),
+        signer=signer,
+    )
+
+
+def build_app(container: Container) -> FastAPI:
+    return create_app(
+        container.app_services(), extra_routers=(build_web_router(container.coverage),)
+    )
+
+
+def create_app_from_env() -> FastAPI:
+    """Entry point for ``uvicorn --factory`` (used by ``ctplhub serve``)."""
+    settings = load_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    return build_app(build_container(settings))

@@ -1,0 +1,128 @@
+"""``ctplhub demo``: five insurers, a synthetic fleet, demo accounts and sample plates.
+
+Loading is idempotent: the fleet is anchored to the instant of the first load (kept in
+``CTPLHUB_HOME/demo.json``), so running the demo again re-sends the same events, which
+are duplicates, and prints the same samples.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Table
+
+from ctplhub.bootstrap import Container
+from ctplhub.domain.errors import DomainError
+from ctplhub.services.demo_fleet import DEMO_INSURERS, generate_fleet
+from ctplhub.services.report_events import CHUNK_SIZE, RawLine
+
+
+def _state_file(container: Container) -> Any:
+    return container.settings.home / "demo.json"
+
+
+def _load_state(container: Container) -> dict[str, Any]:
+    path = _state_file(container)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _save_state(container: Container, state: dict[str, Any]) -> None:
+    path = _state_file(container)
+    path.write_text(json.dumps(state, ensure_ascii=False, indent=2))
+    os.chmod(path, 0o600)  # holds demo secrets and a demo token
+
+
+def load_demo(
+    container: Container, vehicles: int, *, console: Console, progress: bool = True
+) -> dict[str, Any]:
+    state = _load_state(container)
+    if state.get("vehicles") != vehicles:
+        state = {"vehicles": vehicles, "now": datetime.now(UTC).isoformat(), "insurers": {}}
+    now = datetime.fromisoformat(state["now"])
+    for code, name in DEMO_INSURERS:
+        if code in state["insurers"]:
+            continue
+        try:
+            new = container.insurers.add(code, name, actor="demo")
+        except DomainError:
+            continue  # registered by an earlier demo whose state file was removed
+        state["insurers"][code] = {"key_id": new.key_id, "secret": new.secret}
+    if "police_token" not in state:
+        try:
+            state["police_token"] = container.users.add("demo-police", "police")
+        except DomainError:
+            state["police_token"] = None
+    _save_state(container, state)
+
+    fleet = generate_fleet(vehicles, now=now)
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    pending: dict[str, list[RawLine]] = defaultdict(list)
+    line = 0
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not progress,
+    )
+
+    def flush(code: str) -> None:
+        for result in container.report_events.report_many(pending.pop(code), insurer_code=code):
+            counts[result.status] += 1
+
+    with bar:
+        task = bar.add_task("loading demo fleet (vehicles)", total=vehicles)
+        last_vin = None
+        for event in fleet.events:
+            line += 1
+            code = event["insurer_code"]
+            pending[code].append((line, event))
+            if len(pending[code]) >= CHUNK_SIZE:
+                flush(code)
+            if event["vin"] != last_vin:
+                last_vin = event["vin"]
+                bar.advance(task)
+        for code in list(pending):
+            flush(code)
+    return {
+        "vehicles": vehicles,
+        "anchored_at": state["now"],
+        **counts,
+        "insurers": [
+            {"insurer_code": code, "key_id": keys["key_id"]}
+            for code, keys in state["insurers"].items()
+        ],
+        "police_token": state.get("police_token"),
+        "secrets_file": str(_state_file(container)),
+        "samples": [
+            {
+                "plate": s.plate,
+                "vin_last6": s.vin_last6,
+                "expected_status": s.expected_status,
+                "story": s.story,
+            }
+            for s in fleet.samples
+        ],
+    }
+
+
+def print_samples(report: dict[str, Any], console: Console) -> None:
+    console.print(
+        f"demo fleet: {report['vehicles']:,} vehicles — {report['accepted']:,} events accepted, "
+        f"{report['duplicate']:,} already there, {report['rejected']:,} rejected"
+    )
+    table = Table("plate 号牌", "VIN tail 车架号后六位", "expected status", "story",
+                  title="sample vehicles: try them at http://127.0.0.1:8000/")  # fmt: skip
+    for s in report["samples"]:
+        table.add_row(s["plate"], s["vin_last6"], s["expected_status"], s["story"])
+    console.print(table)
+    if report.get("police_token"):
+        console.print(f"police token for POST /v1/coverage/verify: {report['police_token']}")
+    console.print(f"insurer API keys and secrets: {report['secrets_file']}")

@@ -1,0 +1,230 @@
+"""The ``ctplhub`` command (DESIGN §8), configured by ``CTPLHUB_*`` variables."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ctplhub.bootstrap import Container, build_container, initialise
+from ctplhub.cli.importer import import_file
+from ctplhub.config import load_settings
+from ctplhub.domain.errors import DomainError
+from ctplhub.security.keystore import KeysMissing
+
+app = typer.Typer(
+    help="CTPL Hub: the national 交强险 information-sharing platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+insurer_app = typer.Typer(help="Register insurers and change their certification.")
+user_app = typer.Typer(help="Named accounts (police, regulator, agent, admin, auditor).")
+app.add_typer(insurer_app, name="insurer")
+app.add_typer(user_app, name="user")
+
+console = Console(stderr=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ACTOR = "cli"
+
+
+def _container() -> Container:
+    try:
+        return build_container(load_settings())
+    except KeysMissing as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _fail(error: DomainError, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"error": error.as_dict()}, ensure_ascii=False))
+    else:
+        console.print(f"[red]error[/red] [bold]{error.code}[/bold]: {error.message}")
+    raise typer.Exit(1)
+
+
+def _emit(payload: dict[str, Any], as_json: bool, text: str) -> None:
+    if as_json:
+        print(json.dumps(payload, ensure_ascii=False))
+    else:
+        console.print(text)
+
+
+@app.command()
+def init() -> None:
+    """Create or migrate the schema; create keys under CTPLHUB_HOME if missing."""
+    settings = load_settings()
+    created = initialise(settings)
+    for name in created:
+        console.print(f"created key file [bold]{name}[/bold] in {settings.home}/keys")
+    console.print(f"schema is up to date on {_safe_url(settings.database_url)}")
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, fit for a log line."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+    return url
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Run the API and the web pages."""
+    import uvicorn
+
+    uvicorn.run(
+        "ctplhub.bootstrap:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="info",
+    )
+
+
+@insurer_app.command("add")
+def insurer_add(
+    code: Annotated[str, typer.Argument(help="Insurer code, e.g. PICC.")],
+    name: Annotated[str, typer.Option(help="Registered name.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Register a certified insurer and print its API key id and secret (shown once)."""
+    try:
+        new = _container().insurers.add(code, name, actor=ACTOR)
+    except DomainError as error:
+        _fail(error, as_json)
+        return
+    payload = {"insurer_code": new.insurer_code, "key_id": new.key_id, "secret": new.secret}
+    _emit(
+        payload,
+        as_json,
+        f"insurer [bold]{new.insurer_code}[/bold] registered\n"
+        f"key id: {new.key_id}\nsecret: {new.secret}\n(the secret is not shown again)",
+    )
+
+
+def _status_command(status: str, verb: str) -> None:
+    @insurer_app.command(verb, help=f"Mark an insurer {status}, with a reason.")
+    def command(
+        code: Annotated[str, typer.Argument(help="Insurer code.")],
+        reason: Annotated[str, typer.Option(help="Why (kept in the certification history).")],
+        as_json: JsonFlag = False,
+    ) -> None:
+        try:
+            _container().insurers.set_status(code, status, reason=reason, actor=ACTOR)
+        except DomainError as error:
+            _fail(error, as_json)
+            return
+        _emit(
+            {"insurer_code": code.upper(), "status": status, "reason": reason},
+            as_json,
+            f"insurer {code.upper()} is now {status}",
+        )
+
+
+for _status, _verb in (("suspended", "suspend"), ("revoked", "revoke"), ("certified", "certify")):
+    _status_command(_status, _verb)
+
+
+@insurer_app.command("list")
+def insurer_list(as_json: JsonFlag = False) -> None:
+    """List insurers with their certification and last sync."""
+    rows = _container().insurers.list()
+    if as_json:
+        print(json.dumps({"insurers": rows}, ensure_ascii=False))
+        return
+    table = Table("code", "name", "status", "last sync")
+    for row in rows:
+        table.add_row(row["insurer_code"], row["name"], row["status"], row["last_sync_at"] or "-")
+    Console().print(table)
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="Account name, e.g. officer-0421.")],
+    role: Annotated[str, typer.Option(help="police | regulator | agent | admin | auditor")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an account and print its bearer token (shown once)."""
+    try:
+        token = _container().users.add(name, role)
+    except DomainError as error:
+        _fail(error, as_json)
+        return
+    _emit(
+        {"user": name, "role": role, "token": token},
+        as_json,
+        f"user [bold]{name}[/bold] ({role}) created\ntoken: {token}\n(not shown again)",
+    )
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="NDJSON (.ndjson/.jsonl) or CSV (.csv) file.")],
+    insurer: Annotated[str, typer.Option(help="The insurer whose events these are.")],
+    errors: Annotated[
+        Path | None, typer.Option(help="Also write every rejected line as NDJSON here.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Load a file of events with a progress bar and a per-line error report."""
+    if not file.is_file():
+        console.print(f"[red]no such file: {file}[/red]")
+        raise typer.Exit(2)
+    try:
+        summary = import_file(
+            _container(), file, insurer, errors_to=errors, progress=not as_json, console=console
+        )
+    except DomainError as error:
+        _fail(error, as_json)
+        return
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False))
+    exit_code = 1 if summary["rejected"] else 0
+    raise typer.Exit(exit_code)
+
+
+@app.command()
+def demo(
+    vehicles: Annotated[int, typer.Option(help="Size of the synthetic fleet.")] = 20_000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve once loaded.")
+    ] = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Initialise, load a realistic synthetic fleet, print sample plates, then serve."""
+    from ctplhub.cli.demo import load_demo, print_samples
+
+    settings = load_settings()
+    initialise(settings)
+    container = build_container(settings)
+    report = load_demo(container, vehicles, console=console, progress=not as_json)
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        print_samples(report, Console())
+    container.engine.dispose()
+    if serve_after:
+        serve(host=host, port=port, workers=1)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeysMissing as error:
+        console.print(f"[red]{error}[/red]")
+        sys.exit(2)

@@ -1,0 +1,269 @@
+"""Coverage status of one vehicle at an instant (DESIGN §2.5).
+
+This is the answer police, owners and insurers ask the registry for, so it is a pure
+function of the vehicle's policies and the instant: no clock, no storage, and the same
+answer whatever order the policies arrive in. Every interval is half-open ``[start, end)``
+because that is how a policy "to 期满日二十四时" is written (DESIGN §2.4); a vehicle is
+therefore covered at its start instant and no longer covered at its end instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from ctplhub.domain.policy import EventType
+
+_DAY = timedelta(days=1)
+
+_TEXTS: dict[str, tuple[str, str]] = {
+    "RENEWED": ("已续保", "renewed"),
+    "ACTIVE": ("保障中", "active"),
+    "EXPIRING_SOON": ("即将到期", "expiring soon"),
+    "PENDING_START": ("待生效", "pending start"),
+    "LAPSED": ("已脱保", "lapsed"),
+    "NO_RECORD": ("无记录", "no record"),
+}
+
+
+class CoverageStatus(StrEnum):
+    RENEWED = "RENEWED"
+    ACTIVE = "ACTIVE"
+    EXPIRING_SOON = "EXPIRING_SOON"
+    PENDING_START = "PENDING_START"
+    LAPSED = "LAPSED"
+    NO_RECORD = "NO_RECORD"
+
+    @property
+    def text_zh(self) -> str:
+        return _TEXTS[self.value][0]
+
+    @property
+    def text_en(self) -> str:
+        return _TEXTS[self.value][1]
+
+    @property
+    def covered(self) -> bool:
+        """Whether a liability at this instant would be paid: the police question."""
+        return self in (CoverageStatus.RENEWED, CoverageStatus.ACTIVE, CoverageStatus.EXPIRING_SOON)
+
+    @property
+    def status_class(self) -> str:
+        """Coarse class for bulk checks: a pending policy does not cover today either."""
+        if self.covered:
+            return "COVERED"
+        return "NO_RECORD" if self is CoverageStatus.NO_RECORD else "NOT_COVERED"
+
+
+def _require_aware(value: datetime, name: str) -> None:
+    # A naive instant is ambiguous by eight hours in this domain; refuse rather than guess.
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got {value.isoformat()}")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyState:
+    """One policy at its highest version: just what the status algorithm needs."""
+
+    insurer_code: str
+    policy_no: str
+    version: int
+    event_type: EventType
+    coverage_start: datetime
+    coverage_end: datetime
+    effective_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _require_aware(self.coverage_start, "coverage_start")
+        _require_aware(self.coverage_end, "coverage_end")
+        if self.effective_at is not None:
+            _require_aware(self.effective_at, "effective_at")
+
+    @property
+    def interval(self) -> tuple[datetime, datetime] | None:
+        """The cover this policy really grants, or None.
+
+        A cancel (注销) is void from inception; a surrender (退保) ends cover at
+        ``effective_at``, and one effective before the start leaves nothing.
+        """
+        if self.event_type is EventType.CANCEL:
+            return None
+        end = self.coverage_end
+        if self.event_type is EventType.SURRENDER and self.effective_at is not None:
+            end = min(end, self.effective_at)
+        return (self.coverage_start, end) if end > self.coverage_start else None
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """An uncovered stretch ``[start, end)`` in the look-back window."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageResult:
+    at: datetime
+    status: CoverageStatus
+    covered_until: datetime | None
+    current_policy: PolicyState | None
+    next_policy: PolicyState | None
+    days_to_expiry: int | None
+    lapsed_since: datetime | None
+    days_lapsed: int | None
+    duplicate_coverage: bool
+    gaps: tuple[Gap, ...]
+
+
+def _version_rank(state: PolicyState) -> tuple[int, datetime, datetime, str, bool, datetime]:
+    # Version decides; the rest only breaks ties between two different contents under
+    # one version (refused at intake, but the answer must still not depend on order).
+    cut = state.effective_at
+    return (
+        state.version,
+        state.coverage_start,
+        state.coverage_end,
+        state.event_type.value,
+        cut is not None,
+        cut or state.coverage_start,
+    )
+
+
+def latest_versions(states: Iterable[PolicyState]) -> list[PolicyState]:
+    """Each policy at its highest version, whatever order versions arrived in (§2.4)."""
+    best: dict[tuple[str, str], PolicyState] = {}
+    for state in states:
+        key = (state.insurer_code, state.policy_no)
+        held = best.get(key)
+        if held is None or _version_rank(state) > _version_rank(held):
+            best[key] = state
+    return sorted(best.values(), key=lambda s: (s.coverage_start, s.insurer_code, s.policy_no))
+
+
+_Cover = tuple[datetime, datetime, PolicyState]
+
+
+def _earliest(covers: Iterable[_Cover]) -> _Cover | None:
+    """The first policy to start; on a tie the one reaching furthest, then by key, so the
+    pick never depends on input order."""
+    return min(
+        covers,
+        key=lambda c: (c[0], -(c[1] - c[0]), c[2].insurer_code, c[2].policy_no),
+        default=None,
+    )
+
+
+def _merge(covers: list[_Cover]) -> list[tuple[datetime, datetime]]:
+    """Blocks of continuous cover; touching intervals join, since [a, b) + [b, c) = [a, c)."""
+    blocks: list[tuple[datetime, datetime]] = []
+    for start, end, _ in covers:  # sorted by start
+        if blocks and start <= blocks[-1][1]:
+            blocks[-1] = (blocks[-1][0], max(blocks[-1][1], end))
+        else:
+            blocks.append((start, end))
+    return blocks
+
+
+def _has_duplicate(covers: list[_Cover], at: datetime) -> bool:
+    """重复投保: two insurers both covering some instant at or after ``at``.
+
+    Overlap that is over by ``at`` is history, not something anyone can act on.
+    """
+    live = [c for c in covers if c[1] > at]
+    for i, (s1, e1, p1) in enumerate(live):
+        for s2, e2, p2 in live[i + 1 :]:
+            if p1.insurer_code != p2.insurer_code and max(s1, s2, at) < min(e1, e2):
+                return True
+    return False
+
+
+def _gaps(
+    blocks: list[tuple[datetime, datetime]], at: datetime, lookback: timedelta
+) -> tuple[Gap, ...]:
+    """Uncovered stretches in the look-back window, never before the first ever cover:
+    a vehicle was not uninsured before it was first insured (a new car did not exist)."""
+    cursor = max(at - lookback, blocks[0][0])
+    gaps: list[Gap] = []
+    for start, end in blocks:
+        if start >= at:
+            break
+        if start > cursor:
+            gaps.append(Gap(cursor, start))
+        cursor = max(cursor, end)
+    if cursor < at:
+        gaps.append(Gap(cursor, at))
+    return tuple(gaps)
+
+
+def coverage_status(
+    policies: Iterable[PolicyState],
+    at: datetime,
+    *,
+    reminder_window: timedelta = timedelta(days=30),
+    gap_lookback: timedelta = timedelta(days=365),
+) -> CoverageResult:
+    """The §2.5 status of one vehicle at ``at``, given its policies (any versions, any order)."""
+    _require_aware(at, "at")
+    covers: list[_Cover] = []
+    for state in latest_versions(policies):
+        interval = state.interval
+        if interval is not None:
+            covers.append((interval[0], interval[1], state))
+    covers.sort(key=lambda c: (c[0], c[1], c[2].insurer_code, c[2].policy_no))
+    if not covers:
+        return CoverageResult(
+            at, CoverageStatus.NO_RECORD, None, None, None, None, None, None, False, ()
+        )
+
+    blocks = _merge(covers)
+    duplicate = _has_duplicate(covers, at)
+    gaps = _gaps(blocks, at, gap_lookback)
+    covering = [c for c in covers if c[0] <= at < c[1]]
+
+    if covering:
+        covered_until = next(end for start, end in blocks if start <= at < end)
+        _, cur_end, current = max(
+            covering, key=lambda c: (c[1], c[0], c[2].insurer_code, c[2].policy_no)
+        )
+        # The renewal is the first policy of this block that carries cover past the
+        # current one. Current ends last of those covering ``at``, so any such policy
+        # starts after ``at``, and one exists exactly when covered_until > cur_end.
+        renewal = _earliest(c for c in covers if at < c[0] < covered_until and c[1] > cur_end)
+        if renewal is not None:
+            status = CoverageStatus.RENEWED
+        elif covered_until - at > reminder_window:
+            status = CoverageStatus.ACTIVE
+        else:
+            status = CoverageStatus.EXPIRING_SOON
+        return CoverageResult(
+            at=at,
+            status=status,
+            covered_until=covered_until,
+            current_policy=current,
+            next_policy=renewal[2] if renewal is not None else None,
+            days_to_expiry=(covered_until - at) // _DAY,
+            lapsed_since=None,
+            days_lapsed=None,
+            duplicate_coverage=duplicate,
+            gaps=gaps,
+        )
+
+    # Not covered: every interval has either ended by ``at`` or starts after it.
+    ended = [c[1] for c in covers if c[1] <= at]
+    lapsed_since = max(ended) if ended else None
+    first = _earliest(c for c in covers if c[0] > at)
+    return CoverageResult(
+        at=at,
+        status=CoverageStatus.PENDING_START if first is not None else CoverageStatus.LAPSED,
+        covered_until=None,
+        current_policy=None,
+        next_policy=first[2] if first is not None else None,
+        days_to_expiry=None,
+        lapsed_since=lapsed_since,
+        days_lapsed=(at - lapsed_since) // _DAY if lapsed_since is not None else None,
+        duplicate_coverage=duplicate,
+        gaps=gaps,
+    )

@@ -1,0 +1,102 @@
+"""Domain errors: each carries a stable ``code`` and the data a caller needs.
+
+Services raise these; the API maps them to HTTP in one table (``api/errors.py``), the
+CLI prints them. They never know about HTTP themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base class: ``code`` is the stable ``error.code`` of DESIGN §3."""
+
+    code = "domain_error"
+
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if code is not None:
+            self.code = code
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+class ValidationFailed(DomainError):
+    """Input that breaks a rule of §2 (generic: missing field, wrong type, bad enum)."""
+
+    code = "validation_failed"
+
+
+class InvalidPlate(ValidationFailed):
+    code = "invalid_plate"
+
+
+class InvalidVin(ValidationFailed):
+    code = "invalid_vin"
+
+
+class InvalidIdNumber(ValidationFailed):
+    code = "invalid_id_number"
+
+
+class InvalidInstant(ValidationFailed):
+    code = "invalid_instant"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    """Same idempotency key, different content."""
+
+    code = "conflict"
+
+
+class PolicyClosed(Conflict):
+    """A later version of a surrendered or cancelled policy."""
+
+    code = "policy_closed"
+
+
+class UnknownInsurer(DomainError):
+    code = "unknown_insurer"
+
+
+class InsurerNotCertified(DomainError):
+    code = "insurer_not_certified"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+
+
+class RangeTooLarge(DomainError):
+    code = "range_too_large"
+
+
+class Unauthenticated(DomainError):
+    """A request whose credentials are missing or wrong (401); ``code`` says which check."""
+
+    code = "unauthenticated"
+
+
+class PayloadTooLarge(DomainError):
+    code = "payload_too_large"
+
+
+class MalformedInput(DomainError):
+    """A body or line that is not valid JSON/CSV at all."""
+
+    code = "malformed_json"
+
+
+class UnsupportedMediaType(DomainError):
+    code = "unsupported_media_type"

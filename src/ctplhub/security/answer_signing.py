@@ -1,0 +1,105 @@
+"""Ed25519 signatures on what the platform publishes (DESIGN §3.1).
+
+Coverage answers, ledger tree heads and certificates are signed so that a police officer's
+app or a court can check them later without trusting the transport. The rule is one rule
+for all of them: `signature.value` is the base64 Ed25519 signature over the RFC 8785
+canonical JSON (JCS) of the object without its `signature` field. JCS makes the signed
+bytes independent of key order and whitespace, so a relying party may re-serialise freely.
+Public keys are published as a JWKS (RFC 8037 OKP/Ed25519), one entry per kid, retired
+keys included so old answers stay verifiable.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+ALG = "Ed25519"
+
+
+def canonical_json(obj: Any) -> bytes:
+    """RFC 8785 (JCS) bytes of `obj`: the only serialisation that is ever signed."""
+    return rfc8785.dumps(obj)
+
+
+def _unsigned(obj: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in obj.items() if name != "signature"}
+
+
+class AnswerSigner:
+    """Signs with the active key and publishes the public half of every key it holds."""
+
+    def __init__(self, keys: dict[str, Ed25519PrivateKey], active_kid: str) -> None:
+        if active_kid not in keys:
+            raise ValueError(f"active kid {active_kid!r} is not among the keys")
+        self._keys = dict(keys)
+        self._active_kid = active_kid
+
+    def sign(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """A new dict: `obj` minus any old signature, plus a signature over the rest."""
+        unsigned = _unsigned(obj)
+        value = self._keys[self._active_kid].sign(canonical_json(unsigned))
+        signature = {
+            "alg": ALG,
+            "kid": self._active_kid,
+            "value": base64.b64encode(value).decode("ascii"),
+        }
+        return {**unsigned, "signature": signature}
+
+    def jwks(self) -> dict[str, Any]:
+        """The document served at /.well-known/ctplhub-keys.json."""
+        return {
+            "keys": [
+                {
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "kid": kid,
+                    "x": _b64url(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)),
+                    "use": "sig",
+                    "alg": "EdDSA",
+                }
+                for kid, key in self._keys.items()
+            ]
+        }
+
+
+def verify_signed(obj: dict[str, Any], jwks: dict[str, Any]) -> bool:
+    """What a relying party does: find the kid in the JWKS and check the signature.
+
+    Any malformed input (missing fields, bad base64, wrong key type, values JCS cannot
+    encode) is a failed check, never an exception.
+    """
+    try:
+        signature = obj["signature"]
+        if signature["alg"] != ALG:
+            return False
+        jwk = next(
+            key
+            for key in jwks["keys"]
+            if key.get("kid") == signature["kid"]
+            and key.get("kty") == "OKP"
+            and key.get("crv") == "Ed25519"
+        )
+        public_key = Ed25519PublicKey.from_public_bytes(_b64url_decode(jwk["x"]))
+        value = base64.b64decode(signature["value"], validate=True)
+        public_key.verify(value, canonical_json(_unsigned(obj)))
+    # ValueError also covers binascii.Error and rfc8785.CanonicalizationError.
+    except (InvalidSignature, StopIteration, KeyError, TypeError, ValueError, AttributeError):
+        return False
+    return True
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

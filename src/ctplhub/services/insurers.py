@@ -1,0 +1,194 @@
+"""Use cases around insurers: registration, certification (§5.2), request
+authentication (§5.1), heartbeats and sync health (§2.6, §3)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ctplhub.domain.errors import (
+    DomainError,
+    Forbidden,
+    InsurerNotCertified,
+    InvalidInstant,
+    NotFound,
+    Unauthenticated,
+    UnknownInsurer,
+    ValidationFailed,
+)
+from ctplhub.domain.instants import format_optional
+from ctplhub.domain.policy import normalise_insurer_code, parse_instant
+from ctplhub.services.ports import Clock, NonceStore, PersonalData, UnitOfWorkFactory
+
+STATUSES = ("certified", "suspended", "revoked")
+MAX_SKEW_S = 300
+MIN_NONCE_LEN = 16
+
+
+@dataclass(frozen=True, slots=True)
+class NewInsurer:
+    insurer_code: str
+    key_id: str
+    secret: str
+
+
+def _secret_aad(key_id: str) -> bytes:
+    return f"insurer-key|{key_id}".encode()
+
+
+class Insurers:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        personal: PersonalData,
+        nonces: NonceStore,
+        clock: Clock,
+        *,
+        stale_after: timedelta,
+        signature_check: Callable[[str, str, str, str, str, bytes, str], bool],
+        timestamp_fresh: Callable[[str, float], bool],
+        new_key_id: Callable[[str], str],
+        new_secret: Callable[[], str],
+    ) -> None:
+        self._uow = uow
+        self._personal = personal
+        self._nonces = nonces
+        self._clock = clock
+        self._stale_after = stale_after
+        self._signature_matches = signature_check
+        self._timestamp_fresh = timestamp_fresh
+        self._new_key_id = new_key_id
+        self._new_secret = new_secret
+
+    # -- administration -------------------------------------------------------------
+    def add(self, code: str, name: str, *, actor: str) -> NewInsurer:
+        code = normalise_insurer_code(code)
+        if not name.strip():
+            raise ValidationFailed("an insurer needs a name")
+        now = self._clock()
+        key_id, secret = self._new_key_id(code), self._new_secret()
+        with self._uow() as uow:
+            if uow.insurers.get(code) is not None:
+                raise DomainError(f"insurer {code} already exists", code="insurer_exists")
+            uow.insurers.add(code, name.strip(), actor, now)
+            uow.insurers.add_key(
+                key_id, code, self._personal.encrypt(secret, aad=_secret_aad(key_id)), now
+            )
+            uow.commit()
+        return NewInsurer(code, key_id, secret)
+
+    def set_status(self, code: str, status: str, *, reason: str, actor: str) -> None:
+        if status not in STATUSES:
+            raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}")
+        if not reason.strip():
+            raise ValidationFailed("a certification change needs a reason")
+        code = normalise_insurer_code(code)
+        with self._uow() as uow:
+            if uow.insurers.get(code) is None:
+                raise UnknownInsurer(f"no insurer {code}")
+            uow.insurers.set_status(code, status, reason.strip(), actor, self._clock())
+            uow.commit()
+
+    def list(self) -> list[dict[str, Any]]:
+        with self._uow() as uow:
+            return [
+                self._public(r.code, r.name, r.status, r.last_sync_at) for r in uow.insurers.all()
+            ]
+
+    def _public(
+        self, code: str, name: str, status: str, last_sync_at: datetime | None
+    ) -> dict[str, Any]:
+        return {
+            "insurer_code": code,
+            "name": name,
+            "status": status,
+            "last_sync_at": format_optional(last_sync_at),
+        }
+
+    # -- authentication (§5.1) ------------------------------------------------------
+    def authenticate(
+        self,
+        *,
+        key_id: str | None,
+        timestamp: str | None,
+        nonce: str | None,
+        signature: str | None,
+        method: str,
+        path: str,
+        body_digest: bytes,
+    ) -> str:
+        """Check a signed request; returns the caller's insurer code."""
+        if not (key_id and timestamp and nonce and signature):
+            raise Unauthenticated(
+                "signed request headers missing: X-CTPL-Key, X-CTPL-Timestamp, "
+                "X-CTPL-Nonce and X-CTPL-Signature are all required",
+                code="missing_signature",
+            )
+        with self._uow() as uow:
+            key = uow.insurers.key(key_id)
+            insurer = uow.insurers.get(key.insurer_code) if key else None
+        if key is None or insurer is None:
+            raise Unauthenticated("unknown API key", code="unknown_key")
+        if not self._timestamp_fresh(timestamp, time.time()):
+            raise Unauthenticated(
+                f"X-CTPL-Timestamp must be unix seconds within {MAX_SKEW_S} s of the server clock",
+                code="stale_timestamp",
+            )
+        if len(nonce) < MIN_NONCE_LEN or len(nonce) > 128:
+            raise Unauthenticated(
+                f"X-CTPL-Nonce must be {MIN_NONCE_LEN} to 128 random characters",
+                code="bad_nonce",
+            )
+        secret = self._personal.decrypt(key.secret_enc, aad=_secret_aad(key.key_id))
+        if not self._signature_matches(
+            secret, method, path, timestamp, nonce, body_digest, signature
+        ):
+            raise Unauthenticated("the signature does not match", code="bad_signature")
+        # Only a correctly signed request may burn a nonce, so strangers cannot pre-empt one.
+        if not self._nonces.remember(key.key_id, nonce, self._clock(), MAX_SKEW_S):
+            raise Unauthenticated("this nonce was already used", code="replayed_nonce")
+        if insurer.status != "certified":
+            raise InsurerNotCertified(
+                f"insurer {insurer.code} is {insurer.status} ({insurer.status_reason})",
+                details={"status": insurer.status},
+            )
+        return insurer.code
+
+    # -- freshness ------------------------------------------------------------------
+    def heartbeat(self, code: str, *, caller: str, at: object = None) -> dict[str, Any]:
+        self._own(code, caller)
+        now = self._clock()
+        instant = now if at is None else parse_instant(at, "at")
+        if instant > now + timedelta(seconds=MAX_SKEW_S):
+            raise InvalidInstant("a heartbeat cannot vouch for the future")
+        with self._uow() as uow:
+            uow.insurers.touch_sync(code, instant)
+            uow.commit()
+        return self.sync(code)
+
+    def sync(self, code: str) -> dict[str, Any]:
+        now = self._clock()
+        with self._uow() as uow:
+            insurer = uow.insurers.get(code)
+            if insurer is None:
+                raise NotFound(f"no insurer {code}")
+            activity = uow.insurers.activity_since(code, now - timedelta(hours=24))
+        last = insurer.last_sync_at
+        lag = (now - last).total_seconds() if last else None
+        return {
+            "insurer_code": insurer.code,
+            "status": insurer.status,
+            "last_sync_at": format_optional(last),
+            "lag_s": round(lag, 3) if lag is not None else None,
+            "stale": lag is None or lag > self._stale_after.total_seconds(),
+            "accepted_24h": activity.accepted,
+            "rejected_24h": activity.rejected,
+        }
+
+    @staticmethod
+    def _own(code: str, caller: str) -> None:
+        if code != caller:
+            raise Forbidden(f"this key belongs to insurer {caller}", code="insurer_mismatch")

@@ -1,0 +1,190 @@
+"""The ports services depend on; ``store`` and ``security`` implement them.
+
+Services see rows as small dataclasses defined here, never SQLAlchemy objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, Protocol
+
+from ctplhub.domain.coverage import PolicyState
+from ctplhub.domain.policy import PolicyHead
+from ctplhub.domain.vehicle import PlateClaim
+
+Clock = Callable[[], datetime]
+EventKey = tuple[str, str, int]
+PolicyKey = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEventRef:
+    """What an idempotent repeat needs to answer as the first time did."""
+
+    event_id: int
+    content_hash: str
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewEventRow:
+    """An accepted event, personal fields already encrypted."""
+
+    insurer_code: str
+    policy_no: str
+    version: int
+    event_type: str
+    occurred_at: datetime
+    received_at: datetime
+    plate: str
+    vin: str
+    vehicle_type: str
+    use_nature: str
+    owner_id_type: str
+    owner_name_enc: bytes
+    owner_id_enc: bytes
+    owner_phone_enc: bytes | None
+    owner_id_bidx: bytes
+    coverage_start: datetime
+    coverage_end: datetime
+    effective_at: datetime | None
+    premium: Decimal
+    region_code: str
+    prior_policy_no: str | None
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class HeadRow:
+    """A policy's new highest version (the state coverage is computed from)."""
+
+    insurer_code: str
+    policy_no: str
+    version: int
+    event_type: str
+    vin: str
+    coverage_start: datetime
+    coverage_end: datetime
+    effective_at: datetime | None
+    event_index: int  # position in the batch of rows being inserted
+
+
+@dataclass(frozen=True, slots=True)
+class InsurerRecord:
+    code: str
+    name: str
+    status: str
+    status_reason: str | None
+    status_changed_at: datetime
+    last_sync_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class InsurerKeyRecord:
+    key_id: str
+    insurer_code: str
+    secret_enc: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    accepted: int
+    rejected: int
+
+
+class EventRepository(Protocol):
+    def stored(self, keys: Sequence[EventKey]) -> dict[EventKey, StoredEventRef]: ...
+    def add_many(self, rows: Sequence[NewEventRow]) -> list[int]: ...
+    def plate_claims(self, plates: Sequence[str], at: datetime) -> list[PlateClaim]: ...
+    def latest_claims(self, vins: Sequence[str], at: datetime) -> list[PlateClaim]: ...
+    def owner_index_of(self, vin: str) -> bytes | None: ...
+
+
+class PolicyRepository(Protocol):
+    def heads(self, keys: Sequence[PolicyKey]) -> dict[PolicyKey, PolicyHead]: ...
+    def upsert_heads(self, rows: Sequence[HeadRow], event_ids: Sequence[int]) -> None: ...
+    def for_vins(self, vins: Sequence[str]) -> dict[str, list[PolicyState]]: ...
+
+
+class InsurerRepository(Protocol):
+    def get(self, code: str) -> InsurerRecord | None: ...
+    def all(self) -> list[InsurerRecord]: ...
+    def add(self, code: str, name: str, actor: str, at: datetime) -> None: ...
+    def set_status(self, code: str, status: str, reason: str, actor: str, at: datetime) -> None: ...
+    def add_key(self, key_id: str, code: str, secret_enc: bytes, at: datetime) -> None: ...
+    def key(self, key_id: str) -> InsurerKeyRecord | None: ...
+    def touch_sync(self, code: str, at: datetime) -> None: ...
+    def record_activity(
+        self, code: str, minute: datetime, accepted: int, rejected: int
+    ) -> None: ...
+    def activity_since(self, code: str, since: datetime) -> Activity: ...
+
+
+class UserRepository(Protocol):
+    def add(self, name: str, role: str, token_hash: str, at: datetime) -> None: ...
+    def by_token_hash(self, token_hash: str) -> UserRecord | None: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: the use case calls ``commit`` once; leaving without it rolls back."""
+
+    events: EventRepository
+    policies: PolicyRepository
+    insurers: InsurerRepository
+    users: UserRepository
+
+    def __enter__(self) -> UnitOfWork: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    def commit(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class NonceStore(Protocol):
+    def remember(self, key_id: str, nonce: str, now: datetime, ttl_s: int) -> bool:
+        """Record a nonce; False when it was already seen within ``ttl_s``."""
+        ...
+
+
+class PersonalData(Protocol):
+    """Encryption at rest and the blind index (DESIGN §5.3)."""
+
+    def encrypt(self, plaintext: str, *, aad: bytes) -> bytes: ...
+    def decrypt(self, blob: bytes, *, aad: bytes) -> str: ...
+    def blind_index(self, value: str) -> bytes: ...
+
+
+class Signer(Protocol):
+    def sign(self, obj: dict[str, Any]) -> dict[str, Any]: ...
+    def jwks(self) -> dict[str, Any]: ...
+
+
+class RetryableConflict(Exception):
+    """A concurrent writer got there first; the use case re-reads and tries again."""
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,243 @@
+"""Use case: an insurer reports policy events, one or a batch (DESIGN §2.4, §3).
+
+Events are handled in chunks: one read of what is already stored, the version rules of
+``domain.policy.decide`` applied line by line (so a batch that carries several versions
+of one policy behaves as if they arrived one after another), then one write and one
+commit per chunk. A rejected line is never written; an accepted line is written whole
+with its head update in the same transaction; a chunk that loses a race with another
+writer is re-read and decided again, so nothing is lost or stored twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ctplhub.domain.errors import DomainError, Forbidden
+from ctplhub.domain.policy import Outcome, PolicyEvent, PolicyHead, decide, parse_event
+from ctplhub.services.ports import (
+    Clock,
+    EventKey,
+    HeadRow,
+    NewEventRow,
+    PersonalData,
+    PolicyKey,
+    RetryableConflict,
+    StoredEventRef,
+    UnitOfWorkFactory,
+    chunked,
+)
+
+CHUNK_SIZE = 2_000
+_RETRIES = 3
+
+RawLine = tuple[int, Mapping[str, Any] | DomainError]
+"""A line number and either the decoded object or why it could not be decoded."""
+
+
+@dataclass(frozen=True, slots=True)
+class LineResult:
+    line: int
+    status: str  # accepted | duplicate | rejected
+    error: DomainError | None = None
+    receipt: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"line": self.line, "status": self.status}
+        if self.error is not None:
+            body["error"] = self.error.as_dict()
+        return body
+
+
+def receipt_of(event: PolicyEvent, ref: StoredEventRef) -> dict[str, Any]:
+    """The answer to an accepted event, repeated word for word for an identical re-send."""
+    return {
+        "event_id": ref.event_id,
+        "insurer_code": event.insurer_code,
+        "policy_no": event.policy_no,
+        "version": event.version,
+        "content_hash": ref.content_hash,
+        "received_at": ref.received_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def personal_aad(event_key: EventKey, field: str) -> bytes:
+    """Binds each ciphertext to its event and field, so blobs cannot be swapped."""
+    insurer_code, policy_no, version = event_key
+    return f"{insurer_code}|{policy_no}|{version}|{field}".encode()
+
+
+class ReportEvents:
+    def __init__(self, uow: UnitOfWorkFactory, personal: PersonalData, clock: Clock) -> None:
+        self._uow = uow
+        self._personal = personal
+        self._clock = clock
+
+    def report(self, raw: Mapping[str, Any], *, insurer_code: str) -> tuple[bool, dict[str, Any]]:
+        """One event: ``(created, receipt)``; a rejection raises its domain error."""
+        (result,) = self._chunk([(1, raw)], insurer_code=insurer_code, fill_insurer=False)
+        if result.error is not None:
+            raise result.error
+        assert result.receipt is not None
+        return result.status == "accepted", result.receipt
+
+    def report_many(
+        self, lines: Iterable[RawLine], *, insurer_code: str, fill_insurer: bool = False
+    ) -> Iterator[LineResult]:
+        """Stream results in line order; memory is bounded by one chunk."""
+        for chunk in chunked(lines, CHUNK_SIZE):
+            yield from self._chunk(chunk, insurer_code=insurer_code, fill_insurer=fill_insurer)
+
+    def _chunk(
+        self, lines: list[RawLine], *, insurer_code: str, fill_insurer: bool
+    ) -> list[LineResult]:
+        parsed: list[tuple[int, PolicyEvent | DomainError]] = []
+        for line_no, raw in lines:
+            parsed.append((line_no, self._parse(raw, insurer_code, fill_insurer)))
+        for attempt in range(_RETRIES):
+            try:
+                return self._store(parsed, insurer_code)
+            except RetryableConflict:
+                if attempt == _RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _parse(
+        raw: Mapping[str, Any] | DomainError, insurer_code: str, fill_insurer: bool
+    ) -> PolicyEvent | DomainError:
+        if isinstance(raw, DomainError):
+            return raw
+        try:
+            event = parse_event(raw, insurer_code=insurer_code if fill_insurer else None)
+        except DomainError as error:
+            return error
+        if event.insurer_code != insurer_code:
+            return Forbidden(
+                f"this key belongs to insurer {insurer_code}; it cannot report events "
+                f"of {event.insurer_code}",
+                code="insurer_mismatch",
+            )
+        return event
+
+    def _store(
+        self, parsed: list[tuple[int, PolicyEvent | DomainError]], insurer_code: str
+    ) -> list[LineResult]:
+        now = self._clock()
+        events = [item for _, item in parsed if isinstance(item, PolicyEvent)]
+        results: list[LineResult] = []
+        with self._uow() as uow:
+            stored = uow.events.stored([e.key for e in events])
+            heads: dict[PolicyKey, PolicyHead] = uow.policies.heads(
+                [(e.insurer_code, e.policy_no) for e in events]
+            )
+            hashes: dict[EventKey, str] = {k: ref.content_hash for k, ref in stored.items()}
+            rows: list[NewEventRow] = []
+            head_rows: dict[PolicyKey, HeadRow] = {}
+            pending: list[tuple[int, PolicyEvent, int]] = []  # line, event, row index
+            for line_no, item in parsed:
+                if isinstance(item, DomainError):
+                    results.append(LineResult(line_no, "rejected", item))
+                    continue
+                content_hash = item.content_hash()
+                policy_key = (item.insurer_code, item.policy_no)
+                try:
+                    outcome = decide(
+                        item, content_hash, hashes.get(item.key), heads.get(policy_key)
+                    )
+                except DomainError as error:
+                    results.append(LineResult(line_no, "rejected", error))
+                    continue
+                if outcome is Outcome.DUPLICATE:
+                    ref = stored.get(item.key)
+                    if ref is None:  # repeated inside this very chunk
+                        results.append(LineResult(line_no, "duplicate"))
+                    else:
+                        results.append(
+                            LineResult(line_no, "duplicate", None, receipt_of(item, ref))
+                        )
+                    continue
+                hashes[item.key] = content_hash
+                rows.append(self._row(item, content_hash, now))
+                pending.append((len(results), item, len(rows) - 1))
+                results.append(LineResult(line_no, "accepted"))
+                if outcome is Outcome.HEAD:
+                    heads[policy_key] = PolicyHead(item.version, item.event_type)
+                    head_rows[policy_key] = _head_row(item, len(rows) - 1)
+            event_ids = uow.events.add_many(rows)
+            uow.policies.upsert_heads(list(head_rows.values()), event_ids)
+            accepted = len(rows)
+            rejected = sum(1 for r in results if r.status == "rejected")
+            if accepted:
+                uow.insurers.touch_sync(insurer_code, now)
+            if accepted or rejected:
+                minute = now.replace(second=0, microsecond=0)
+                uow.insurers.record_activity(insurer_code, minute, accepted, rejected)
+            uow.commit()
+        for index, item, row_index in pending:
+            ref = StoredEventRef(event_ids[row_index], rows[row_index].content_hash, now)
+            results[index] = LineResult(
+                results[index].line, "accepted", None, receipt_of(item, ref)
+            )
+        # A duplicate of a line accepted earlier in this chunk answers with that receipt.
+        receipts = {
+            (r.receipt["insurer_code"], r.receipt["policy_no"], r.receipt["version"]): r.receipt
+            for r in results
+            if r.receipt is not None
+        }
+        for index, result in enumerate(results):
+            if result.status == "duplicate" and result.receipt is None:
+                event = parsed[index][1]
+                assert isinstance(event, PolicyEvent)
+                results[index] = LineResult(result.line, "duplicate", None, receipts[event.key])
+        return results
+
+    def _row(self, event: PolicyEvent, content_hash: str, now: datetime) -> NewEventRow:
+        encrypt = self._personal.encrypt
+        key = event.key
+        return NewEventRow(
+            insurer_code=event.insurer_code,
+            policy_no=event.policy_no,
+            version=event.version,
+            event_type=event.event_type.value,
+            occurred_at=event.occurred_at,
+            received_at=now,
+            plate=event.plate.value,
+            vin=event.vin.value,
+            vehicle_type=event.vehicle_type.value,
+            use_nature=event.use_nature.value,
+            owner_id_type=event.owner_id_type.value,
+            owner_name_enc=encrypt(event.owner_name, aad=personal_aad(key, "owner_name")),
+            owner_id_enc=encrypt(
+                event.owner_id_number.value, aad=personal_aad(key, "owner_id_number")
+            ),
+            owner_phone_enc=(
+                encrypt(event.owner_phone, aad=personal_aad(key, "owner_phone"))
+                if event.owner_phone
+                else None
+            ),
+            owner_id_bidx=self._personal.blind_index(event.owner_id_number.value),
+            coverage_start=event.coverage_start,
+            coverage_end=event.coverage_end,
+            effective_at=event.effective_at,
+            premium=event.premium,
+            region_code=event.region_code,
+            prior_policy_no=event.prior_policy_no,
+            content_hash=content_hash,
+        )
+
+
+def _head_row(event: PolicyEvent, row_index: int) -> HeadRow:
+    return HeadRow(
+        insurer_code=event.insurer_code,
+        policy_no=event.policy_no,
+        version=event.version,
+        event_type=event.event_type.value,
+        vin=event.vin.value,
+        coverage_start=event.coverage_start,
+        coverage_end=event.coverage_end,
+        effective_at=event.effective_at,
+        event_index=row_index,
+    )

@@ -1,0 +1,183 @@
+"""SQLAlchemy Core tables: one schema for SQLite and PostgreSQL (DESIGN §4).
+
+Tables live apart from domain classes; repositories map rows explicitly. Personal
+fields are stored only as AES-GCM blobs (``*_enc``, the key id inside each blob) and the
+ID number also as an HMAC blind index (``owner_id_bidx``) so it can be searched.
+
+Indexes are chosen for the two hot reads at 10 million policies:
+- plate → vehicle: ``ix_events_plate`` (plate, occurred_at, id) finds the claims on a
+  plate newest first; ``ix_events_vin`` (vin, occurred_at, id) finds a vehicle's newest
+  event, i.e. its current plate and owner;
+- vehicle → policies: ``ix_policies_vin`` on the one-row-per-policy head table.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+Id64 = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on both engines.
+
+    SQLite keeps no offset, so everything is stored in UTC and the offset is put back
+    on the way out; naive values are refused rather than guessed.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+insurers = Table(
+    "insurers",
+    metadata,
+    Column("code", String(20), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_reason", Text, nullable=True),
+    Column("status_changed_at", UTCDateTime, nullable=False),
+    Column("status_changed_by", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_sync_at", UTCDateTime, nullable=True),
+)
+
+insurer_status_changes = Table(
+    "insurer_status_changes",
+    metadata,
+    Column("id", Id64, primary_key=True, autoincrement=True),
+    Column("insurer_code", String(20), ForeignKey("insurers.code"), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+insurer_keys = Table(
+    "insurer_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("insurer_code", String(20), ForeignKey("insurers.code"), nullable=False, index=True),
+    # The HMAC secret must be readable to check signatures, so it is encrypted, not hashed.
+    Column("secret_enc", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id64, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("disabled_at", UTCDateTime, nullable=True),
+)
+
+policy_events = Table(
+    "policy_events",
+    metadata,
+    Column("id", Id64, primary_key=True, autoincrement=True),
+    Column("insurer_code", String(20), nullable=False),
+    Column("policy_no", String(40), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("event_type", String(16), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("plate", String(16), nullable=False),
+    Column("vin", String(17), nullable=False),
+    Column("vehicle_type", String(24), nullable=False),
+    Column("use_nature", String(16), nullable=False),
+    Column("owner_id_type", String(16), nullable=False),
+    Column("owner_name_enc", LargeBinary, nullable=False),
+    Column("owner_id_enc", LargeBinary, nullable=False),
+    Column("owner_phone_enc", LargeBinary, nullable=True),
+    Column("owner_id_bidx", LargeBinary(32), nullable=False),
+    Column("coverage_start", UTCDateTime, nullable=False),
+    Column("coverage_end", UTCDateTime, nullable=False),
+    Column("effective_at", UTCDateTime, nullable=True),
+    Column("premium", Numeric(12, 2), nullable=False),
+    Column("region_code", String(6), nullable=False),
+    Column("prior_policy_no", String(40), nullable=True),
+    Column("content_hash", String(64), nullable=False),
+    UniqueConstraint("insurer_code", "policy_no", "version", name="uq_policy_events_key"),
+    Index("ix_events_plate", "plate", "occurred_at", "id"),
+    Index("ix_events_vin", "vin", "occurred_at", "id"),
+    Index("ix_events_owner_bidx", "owner_id_bidx"),
+)
+
+policies = Table(
+    "policies",
+    metadata,
+    Column("insurer_code", String(20), primary_key=True),
+    Column("policy_no", String(40), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("event_type", String(16), nullable=False),
+    Column("vin", String(17), nullable=False),
+    Column("coverage_start", UTCDateTime, nullable=False),
+    Column("coverage_end", UTCDateTime, nullable=False),
+    Column("effective_at", UTCDateTime, nullable=True),
+    Column("event_id", BigInteger, nullable=False),
+    Index("ix_policies_vin", "vin"),
+)
+
+insurer_activity = Table(
+    "insurer_activity",
+    metadata,
+    Column("insurer_code", String(20), primary_key=True),
+    Column("minute", UTCDateTime, primary_key=True),
+    Column("accepted", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+)
+
+request_nonces = Table(
+    "request_nonces",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("nonce", String(128), primary_key=True),
+    Column("seen_at", UTCDateTime, nullable=False, index=True),
+)

@@ -1,0 +1,223 @@
+"""Shared fixtures. Every storage test runs on SQLite and on real PostgreSQL.
+
+PostgreSQL comes from ``CTPLHUB_TEST_DATABASE_URL`` or a local server on
+127.0.0.1:5432; without one its tests are skipped, except under ``CI=true`` where a
+missing PostgreSQL fails the run. Each xdist worker gets its own database; each test
+starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from starlette.testclient import TestClient
+
+from ctplhub.bootstrap import Container, build_app, build_container
+from ctplhub.client import CtplHubClient
+from ctplhub.config import Settings
+from ctplhub.security.keystore import ensure_keys
+from ctplhub.store.schema import make_engine, migrate
+from ctplhub.store.tables import metadata
+
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _pg_admin_url() -> str:
+    return os.environ.get("CTPLHUB_TEST_DATABASE_URL", PG_DEFAULT)
+
+
+def _pg_reachable(url: str) -> str | None:
+    try:
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as error:
+        return str(error).splitlines()[0]
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url(worker_id: str) -> Iterator[str]:
+    admin = _pg_admin_url()
+    problem = _pg_reachable(admin)
+    if problem is not None:
+        if IN_CI:
+            pytest.fail(f"CI=true but PostgreSQL is not reachable at {admin}: {problem}")
+        pytest.skip(f"PostgreSQL not reachable ({problem}); set CTPLHUB_TEST_DATABASE_URL")
+    name = f"ctplhub_test_{worker_id}"
+    base = admin.rsplit("/", 1)[0]
+    engine = create_engine(
+        "postgresql+psycopg://" + admin.split("://", 1)[1], isolation_level="AUTOCOMMIT"
+    )
+    with engine.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    url = f"{base}/{name}"
+    migrating = make_engine(url)
+    migrate(migrating)
+    migrating.dispose()
+    yield url
+    with engine.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    with engine.connect() as conn:
+        conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """A migrated, empty database on each engine."""
+    if request.param == "sqlite":
+        path = tmp_path / "ctplhub.db"
+        shutil.copyfile(sqlite_template, path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        names = ", ".join(t.name for t in metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def key_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("keys-template")
+    ensure_keys(home)
+    return home
+
+
+@pytest.fixture
+def home(tmp_path: Path, key_template: Path) -> Path:
+    target = tmp_path / "home"
+    shutil.copytree(key_template, target)
+    return target
+
+
+@dataclass
+class Clock:
+    """A clock the test moves by hand; starts at the real now."""
+
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def settings(database_url: str, home: Path) -> Settings:
+    return Settings(database_url=database_url, home=home, redis_url=None)
+
+
+@pytest.fixture
+def container(settings: Settings, clock: Clock) -> Iterator[Container]:
+    built = build_container(settings, clock=clock)
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(build_app(container)) as test_client:
+        yield test_client
+
+
+@dataclass
+class InsurerAccount:
+    code: str
+    key_id: str
+    secret: str
+    api: CtplHubClient
+
+
+@pytest.fixture
+def make_insurer(
+    container: Container, client: TestClient
+) -> Iterator[Callable[[str], InsurerAccount]]:
+    made: list[CtplHubClient] = []
+
+    def make(code: str = "PICC", name: str = "中国人民财产保险") -> InsurerAccount:
+        new = container.insurers.add(code, name, actor="test")
+        api = CtplHubClient(
+            "http://testserver", new.key_id, new.secret, transport=client._transport
+        )
+        made.append(api)
+        return InsurerAccount(new.insurer_code, new.key_id, new.secret, api)
+
+    yield make
+    for api in made:
+        api.close()
+
+
+@pytest.fixture
+def picc(make_insurer: Callable[[str], InsurerAccount]) -> InsurerAccount:
+    return make_insurer("PICC")
+
+
+VIN = "LSVAU218XN2183294"
+RESIDENT_ID = "11010519491231002X"
+
+
+def event(**overrides: Any) -> dict[str, Any]:
+    """A valid issue event (DESIGN §2.4) for 苏E12345, one year from 2025-03-01."""
+    base: dict[str, Any] = {
+        "insurer_code": "PICC",
+        "policy_no": "PDAA2025320500000001",
+        "event_type": "issue",
+        "version": 1,
+        "occurred_at": "2025-02-20T10:30:00+08:00",
+        "plate": "苏E·12345",
+        "vin": VIN,
+        "vehicle_type": "passenger_small",
+        "use_nature": "family",
+        "owner_name": "张伟",
+        "owner_id_type": "resident_id",
+        "owner_id_number": RESIDENT_ID,
+        "owner_phone": "13812345678",
+        "coverage_start": "2025-03-01T00:00:00+08:00",
+        "coverage_end": "2026-03-01T00:00:00+08:00",
+        "premium": "950.00",
+        "region_code": "320500",
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+@pytest.fixture
+def police_token(container: Container) -> str:
+    return container.users.add("officer-001", "police")
+
+
+def bearer_headers(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+__all__ = ["VIN", "Clock", "InsurerAccount", "bearer_headers", "event", "httpx"]
