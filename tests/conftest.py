@@ -11,12 +11,8 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
@@ -27,6 +23,7 @@ from ctplhub.config import Settings
 from ctplhub.security.keystore import ensure_keys
 from ctplhub.store.schema import make_engine, migrate
 from ctplhub.store.tables import metadata
+from helpers import Clock, InsurerAccount
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -114,19 +111,6 @@ def home(tmp_path: Path, key_template: Path) -> Path:
     return target
 
 
-@dataclass
-class Clock:
-    """A clock the test moves by hand; starts at the real now."""
-
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -148,14 +132,6 @@ def container(settings: Settings, clock: Clock) -> Iterator[Container]:
 def client(container: Container) -> Iterator[TestClient]:
     with TestClient(build_app(container)) as test_client:
         yield test_client
-
-
-@dataclass
-class InsurerAccount:
-    code: str
-    key_id: str
-    secret: str
-    api: CtplHubClient
 
 
 @pytest.fixture
@@ -182,42 +158,6 @@ def picc(make_insurer: Callable[[str], InsurerAccount]) -> InsurerAccount:
     return make_insurer("PICC")
 
 
-VIN = "LSVAU218XN2183294"
-RESIDENT_ID = "11010519491231002X"
-
-
-def event(**overrides: Any) -> dict[str, Any]:
-    """A valid issue event (DESIGN §2.4) for 苏E12345, one year from 2025-03-01."""
-    base: dict[str, Any] = {
-        "insurer_code": "PICC",
-        "policy_no": "PDAA2025320500000001",
-        "event_type": "issue",
-        "version": 1,
-        "occurred_at": "2025-02-20T10:30:00+08:00",
-        "plate": "苏E·12345",
-        "vin": VIN,
-        "vehicle_type": "passenger_small",
-        "use_nature": "family",
-        "owner_name": "张伟",
-        "owner_id_type": "resident_id",
-        "owner_id_number": RESIDENT_ID,
-        "owner_phone": "13812345678",
-        "coverage_start": "2025-03-01T00:00:00+08:00",
-        "coverage_end": "2026-03-01T00:00:00+08:00",
-        "premium": "950.00",
-        "region_code": "320500",
-    }
-    base.update(overrides)
-    return {k: v for k, v in base.items() if v is not None}
-
-
 @pytest.fixture
 def police_token(container: Container) -> str:
     return container.users.add("officer-001", "police")
-
-
-def bearer_headers(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-__all__ = ["VIN", "Clock", "InsurerAccount", "bearer_headers", "event", "httpx"]

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-from conftest import InsurerAccount, event
 from ctplhub.bootstrap import Container
 from ctplhub.client import CtplHubError
 from ctplhub.security.request_signing import signed_headers
 from ctplhub.store.tables import policies, policy_events
+from helpers import InsurerAccount, event
 
 
 def count_events(container: Container) -> int:

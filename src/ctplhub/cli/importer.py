@@ -1,26 +1,90 @@
 """``ctplhub import``: a file of events, streamed through the same use case as the
-batch endpoint, with a Rich progress bar and a per-line error report."""
+batch endpoint, with a Rich progress bar and a per-line error report.
+
+Large files are imported by several worker processes. Each reads the whole file and
+keeps the lines of its own share of policies (a stable hash of ``policy_no``), so all
+versions of one policy are handled by one worker in file order — exactly the outcome of a
+single sequential import — while parsing, validation and encryption use every core.
+"""
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import queue
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from ctplhub.bootstrap import Container
+from ctplhub.bootstrap import Container, build_container
+from ctplhub.config import Settings
 from ctplhub.domain.errors import InsurerNotCertified, UnknownInsurer
 from ctplhub.domain.policy import normalise_insurer_code
 from ctplhub.services.event_lines import CSV, NDJSON, count_lines, read_lines
+from ctplhub.services.report_events import RawLine
 
 _SHOWN_ERRORS = 20
+_PARALLEL_FROM = 50_000  # below this, starting workers costs more than it saves
+_REPORT_EVERY = 2_000
 
 
 def kind_of(path: Path) -> str:
     return CSV if path.suffix.lower() == ".csv" else NDJSON
+
+
+def shard_of(line: RawLine, shards: int) -> int:
+    number, raw = line
+    policy_no = raw.get("policy_no") if isinstance(raw, dict) else None
+    if not isinstance(policy_no, str):
+        return number % shards  # rejected anyway; any worker will do
+    return zlib.crc32(policy_no.strip().encode()) % shards
+
+
+def _my_lines(lines: Iterator[RawLine], shard: int, shards: int) -> Iterator[RawLine]:
+    for line in lines:
+        if shards == 1 or shard_of(line, shards) == shard:
+            yield line
+
+
+def _run_shard(
+    settings: Settings,
+    path: str,
+    kind: str,
+    code: str,
+    shard: int,
+    shards: int,
+    out: Any,
+) -> None:
+    """One worker: import its share and report progress and rejected lines to ``out``."""
+    container = build_container(settings)
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    rejected: list[dict[str, Any]] = []
+    try:
+        with open(path, "rb") as source:
+            lines = _my_lines(read_lines(source, kind), shard, shards)
+            done = 0
+            for result in container.report_events.report_many(
+                lines, insurer_code=code, fill_insurer=True
+            ):
+                counts[result.status] += 1
+                done += 1
+                if result.status == "rejected":
+                    rejected.append(result.as_dict())
+                if done % _REPORT_EVERY == 0:
+                    out.put(("progress", done, rejected))
+                    done, rejected = 0, []
+        out.put(("progress", done, rejected))
+        out.put(("done", counts, None))
+    except BaseException as error:  # report, never hang the parent
+        out.put(("failed", repr(error), None))
+        raise
+    finally:
+        container.engine.dispose()
 
 
 def import_file(
@@ -31,6 +95,7 @@ def import_file(
     errors_to: Path | None = None,
     progress: bool = True,
     console: Console | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Import ``path`` for ``insurer``; returns the summary printed by ``--json``."""
     console = console or Console(stderr=True)
@@ -41,42 +106,103 @@ def import_file(
     if record["status"] != "certified":
         raise InsurerNotCertified(f"insurer {code} is {record['status']}")
     kind = kind_of(path)
+    with path.open("rb") as source:
+        total = count_lines(source, kind)
+    if workers is None:
+        workers = min(2, multiprocessing.cpu_count()) if total >= _PARALLEL_FROM else 1
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
-    shown: list[dict[str, Any]] = []
-    error_file: IO[str] | None = errors_to.open("w", encoding="utf-8") if errors_to else None
-    try:
-        with path.open("rb") as source:
-            total = count_lines(source, kind)
-            bar = Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                "{task.fields[rejected]} rejected",
-                TimeRemainingColumn(),
-                console=console,
-                disable=not progress,
-            )
-            with bar:
-                task = bar.add_task(f"importing {path.name}", total=total, rejected=0)
+    rejected: list[dict[str, Any]] = []
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        "{task.fields[rejected]} rejected",
+        TimeRemainingColumn(),
+        console=console,
+        disable=not progress,
+    )
+    with bar:
+        task = bar.add_task(f"importing {path.name}", total=total, rejected=0)
+        if workers == 1:
+            with path.open("rb") as source:
                 results = container.report_events.report_many(
                     read_lines(source, kind), insurer_code=code, fill_insurer=True
                 )
                 for done, result in enumerate(results, start=1):
                     counts[result.status] += 1
                     if result.status == "rejected":
-                        line = result.as_dict()
-                        if len(shown) < _SHOWN_ERRORS:
-                            shown.append(line)
-                        if error_file is not None:
-                            error_file.write(json.dumps(line, ensure_ascii=False) + "\n")
+                        rejected.append(result.as_dict())
                     if done % 1000 == 0 or done == total:  # redrawing per line would dominate
-                        bar.update(task, completed=done, rejected=counts["rejected"])
-    finally:
-        if error_file is not None:
-            error_file.close()
+                        bar.update(task, completed=done, rejected=len(rejected))
+        else:
+            _parallel(container.settings, path, kind, code, workers, counts, rejected, bar, task)
+    rejected.sort(key=lambda line: line["line"])
+    counts["rejected"] = len(rejected)
+    if errors_to is not None:
+        _write_errors(errors_to, rejected)
     if progress:
-        _report(console, path, counts, shown, errors_to)
-    return {"file": str(path), "insurer_code": code, **counts, "errors": shown}
+        _report(console, path, counts, rejected[:_SHOWN_ERRORS], errors_to)
+    return {
+        "file": str(path),
+        "insurer_code": code,
+        "workers": workers,
+        **counts,
+        "errors": rejected[:_SHOWN_ERRORS],
+    }
+
+
+def _parallel(
+    settings: Settings,
+    path: Path,
+    kind: str,
+    code: str,
+    workers: int,
+    counts: dict[str, int],
+    rejected: list[dict[str, Any]],
+    bar: Progress,
+    task: Any,
+) -> None:
+    context = multiprocessing.get_context("spawn")  # no inherited connections or locks
+    out = context.Queue()
+    processes = [
+        context.Process(
+            target=_run_shard, args=(settings, str(path), kind, code, shard, workers, out)
+        )
+        for shard in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    finished, failures = 0, []
+    done = 0
+    while finished < workers:
+        try:
+            kind_of_message, value, lines = out.get(timeout=1.0)
+        except queue.Empty:
+            if any(p.exitcode not in (None, 0) for p in processes) and out.empty():
+                failures.append("a worker process died")
+                break
+            continue
+        if kind_of_message == "progress":
+            done += value
+            rejected.extend(lines)
+            bar.update(task, completed=done, rejected=len(rejected))
+        elif kind_of_message == "done":
+            finished += 1
+            for status in ("accepted", "duplicate"):
+                counts[status] += value[status]
+        else:
+            failures.append(value)
+            finished += 1
+    for process in processes:
+        process.join()
+    if failures:
+        raise RuntimeError(f"import failed in a worker: {'; '.join(failures)}")
+
+
+def _write_errors(path: Path, rejected: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for line in rejected:
+            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 
 def _report(
@@ -99,3 +225,6 @@ def _report(
     if counts["rejected"] > len(shown):
         hint = f" (all of them in {errors_to})" if errors_to else "; use --errors FILE for all"
         console.print(f"… and {counts['rejected'] - len(shown)} more{hint}")
+
+
+__all__ = ["import_file", "kind_of"]

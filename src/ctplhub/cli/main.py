@@ -177,6 +177,10 @@ def import_command(
     errors: Annotated[
         Path | None, typer.Option(help="Also write every rejected line as NDJSON here.")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Worker processes (default: 2 for files of 50,000+ lines, else 1)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Load a file of events with a progress bar and a per-line error report."""
@@ -185,7 +189,13 @@ def import_command(
         raise typer.Exit(2)
     try:
         summary = import_file(
-            _container(), file, insurer, errors_to=errors, progress=not as_json, console=console
+            _container(),
+            file,
+            insurer,
+            errors_to=errors,
+            progress=not as_json,
+            console=console,
+            workers=workers,
         )
     except DomainError as error:
         _fail(error, as_json)

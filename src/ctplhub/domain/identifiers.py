@@ -13,6 +13,7 @@ Standard library only: this is the domain core.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -152,6 +153,8 @@ _VIN_VALUES = {
 
 
 def _check_vin_characters(vin: str, *, skip_check_position: bool) -> None:
+    if _VALID_VIN_SHAPE.fullmatch(vin):
+        return  # the common case, checked at C speed; the loop below explains failures
     if not vin:
         raise InvalidVin("VIN is empty")
     if len(vin) != 17:
@@ -166,6 +169,9 @@ def _check_vin_characters(vin: str, *, skip_check_position: bool) -> None:
                 f"VIN has {char!r} at position {index + 1}; only digits and the letters "
                 "A-Z except I, O and Q are allowed"
             )
+
+
+_VALID_VIN_SHAPE = re.compile(r"[A-HJ-NPR-Z0-9]{17}")
 
 
 def vin_check_digit(vin17: str) -> str:

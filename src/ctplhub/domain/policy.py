@@ -186,8 +186,11 @@ class PolicyEvent:
         return self.coverage_end
 
 
+_CANONICAL_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _utc_text(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).isoformat()
 
 
 def _enum(enum: type[StrEnum], raw: object, field: str) -> Any:

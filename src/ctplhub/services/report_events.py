@@ -42,7 +42,15 @@ class LineResult:
     line: int
     status: str  # accepted | duplicate | rejected
     error: DomainError | None = None
-    receipt: dict[str, Any] | None = None
+    event: PolicyEvent | None = None
+    stored_as: StoredEventRef | None = None
+
+    @property
+    def receipt(self) -> dict[str, Any] | None:
+        """Built on demand: a batch of 100,000 lines never needs them."""
+        if self.event is None or self.stored_as is None:
+            return None
+        return receipt_of(self.event, self.stored_as)
 
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"line": self.line, "status": self.status}
@@ -127,19 +135,21 @@ class ReportEvents:
     ) -> list[LineResult]:
         now = self._clock()
         events = [item for _, item in parsed if isinstance(item, PolicyEvent)]
-        results: list[LineResult] = []
+        # Per line: (line, status, error or event); refs resolved after the commit.
+        outcomes: list[tuple[int, str, DomainError | PolicyEvent]] = []
         with self._uow() as uow:
-            stored = uow.events.stored([e.key for e in events])
+            refs = uow.events.stored([e.key for e in events])
             heads: dict[PolicyKey, PolicyHead] = uow.policies.heads(
                 [(e.insurer_code, e.policy_no) for e in events]
             )
-            hashes: dict[EventKey, str] = {k: ref.content_hash for k, ref in stored.items()}
+            hashes: dict[EventKey, str] = {k: ref.content_hash for k, ref in refs.items()}
             rows: list[NewEventRow] = []
             head_rows: dict[PolicyKey, HeadRow] = {}
-            pending: list[tuple[int, PolicyEvent, int]] = []  # line, event, row index
+            rejected = 0
             for line_no, item in parsed:
                 if isinstance(item, DomainError):
-                    results.append(LineResult(line_no, "rejected", item))
+                    outcomes.append((line_no, "rejected", item))
+                    rejected += 1
                     continue
                 content_hash = item.content_hash()
                 policy_key = (item.insurer_code, item.policy_no)
@@ -148,51 +158,36 @@ class ReportEvents:
                         item, content_hash, hashes.get(item.key), heads.get(policy_key)
                     )
                 except DomainError as error:
-                    results.append(LineResult(line_no, "rejected", error))
+                    outcomes.append((line_no, "rejected", error))
+                    rejected += 1
                     continue
                 if outcome is Outcome.DUPLICATE:
-                    ref = stored.get(item.key)
-                    if ref is None:  # repeated inside this very chunk
-                        results.append(LineResult(line_no, "duplicate"))
-                    else:
-                        results.append(
-                            LineResult(line_no, "duplicate", None, receipt_of(item, ref))
-                        )
+                    outcomes.append((line_no, "duplicate", item))
                     continue
                 hashes[item.key] = content_hash
                 rows.append(self._row(item, content_hash, now))
-                pending.append((len(results), item, len(rows) - 1))
-                results.append(LineResult(line_no, "accepted"))
+                outcomes.append((line_no, "accepted", item))
                 if outcome is Outcome.HEAD:
                     heads[policy_key] = PolicyHead(item.version, item.event_type)
                     head_rows[policy_key] = _head_row(item, len(rows) - 1)
             event_ids = uow.events.add_many(rows)
             uow.policies.upsert_heads(list(head_rows.values()), event_ids)
-            accepted = len(rows)
-            rejected = sum(1 for r in results if r.status == "rejected")
-            if accepted:
+            if rows:
                 uow.insurers.touch_sync(insurer_code, now)
-            if accepted or rejected:
+            if rows or rejected:
                 minute = now.replace(second=0, microsecond=0)
-                uow.insurers.record_activity(insurer_code, minute, accepted, rejected)
+                uow.insurers.record_activity(insurer_code, minute, len(rows), rejected)
             uow.commit()
-        for index, item, row_index in pending:
-            ref = StoredEventRef(event_ids[row_index], rows[row_index].content_hash, now)
-            results[index] = LineResult(
-                results[index].line, "accepted", None, receipt_of(item, ref)
-            )
-        # A duplicate of a line accepted earlier in this chunk answers with that receipt.
-        receipts = {
-            (r.receipt["insurer_code"], r.receipt["policy_no"], r.receipt["version"]): r.receipt
-            for r in results
-            if r.receipt is not None
-        }
-        for index, result in enumerate(results):
-            if result.status == "duplicate" and result.receipt is None:
-                event = parsed[index][1]
-                assert isinstance(event, PolicyEvent)
-                results[index] = LineResult(result.line, "duplicate", None, receipts[event.key])
-        return results
+        for row, event_id in zip(rows, event_ids, strict=True):
+            key = (row.insurer_code, row.policy_no, row.version)
+            refs[key] = StoredEventRef(event_id, row.content_hash, now)
+        # A duplicate (even of a line earlier in this chunk) answers as the original did.
+        return [
+            LineResult(line_no, status, item)
+            if isinstance(item, DomainError)
+            else LineResult(line_no, status, None, item, refs[item.key])
+            for line_no, status, item in outcomes
+        ]
 
     def _row(self, event: PolicyEvent, content_hash: str, now: datetime) -> NewEventRow:
         encrypt = self._personal.encrypt

@@ -5,12 +5,12 @@ A repository never commits; the unit of work does (STYLE.md example 3).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, any_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ctplhub.domain.coverage import PolicyState
@@ -39,6 +39,7 @@ from ctplhub.store.tables import (
 
 # Bound parameters per statement stay well under SQLite's limit of 32,766.
 _IN_CHUNK = 500
+_ANY_CHUNK = 10_000
 
 
 def _upsert(conn: Connection, table: Any) -> Any:
@@ -46,8 +47,35 @@ def _upsert(conn: Connection, table: Any) -> Any:
     return dialect.insert(table)
 
 
-def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
-    return [items[i : i + _IN_CHUNK] for i in range(0, len(items), _IN_CHUNK)]
+def _by_insurer(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, dict[str, None]] = {}
+    for insurer_code, policy_no in keys:
+        grouped.setdefault(insurer_code, {})[policy_no] = None
+    return {code: list(nos) for code, nos in grouped.items()}
+
+
+def _member_of(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
+    """``column IN values``; on PostgreSQL as ``= ANY(array)``: one parameter, so the
+    driver neither renders nor parses hundreds of placeholders per statement."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
+
+
+def _chunks(conn: Connection, items: Sequence[Any]) -> list[Sequence[Any]]:
+    size = _ANY_CHUNK if conn.dialect.name == "postgresql" else _IN_CHUNK
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+_EVENT_COLUMNS = tuple(f.name for f in fields(NewEventRow))
+
+
+def astuple_shallow(row: NewEventRow) -> tuple[Any, ...]:
+    return tuple(getattr(row, name) for name in _EVENT_COLUMNS)
+
+
+def _event_values(row: NewEventRow) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in _EVENT_COLUMNS}
 
 
 class SqlEventRepository:
@@ -57,32 +85,63 @@ class SqlEventRepository:
     def stored(self, keys: Sequence[EventKey]) -> dict[EventKey, StoredEventRef]:
         found: dict[EventKey, StoredEventRef] = {}
         t = policy_events.c
-        for part in _chunks(list(dict.fromkeys(keys))):
-            rows = self._conn.execute(
-                select(
-                    t.insurer_code, t.policy_no, t.version, t.id, t.content_hash, t.received_at
-                ).where(tuple_(t.insurer_code, t.policy_no, t.version).in_(part))
-            )
-            for ins, pno, ver, event_id, content_hash, received_at in rows:
-                found[(ins, pno, ver)] = StoredEventRef(event_id, content_hash, received_at)
+        wanted = set(keys)
+        # Per insurer, ``policy_no IN (...)``: a plain index range the planner always uses
+        # (row-value IN lists can degrade to a sequential scan on PostgreSQL).
+        for insurer_code, policy_nos in _by_insurer((k[0], k[1]) for k in keys).items():
+            for part in _chunks(self._conn, policy_nos):
+                rows = self._conn.execute(
+                    select(t.policy_no, t.version, t.id, t.content_hash, t.received_at).where(
+                        t.insurer_code == insurer_code, _member_of(self._conn, t.policy_no, part)
+                    )
+                )
+                for pno, ver, event_id, content_hash, received_at in rows:
+                    if (insurer_code, pno, ver) in wanted:
+                        found[(insurer_code, pno, ver)] = StoredEventRef(
+                            event_id, content_hash, received_at
+                        )
         return found
 
     def add_many(self, rows: Sequence[NewEventRow]) -> list[int]:
         if not rows:
             return []
+        if self._conn.dialect.name == "postgresql":
+            return self._copy_many(rows)
         result = self._conn.execute(
             insert(policy_events).returning(policy_events.c.id, sort_by_parameter_order=True),
-            [asdict(row) for row in rows],
+            [_event_values(row) for row in rows],
         )
         return [row[0] for row in result]
+
+    def _copy_many(self, rows: Sequence[NewEventRow]) -> list[int]:
+        """PostgreSQL bulk path: ids drawn from the sequence, rows streamed with COPY.
+
+        Same transaction as everything else in the unit of work; an order of magnitude
+        faster than multi-row INSERT for batch ingest.
+        """
+        driver = self._conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence('policy_events', 'id'))"
+                " FROM generate_series(1, %s)",
+                (len(rows),),
+            )
+            ids = [r[0] for r in cursor.fetchall()]
+            with cursor.copy(
+                f"COPY policy_events (id, {', '.join(_EVENT_COLUMNS)}) FROM STDIN"
+            ) as copy:
+                for event_id, row in zip(ids, rows, strict=True):
+                    copy.write_row((event_id, *astuple_shallow(row)))
+        return ids
 
     def plate_claims(self, plates: Sequence[str], at: datetime) -> list[PlateClaim]:
         t = policy_events.c
         claims: list[PlateClaim] = []
-        for part in _chunks(list(dict.fromkeys(plates))):
+        for part in _chunks(self._conn, list(dict.fromkeys(plates))):
             rows = self._conn.execute(
                 select(t.vin, t.plate, t.occurred_at, t.id).where(
-                    t.plate.in_(part), t.occurred_at <= at
+                    _member_of(self._conn, t.plate, part), t.occurred_at <= at
                 )
             )
             claims.extend(PlateClaim(*row) for row in rows)
@@ -91,10 +150,10 @@ class SqlEventRepository:
     def latest_claims(self, vins: Sequence[str], at: datetime) -> list[PlateClaim]:
         t = policy_events.c
         claims: list[PlateClaim] = []
-        for part in _chunks(list(dict.fromkeys(vins))):
+        for part in _chunks(self._conn, list(dict.fromkeys(vins))):
             rows = self._conn.execute(
                 select(t.vin, t.plate, t.occurred_at, t.id).where(
-                    t.vin.in_(part), t.occurred_at <= at
+                    _member_of(self._conn, t.vin, part), t.occurred_at <= at
                 )
             )
             claims.extend(PlateClaim(*row) for row in rows)
@@ -112,6 +171,20 @@ class SqlEventRepository:
         return bytes(row[0]) if row else None
 
 
+_HEAD_COLUMNS = (
+    "insurer_code",
+    "policy_no",
+    "version",
+    "event_type",
+    "vin",
+    "coverage_start",
+    "coverage_end",
+    "effective_at",
+    "event_id",
+)
+_HEAD_UPDATES = _HEAD_COLUMNS[2:]
+
+
 class SqlPolicyRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -119,59 +192,72 @@ class SqlPolicyRepository:
     def heads(self, keys: Sequence[PolicyKey]) -> dict[PolicyKey, PolicyHead]:
         t = policies.c
         found: dict[PolicyKey, PolicyHead] = {}
-        for part in _chunks(list(dict.fromkeys(keys))):
-            query = select(t.insurer_code, t.policy_no, t.version, t.event_type).where(
-                tuple_(t.insurer_code, t.policy_no).in_(part)
-            )
-            if self._conn.dialect.name == "postgresql":
-                # Serialise writers of the same policy so "closed" cannot race a new version.
-                query = query.with_for_update()
-            for ins, pno, version, event_type in self._conn.execute(query):
-                found[(ins, pno)] = PolicyHead(version, EventType(event_type))
+        for insurer_code, policy_nos in _by_insurer(keys).items():
+            for part in _chunks(self._conn, policy_nos):
+                query = select(t.policy_no, t.version, t.event_type).where(
+                    t.insurer_code == insurer_code, _member_of(self._conn, t.policy_no, part)
+                )
+                if self._conn.dialect.name == "postgresql":
+                    # Serialise writers of one policy so "closed" cannot race a new version.
+                    query = query.with_for_update()
+                for pno, version, event_type in self._conn.execute(query):
+                    found[(insurer_code, pno)] = PolicyHead(version, EventType(event_type))
         return found
 
     def upsert_heads(self, rows: Sequence[HeadRow], event_ids: Sequence[int]) -> None:
         if not rows:
             return
         values = [
-            {
-                "insurer_code": r.insurer_code,
-                "policy_no": r.policy_no,
-                "version": r.version,
-                "event_type": r.event_type,
-                "vin": r.vin,
-                "coverage_start": r.coverage_start,
-                "coverage_end": r.coverage_end,
-                "effective_at": r.effective_at,
-                "event_id": event_ids[r.event_index],
-            }
+            (
+                r.insurer_code,
+                r.policy_no,
+                r.version,
+                r.event_type,
+                r.vin,
+                r.coverage_start,
+                r.coverage_end,
+                r.effective_at,
+                event_ids[r.event_index],
+            )
             for r in rows
         ]
-        stmt = _upsert(self._conn, policies)
-        excluded = stmt.excluded
+        if self._conn.dialect.name == "postgresql":
+            self._copy_upsert(values)
+            return
+        stmt = sqlite.insert(policies)
         stmt = stmt.on_conflict_do_update(
             index_elements=[policies.c.insurer_code, policies.c.policy_no],
-            set_={
-                name: excluded[name]
-                for name in (
-                    "version",
-                    "event_type",
-                    "vin",
-                    "coverage_start",
-                    "coverage_end",
-                    "effective_at",
-                    "event_id",
-                )
-            },
+            set_={name: stmt.excluded[name] for name in _HEAD_UPDATES},
             # Highest version wins whatever the arrival order, even between processes.
-            where=excluded.version > policies.c.version,
+            where=stmt.excluded.version > policies.c.version,
         )
-        self._conn.execute(stmt, values)
+        self._conn.execute(stmt, [dict(zip(_HEAD_COLUMNS, v, strict=True)) for v in values])
+
+    def _copy_upsert(self, values: list[tuple[Any, ...]]) -> None:
+        """PostgreSQL bulk path: COPY into a session temp table, then one upsert."""
+        driver = self._conn.connection.driver_connection
+        assert driver is not None
+        columns = ", ".join(_HEAD_COLUMNS)
+        updates = ", ".join(f"{name} = excluded.{name}" for name in _HEAD_UPDATES)
+        with driver.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS policy_heads_in "
+                "(LIKE policies INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
+            with cursor.copy(f"COPY policy_heads_in ({columns}) FROM STDIN") as copy:
+                for value in values:
+                    copy.write_row(value)
+            cursor.execute(
+                f"INSERT INTO policies ({columns}) SELECT {columns} FROM policy_heads_in "
+                f"ON CONFLICT (insurer_code, policy_no) DO UPDATE SET {updates} "
+                "WHERE excluded.version > policies.version"
+            )
+            cursor.execute("TRUNCATE policy_heads_in")
 
     def for_vins(self, vins: Sequence[str]) -> dict[str, list[PolicyState]]:
         t = policies.c
         found: dict[str, list[PolicyState]] = {}
-        for part in _chunks(list(dict.fromkeys(vins))):
+        for part in _chunks(self._conn, list(dict.fromkeys(vins))):
             rows = self._conn.execute(
                 select(
                     t.vin,
@@ -182,7 +268,7 @@ class SqlPolicyRepository:
                     t.coverage_start,
                     t.coverage_end,
                     t.effective_at,
-                ).where(t.vin.in_(part))
+                ).where(_member_of(self._conn, t.vin, part))
             )
             for vin, ins, pno, version, event_type, start, end, effective_at in rows:
                 found.setdefault(vin, []).append(

@@ -1,11 +1,129 @@
-"""Web pages (placeholder until the owner page lands)."""
+"""Owner-facing web pages: "is my 交强险 renewed, and until when?" (DESIGN §1, §2.5, §3.1).
+
+One page: a form for the plate and the VIN tail (车架号后六位), and the answer on the same
+page. The form always POSTs because both fields are personal data and must never sit in a
+URL, a browser history or a shared link (DESIGN §3); answers are ``no-store`` so a shared
+phone or a proxy does not keep them, and the VIN tail is never written back into the page.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
 
-from ctplhub.services.check_coverage import CheckCoverage
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from jinja2 import Environment, PackageLoader
+from starlette.datastructures import FormData
+from starlette.responses import FileResponse, HTMLResponse, Response
+
+from ctplhub.domain.errors import DomainError, InvalidPlate, NotFound, ValidationFailed
+from ctplhub.services.check_coverage import CheckCoverage, CoverageQuery
+from ctplhub.web.formatting import AnswerView, describe_answer
+
+STATIC = Path(__file__).parent / "static"
+_TEMPLATES = Environment(
+    loader=PackageLoader("ctplhub.web", "templates"),
+    autoescape=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+# A plate and six characters fit in far less; anything bigger is not our form.
+_MAX_FORM_BYTES = 4096
+
+# The page loads nothing from elsewhere, so the policy can be strict; the icon is a data: URL.
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PageError:
+    """What the owner reads when a query cannot be answered; ``detail`` is the small print."""
+
+    title: str
+    detail: str | None = None
+
+
+def _page_error(error: DomainError) -> tuple[PageError, int]:
+    if isinstance(error, InvalidPlate):
+        return PageError("号牌格式不正确，请核对后重新输入", error.message), 400
+    if isinstance(error, NotFound):
+        # Same words for an unknown plate and a wrong VIN tail: the page must not tell a
+        # guesser which of the two was right (DESIGN §3, coverage query).
+        return PageError("未找到匹配的车辆：请核对号牌和车架号后六位"), 404
+    if isinstance(error, ValidationFailed):
+        return PageError("输入有误：请填写号牌和车架号后六位（6 位字母或数字）", error.message), 400
+    return PageError("暂时无法完成查询，请稍后再试"), 400
+
+
+def _check_vin_tail(raw: str) -> None:
+    tail = "".join(unicodedata.normalize("NFKC", raw).split())
+    if len(tail) != 6 or not (tail.isascii() and tail.isalnum()):
+        raise ValidationFailed("vin_last6 must be the last 6 characters of the VIN")
+
+
+def _render(
+    *,
+    plate: str = "",
+    answer: AnswerView | None = None,
+    error: PageError | None = None,
+    status_code: int = 200,
+    cache: str = "no-store",
+) -> HTMLResponse:
+    html = _TEMPLATES.get_template("index.html").render(plate=plate, answer=answer, error=error)
+    headers = {**_SECURITY_HEADERS, "Cache-Control": cache}
+    return HTMLResponse(html, status_code=status_code, headers=headers)
+
+
+def _too_large(request: Request) -> bool:
+    declared = request.headers.get("content-length", "0")
+    return declared.isdigit() and int(declared) > _MAX_FORM_BYTES
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
 
 
 def build_router(coverage: CheckCoverage) -> APIRouter:
-    return APIRouter()
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/", response_class=HTMLResponse)
+    async def query_form() -> Response:
+        return _render(cache="no-cache")
+
+    @router.post("/", response_class=HTMLResponse)
+    async def query_answer(request: Request) -> Response:
+        if _too_large(request):
+            error = PageError("提交的内容过长，请只填写号牌和车架号后六位")
+            return _render(error=error, status_code=413)
+        form = await request.form()
+        plate, vin_tail = _text(form, "plate")[:32], _text(form, "vin_last6")
+        try:
+            _check_vin_tail(vin_tail)
+            answer = await run_in_threadpool(
+                coverage.query, CoverageQuery(plate=plate, vin_last6=vin_tail)
+            )
+        except DomainError as failure:
+            error, status_code = _page_error(failure)
+            # The plate comes back so the owner can correct it; the VIN tail never does.
+            return _render(plate=plate, error=error, status_code=status_code)
+        return _render(plate=answer["plate"], answer=describe_answer(answer))
+
+    @router.get("/static/site.css")
+    async def stylesheet() -> Response:
+        return FileResponse(
+            STATIC / "site.css",
+            media_type="text/css; charset=utf-8",
+            headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
+        )
+
+    return router

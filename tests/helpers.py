@@ -1,0 +1,67 @@
+"""Test helpers shared by every test folder: a valid event, a hand-moved clock, accounts.
+
+(Kept out of conftest.py: pytest imports each conftest as the module ``conftest``, so a
+second conftest would shadow the first for ``from conftest import ...``.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ctplhub.client import CtplHubClient
+
+
+@dataclass
+class Clock:
+    """A clock the test moves by hand; starts at the real now."""
+
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class InsurerAccount:
+    code: str
+    key_id: str
+    secret: str
+    api: CtplHubClient
+
+
+VIN = "LSVAU218XN2183294"
+RESIDENT_ID = "11010519491231002X"
+
+
+def event(**overrides: Any) -> dict[str, Any]:
+    """A valid issue event (DESIGN §2.4) for 苏E12345, one year from 2025-03-01."""
+    base: dict[str, Any] = {
+        "insurer_code": "PICC",
+        "policy_no": "PDAA2025320500000001",
+        "event_type": "issue",
+        "version": 1,
+        "occurred_at": "2025-02-20T10:30:00+08:00",
+        "plate": "苏E·12345",
+        "vin": VIN,
+        "vehicle_type": "passenger_small",
+        "use_nature": "family",
+        "owner_name": "张伟",
+        "owner_id_type": "resident_id",
+        "owner_id_number": RESIDENT_ID,
+        "owner_phone": "13812345678",
+        "coverage_start": "2025-03-01T00:00:00+08:00",
+        "coverage_end": "2026-03-01T00:00:00+08:00",
+        "premium": "950.00",
+        "region_code": "320500",
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def bearer_headers(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
