@@ -198,12 +198,17 @@ class CheckCoverage:
             return error
 
 
+def mask_policy_no(policy_no: str) -> str:
+    """The last four characters, but never more than half of a short number."""
+    return "…" + policy_no[-min(4, len(policy_no) // 2) :] if len(policy_no) > 1 else "…"
+
+
 def _policy_view(state: PolicyState, insurers: Mapping[str, InsurerInfo]) -> dict[str, Any]:
     info = insurers.get(state.insurer_code)
     return {
         "insurer_code": state.insurer_code,
         "insurer_name": info.name if info else None,
-        "policy_no_masked": "…" + state.policy_no[-4:],
+        "policy_no_masked": mask_policy_no(state.policy_no),
         "coverage_start": format_instant(state.coverage_start),
         "coverage_end": format_instant(state.interval[1] if state.interval else state.coverage_end),
     }
