@@ -91,6 +91,12 @@ def build_container(
     def uow() -> UnitOfWork:
         return SqlUnitOfWork(engine)
 
+    # Answers only read: no BEGIN/ROLLBACK round trips around their few queries.
+    reading = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    def read_uow() -> UnitOfWork:
+        return SqlUnitOfWork(reading)
+
     nonces: NonceStore = (
         RedisNonceStore(settings.redis_url) if settings.redis_url else SqlNonceStore(engine)
     )
@@ -100,7 +106,7 @@ def build_container(
         engine=engine,
         report_events=ReportEvents(uow, vault, clock),
         coverage=CheckCoverage(
-            uow,
+            read_uow,
             vault,
             signer,
             clock,

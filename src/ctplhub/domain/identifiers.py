@@ -49,6 +49,11 @@ def normalise_plate(raw: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
+def display_plate(compact: str) -> str:
+    """Display form of an already canonical plate: ``·`` after the second character."""
+    return f"{compact[:2]}·{compact[2:]}"
+
+
 def _plate_kind(plate: str) -> PlateKind:
     """Classify a normalised plate, or raise ``InvalidPlate`` naming the first fault."""
     if not plate:
@@ -135,7 +140,7 @@ class Plate:
     @property
     def display(self) -> str:
         """The form printed on the plate itself: ``苏E·12345``."""
-        return f"{self.value[:2]}·{self.value[2:]}"
+        return display_plate(self.value)
 
     def __str__(self) -> str:
         return self.value

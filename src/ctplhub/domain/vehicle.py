@@ -37,9 +37,16 @@ def latest_claims(claims: Iterable[PlateClaim]) -> dict[str, PlateClaim]:
     return latest
 
 
+def plate_holders(latest_by_vin: Mapping[str, PlateClaim]) -> dict[str, str]:
+    """Plate → the VIN whose current plate it is; the more recent claim wins a tie."""
+    holders: dict[str, PlateClaim] = {}
+    for claim in latest_by_vin.values():
+        held = holders.get(claim.plate)
+        if held is None or claim.order > held.order:
+            holders[claim.plate] = claim
+    return {plate: claim.vin for plate, claim in holders.items()}
+
+
 def resolve_plate(plate: str, latest_by_vin: Mapping[str, PlateClaim]) -> str | None:
     """The VIN whose current plate is ``plate``; the more recent claim wins a tie."""
-    holders = [claim for claim in latest_by_vin.values() if claim.plate == plate]
-    if not holders:
-        return None
-    return max(holders, key=lambda claim: claim.order).vin
+    return plate_holders(latest_by_vin).get(plate)

@@ -15,10 +15,10 @@ from typing import Any
 from ctplhub.domain.coverage import CoverageResult, CoverageStatus, PolicyState, coverage_status
 from ctplhub.domain.errors import DomainError, NotFound, ValidationFailed
 from ctplhub.domain.freshness import InsurerInfo, sources_and_caveats
-from ctplhub.domain.identifiers import Plate, Vin
+from ctplhub.domain.identifiers import Plate, Vin, display_plate
 from ctplhub.domain.instants import format_instant, format_optional
 from ctplhub.domain.policy import parse_instant
-from ctplhub.domain.vehicle import latest_claims, resolve_plate
+from ctplhub.domain.vehicle import latest_claims, plate_holders
 from ctplhub.services.ports import Clock, PersonalData, Signer, UnitOfWork, UnitOfWorkFactory
 
 _NOT_FOUND = "no vehicle matches this plate and verification factor"
@@ -39,15 +39,9 @@ def _normalise_factor(raw: object, field: str) -> str:
 
 
 def _resolve_vins(uow: UnitOfWork, plates: Sequence[str], at: datetime) -> dict[str, str]:
-    """Plate → VIN at ``at`` for many plates with two set-based reads."""
-    candidates = {claim.vin for claim in uow.events.plate_claims(plates, at)}
-    latest = latest_claims(uow.events.latest_claims(sorted(candidates), at))
-    resolved: dict[str, str] = {}
-    for plate in plates:
-        vin = resolve_plate(plate, latest)
-        if vin is not None:
-            resolved[plate] = vin
-    return resolved
+    """Plate → VIN at ``at`` for many plates in one set-based read."""
+    holders = plate_holders(latest_claims(uow.events.claims_of_claimants(plates, at)))
+    return {plate: holders[plate] for plate in plates if plate in holders}
 
 
 class CheckCoverage:
@@ -174,7 +168,7 @@ class CheckCoverage:
             current = result.current_policy
             results.append(
                 {
-                    kind: Plate.parse(value).display if kind == "plate" else value,
+                    kind: display_plate(value) if kind == "plate" else value,
                     "at": format_instant(at),
                     "covered": result.status.covered,
                     "status": result.status.value,

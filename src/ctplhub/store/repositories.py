@@ -135,25 +135,22 @@ class SqlEventRepository:
                     copy.write_row((event_id, *astuple_shallow(row)))
         return ids
 
-    def plate_claims(self, plates: Sequence[str], at: datetime) -> list[PlateClaim]:
+    def claims_of_claimants(self, plates: Sequence[str], at: datetime) -> list[PlateClaim]:
+        """Every claim up to ``at`` of every vehicle that ever claimed one of ``plates``.
+
+        One round trip: the inner select finds the claimants through ``ix_events_plate``,
+        the outer one their events through ``ix_events_vin``.
+        """
         t = policy_events.c
+        inner = policy_events.alias("claimed")
         claims: list[PlateClaim] = []
         for part in _chunks(self._conn, list(dict.fromkeys(plates))):
-            rows = self._conn.execute(
-                select(t.vin, t.plate, t.occurred_at, t.id).where(
-                    _member_of(self._conn, t.plate, part), t.occurred_at <= at
-                )
+            claimants = select(inner.c.vin).where(
+                _member_of(self._conn, inner.c.plate, part), inner.c.occurred_at <= at
             )
-            claims.extend(PlateClaim(*row) for row in rows)
-        return claims
-
-    def latest_claims(self, vins: Sequence[str], at: datetime) -> list[PlateClaim]:
-        t = policy_events.c
-        claims: list[PlateClaim] = []
-        for part in _chunks(self._conn, list(dict.fromkeys(vins))):
             rows = self._conn.execute(
                 select(t.vin, t.plate, t.occurred_at, t.id).where(
-                    _member_of(self._conn, t.vin, part), t.occurred_at <= at
+                    t.vin.in_(claimants), t.occurred_at <= at
                 )
             )
             claims.extend(PlateClaim(*row) for row in rows)
