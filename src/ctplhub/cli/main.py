@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,12 +34,18 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable J
 ACTOR = "cli"
 
 
-def _container() -> Container:
+@contextmanager
+def _container() -> Iterator[Container]:
+    """A wired container whose connections are closed when the command ends."""
     try:
-        return build_container(load_settings())
+        container = build_container(load_settings())
     except KeysMissing as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
+    try:
+        yield container
+    finally:
+        container.engine.dispose()
 
 
 def _fail(error: DomainError, as_json: bool) -> None:
@@ -102,7 +110,8 @@ def insurer_add(
 ) -> None:
     """Register a certified insurer and print its API key id and secret (shown once)."""
     try:
-        new = _container().insurers.add(code, name, actor=ACTOR)
+        with _container() as container:
+            new = container.insurers.add(code, name, actor=ACTOR)
     except DomainError as error:
         _fail(error, as_json)
         return
@@ -123,7 +132,8 @@ def _status_command(status: str, verb: str) -> None:
         as_json: JsonFlag = False,
     ) -> None:
         try:
-            _container().insurers.set_status(code, status, reason=reason, actor=ACTOR)
+            with _container() as container:
+                container.insurers.set_status(code, status, reason=reason, actor=ACTOR)
         except DomainError as error:
             _fail(error, as_json)
             return
@@ -141,7 +151,8 @@ for _status, _verb in (("suspended", "suspend"), ("revoked", "revoke"), ("certif
 @insurer_app.command("list")
 def insurer_list(as_json: JsonFlag = False) -> None:
     """List insurers with their certification and last sync."""
-    rows = _container().insurers.list()
+    with _container() as container:
+        rows = container.insurers.list()
     if as_json:
         print(json.dumps({"insurers": rows}, ensure_ascii=False))
         return
@@ -159,7 +170,8 @@ def user_add(
 ) -> None:
     """Create an account and print its bearer token (shown once)."""
     try:
-        token = _container().users.add(name, role)
+        with _container() as container:
+            token = container.users.add(name, role)
     except DomainError as error:
         _fail(error, as_json)
         return
@@ -188,15 +200,16 @@ def import_command(
         console.print(f"[red]no such file: {file}[/red]")
         raise typer.Exit(2)
     try:
-        summary = import_file(
-            _container(),
-            file,
-            insurer,
-            errors_to=errors,
-            progress=not as_json,
-            console=console,
-            workers=workers,
-        )
+        with _container() as container:
+            summary = import_file(
+                container,
+                file,
+                insurer,
+                errors_to=errors,
+                progress=not as_json,
+                console=console,
+                workers=workers,
+            )
     except DomainError as error:
         _fail(error, as_json)
         return

@@ -23,11 +23,11 @@ CSV = "text/csv"
 
 
 def ndjson_lines(source: IO[bytes]) -> Iterator[RawLine]:
-    number = 0
-    for raw in source:
+    """Numbered by physical line, so an engineer can find a rejected line in an editor;
+    blank lines are not events and get no result."""
+    for number, raw in enumerate(source, start=1):
         if not raw.strip():
-            continue  # blank lines (a trailing newline) are not events
-        number += 1
+            continue
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError as error:
@@ -39,21 +39,37 @@ def ndjson_lines(source: IO[bytes]) -> Iterator[RawLine]:
             yield number, ValidationFailed("each line must be a JSON object")
 
 
+def _not_utf8() -> MalformedInput:
+    return MalformedInput("the CSV is not valid UTF-8", code="malformed_csv")
+
+
 def csv_lines(source: IO[bytes]) -> Iterator[RawLine]:
+    """Numbered by CSV record: the header is line 0, the first row line 1."""
     text = io.TextIOWrapper(source, encoding="utf-8-sig", newline="")
     try:
         reader = csv.reader(text)
         try:
             header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise MalformedInput("the CSV is empty; line 0 must name the fields") from None
+        except (StopIteration, csv.Error):
+            raise MalformedInput(
+                "the CSV has no header; line 0 must name the fields", code="malformed_csv"
+            ) from None
         unknown = [h for h in header if h not in EVENT_FIELDS]
         if unknown:
             raise ValidationFailed(
                 f"the CSV header names unknown field(s): {', '.join(unknown)}",
                 details={"fields": unknown, "allowed": list(EVENT_FIELDS)},
             )
-        for number, row in enumerate(reader, start=1):
+        number = 0
+        while True:
+            number += 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:  # e.g. a field over the csv module's size limit
+                yield number, MalformedInput(f"line {number}: {error}", code="malformed_csv")
+                continue
             if not row:
                 continue
             if len(row) != len(header):
@@ -66,20 +82,35 @@ def csv_lines(source: IO[bytes]) -> Iterator[RawLine]:
                 continue
             yield number, dict(zip(header, row, strict=True))
     except UnicodeDecodeError:
-        raise MalformedInput("the CSV is not UTF-8") from None
+        raise _not_utf8() from None
     finally:
         text.detach()  # leave the caller's file open
 
 
 def count_lines(source: IO[bytes], kind: str) -> int:
-    """How many events a file holds, without decoding them; rewinds the file."""
+    """How many events a file holds, without decoding them; rewinds the file.
+
+    It reads the whole file first, so a file that cannot be read at all (a CSV that is not
+    UTF-8) is refused here, before any of its lines is stored.
+    """
+    count = 0
     if kind == CSV:
         text = io.TextIOWrapper(source, encoding="utf-8-sig", newline="")
         try:
-            count = max(sum(1 for row in csv.reader(text) if row) - 1, 0)
-        except (UnicodeDecodeError, csv.Error):
-            count = 0
-        text.detach()
+            reader = csv.reader(text)
+            while True:
+                try:
+                    if next(reader):
+                        count += 1
+                except StopIteration:
+                    break
+                except csv.Error:
+                    count += 1  # a malformed row still gets a result line
+        except UnicodeDecodeError:
+            raise _not_utf8() from None
+        finally:
+            text.detach()
+        count = max(count - 1, 0)  # the header is not an event
     else:
         count = sum(1 for raw in source if raw.strip())
     source.seek(0)
