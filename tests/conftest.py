@@ -118,7 +118,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 def settings(database_url: str, home: Path) -> Settings:
-    return Settings(database_url=database_url, home=home, redis_url=None)
+    # Tests change insurers and query again at once: no cache of the insurer table.
+    return Settings(database_url=database_url, home=home, redis_url=None, insurer_cache_s=0)
 
 
 @pytest.fixture

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     smtp_port: int = 25
     smtp_from: str | None = None
     sms_gateway_url: str | None = None
+    # Answers may lag a change of the insurer table (certification, sync) by this much.
+    insurer_cache_s: float = Field(default=1.0, ge=0, le=60)
     log_level: str = "INFO"
     log_json: bool = False
     # Request size limits of DESIGN §3.1.

@@ -4,9 +4,11 @@ police and regulators in bulk (DESIGN §2.5, §3, §3.1)."""
 from __future__ import annotations
 
 import hmac
+import math
+import time
 import unicodedata
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
@@ -44,6 +46,33 @@ def _resolve_vins(uow: UnitOfWork, plates: Sequence[str], at: datetime) -> dict[
     return {plate: holders[plate] for plate in plates if plate in holders}
 
 
+class InsurerDirectory:
+    """The insurer table, re-read at most once a second.
+
+    Every answer needs every insurer's certification and watermark (§2.6), and the table
+    changes a few times a day; reading it per query was a third of a query's database
+    work. The database stays the only source of truth: an answer may lag a certification
+    change or a sync by at most ``ttl_s`` (against a staleness threshold of 24 hours), and
+    every process converges on its own.
+    """
+
+    def __init__(self, ttl_s: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._ttl_s = ttl_s
+        self._monotonic = monotonic  # real elapsed time, whatever the answers' clock says
+        self._read_at = -math.inf
+        self._insurers: dict[str, InsurerInfo] = {}
+
+    def get(self, uow: UnitOfWork) -> dict[str, InsurerInfo]:
+        now = self._monotonic()
+        if not self._read_at <= now < self._read_at + self._ttl_s:
+            self._insurers = {
+                r.code: InsurerInfo(r.code, r.name, r.status, r.last_sync_at)
+                for r in uow.insurers.all()
+            }
+            self._read_at = now
+        return self._insurers
+
+
 class CheckCoverage:
     def __init__(
         self,
@@ -54,6 +83,7 @@ class CheckCoverage:
         *,
         stale_after: timedelta,
         reminder_window: timedelta,
+        insurer_cache_s: float = 1.0,
     ) -> None:
         self._uow = uow
         self._personal = personal
@@ -61,6 +91,7 @@ class CheckCoverage:
         self._clock = clock
         self._stale_after = stale_after
         self._window = reminder_window
+        self._insurers = InsurerDirectory(insurer_cache_s)
 
     def _instant(self, raw: object, now: datetime) -> datetime:
         return now if raw is None else parse_instant(raw, "at")
@@ -80,16 +111,14 @@ class CheckCoverage:
             raise ValidationFailed("give one verification factor: vin_last6 or owner_id_number")
         verified = vin_last6 is not None or owner_id is not None
         with self._uow() as uow:
-            vin = _resolve_vins(uow, [plate.value], at).get(plate.value)
+            claims, states_by_vin = uow.events.vehicle_snapshot(plate.value, at)
+            vin = plate_holders(latest_claims(claims)).get(plate.value)
             if verified and (
                 vin is None or not self._factor_matches(uow, vin, vin_last6, owner_id)
             ):
                 raise NotFound(_NOT_FOUND)
-            states = uow.policies.for_vins([vin]).get(vin, []) if vin else []
-            insurers = {
-                r.code: InsurerInfo(r.code, r.name, r.status, r.last_sync_at)
-                for r in uow.insurers.all()
-            }
+            insurers = self._insurers.get(uow)
+        states = states_by_vin.get(vin, []) if vin else []
         result = coverage_status(states, at, reminder_window=self._window)
         sources, caveats = sources_and_caveats(
             insurers, {s.insurer_code for s in states}, result.status, now, self._stale_after

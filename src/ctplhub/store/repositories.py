@@ -5,12 +5,26 @@ A repository never commits; the unit of work does (STYLE.md example 3).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, any_, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    String,
+    and_,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ctplhub.domain.coverage import PolicyState
@@ -28,6 +42,7 @@ from ctplhub.services.ports import (
     UserRecord,
 )
 from ctplhub.store.tables import (
+    UTCDateTime,
     insurer_activity,
     insurer_keys,
     insurer_status_changes,
@@ -54,12 +69,32 @@ def _by_insurer(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     return {code: list(nos) for code, nos in grouped.items()}
 
 
-def _member_of(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
-    """``column IN values``; on PostgreSQL as ``= ANY(array)``: one parameter, so the
-    driver neither renders nor parses hundreds of placeholders per statement."""
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
-    return column.in_(values)
+Member = Callable[[Any], Any]
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _statement(conn: Connection, name: str, build: Callable[[Member], Any]) -> Any:
+    """A statement built once per dialect and reused: building SQLAlchemy constructs costs
+    more than running the hot queries themselves.
+
+    ``build`` receives ``member(column)``, the clause "column is one of :values": on
+    PostgreSQL ``= ANY(:values)``, one array parameter, so the driver neither renders nor
+    parses hundreds of placeholders per statement; elsewhere an expanding ``IN``.
+    """
+    key = (name, conn.dialect.name)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        if conn.dialect.name == "postgresql":
+
+            def member(column: Any) -> Any:
+                return column == any_(bindparam("values", type_=postgresql.ARRAY(column.type)))
+        else:
+
+            def member(column: Any) -> Any:
+                return column.in_(bindparam("values", expanding=True))
+
+        statement = _STATEMENTS[key] = build(member)
+    return statement
 
 
 def _chunks(conn: Connection, items: Sequence[Any]) -> list[Sequence[Any]]:
@@ -78,6 +113,63 @@ def _event_values(row: NewEventRow) -> dict[str, Any]:
     return {name: getattr(row, name) for name in _EVENT_COLUMNS}
 
 
+def _claims_of_claimants(member: Member) -> Any:
+    t = policy_events.c
+    claimed = policy_events.alias("claimed")
+    claimants = select(claimed.c.vin).where(
+        member(claimed.c.plate), claimed.c.occurred_at <= bindparam("at")
+    )
+    return select(t.vin, t.plate, t.occurred_at, t.id).where(
+        t.vin.in_(claimants), t.occurred_at <= bindparam("at")
+    )
+
+
+def _vehicle_snapshot(member: Member) -> Any:
+    """Claims and policy heads of every vehicle that claimed the plate, in one result:
+    ``kind`` 0 rows are claims (vin, plate, occurred_at, id), ``kind`` 1 rows are policies
+    (vin, insurer_code, coverage_start, version, policy_no, event_type, coverage_end,
+    effective_at)."""
+    e, p = policy_events.c, policies.c
+    claimed = policy_events.alias("claimed")
+    claimants = select(claimed.c.vin).where(
+        member(claimed.c.plate), claimed.c.occurred_at <= bindparam("at")
+    )
+    instant = UTCDateTime()
+    claims = select(
+        literal(0).label("kind"),
+        e.vin,
+        e.plate.label("text_1"),
+        e.occurred_at.label("instant_1"),
+        e.id.label("number"),
+        type_coerce(null(), String).label("text_2"),
+        type_coerce(null(), String).label("text_3"),
+        type_coerce(null(), instant).label("instant_2"),
+        type_coerce(null(), instant).label("instant_3"),
+    ).where(e.vin.in_(claimants), e.occurred_at <= bindparam("at"))
+    heads = select(
+        literal(1),
+        p.vin,
+        p.insurer_code,
+        p.coverage_start,
+        p.version,
+        p.policy_no,
+        p.event_type,
+        p.coverage_end,
+        p.effective_at,
+    ).where(p.vin.in_(claimants))
+    return union_all(claims, heads)
+
+
+def _heads(member: Member) -> Any:
+    t = policies.c
+    query = select(t.policy_no, t.version, t.event_type).where(
+        t.insurer_code == bindparam("insurer_code"), member(t.policy_no)
+    )
+    # Serialise writers of one policy so "closed" cannot race a new version (SQLite has
+    # one writer at a time anyway and ignores FOR UPDATE).
+    return query.with_for_update()
+
+
 class SqlEventRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -89,11 +181,16 @@ class SqlEventRepository:
         # Per insurer, ``policy_no IN (...)``: a plain index range the planner always uses
         # (row-value IN lists can degrade to a sequential scan on PostgreSQL).
         for insurer_code, policy_nos in _by_insurer((k[0], k[1]) for k in keys).items():
+            query = _statement(
+                self._conn,
+                "stored",
+                lambda member: select(
+                    t.policy_no, t.version, t.id, t.content_hash, t.received_at
+                ).where(t.insurer_code == bindparam("insurer_code"), member(t.policy_no)),
+            )
             for part in _chunks(self._conn, policy_nos):
                 rows = self._conn.execute(
-                    select(t.policy_no, t.version, t.id, t.content_hash, t.received_at).where(
-                        t.insurer_code == insurer_code, _member_of(self._conn, t.policy_no, part)
-                    )
+                    query, {"insurer_code": insurer_code, "values": list(part)}
                 )
                 for pno, ver, event_id, content_hash, received_at in rows:
                     if (insurer_code, pno, ver) in wanted:
@@ -141,20 +238,41 @@ class SqlEventRepository:
         One round trip: the inner select finds the claimants through ``ix_events_plate``,
         the outer one their events through ``ix_events_vin``.
         """
-        t = policy_events.c
-        inner = policy_events.alias("claimed")
+        query = _statement(self._conn, "claims_of_claimants", _claims_of_claimants)
         claims: list[PlateClaim] = []
         for part in _chunks(self._conn, list(dict.fromkeys(plates))):
-            claimants = select(inner.c.vin).where(
-                _member_of(self._conn, inner.c.plate, part), inner.c.occurred_at <= at
-            )
-            rows = self._conn.execute(
-                select(t.vin, t.plate, t.occurred_at, t.id).where(
-                    t.vin.in_(claimants), t.occurred_at <= at
-                )
-            )
+            rows = self._conn.execute(query, {"values": list(part), "at": at})
             claims.extend(PlateClaim(*row) for row in rows)
         return claims
+
+    def vehicle_snapshot(
+        self, plate: str, at: datetime
+    ) -> tuple[list[PlateClaim], dict[str, list[PolicyState]]]:
+        """Everything a plate query needs, in one round trip: the claims of every vehicle
+        that claimed ``plate`` up to ``at``, and those vehicles' policies."""
+        query = _statement(self._conn, "vehicle_snapshot", _vehicle_snapshot)
+        claims: list[PlateClaim] = []
+        states: dict[str, list[PolicyState]] = {}
+        for (
+            kind,
+            vin,
+            text_1,
+            instant_1,
+            number,
+            text_2,
+            text_3,
+            instant_2,
+            instant_3,
+        ) in self._conn.execute(query, {"values": [plate], "at": at}):
+            if kind == 0:
+                claims.append(PlateClaim(vin, text_1, instant_1, number))
+            else:
+                states.setdefault(vin, []).append(
+                    PolicyState(
+                        text_1, text_2, number, EventType(text_3), instant_1, instant_2, instant_3
+                    )
+                )
+        return claims, states
 
     def owner_index_of(self, vin: str) -> bytes | None:
         """The blind index of the owner named by the vehicle's newest event."""
@@ -187,17 +305,12 @@ class SqlPolicyRepository:
         self._conn = conn
 
     def heads(self, keys: Sequence[PolicyKey]) -> dict[PolicyKey, PolicyHead]:
-        t = policies.c
         found: dict[PolicyKey, PolicyHead] = {}
         for insurer_code, policy_nos in _by_insurer(keys).items():
+            query = _statement(self._conn, "heads", _heads)
             for part in _chunks(self._conn, policy_nos):
-                query = select(t.policy_no, t.version, t.event_type).where(
-                    t.insurer_code == insurer_code, _member_of(self._conn, t.policy_no, part)
-                )
-                if self._conn.dialect.name == "postgresql":
-                    # Serialise writers of one policy so "closed" cannot race a new version.
-                    query = query.with_for_update()
-                for pno, version, event_type in self._conn.execute(query):
+                params = {"insurer_code": insurer_code, "values": list(part)}
+                for pno, version, event_type in self._conn.execute(query, params):
                     found[(insurer_code, pno)] = PolicyHead(version, EventType(event_type))
         return found
 
@@ -254,24 +367,30 @@ class SqlPolicyRepository:
     def for_vins(self, vins: Sequence[str]) -> dict[str, list[PolicyState]]:
         t = policies.c
         found: dict[str, list[PolicyState]] = {}
+        query = _statement(
+            self._conn,
+            "policies_for_vins",
+            lambda member: select(
+                t.vin,
+                t.insurer_code,
+                t.policy_no,
+                t.version,
+                t.event_type,
+                t.coverage_start,
+                t.coverage_end,
+                t.effective_at,
+            ).where(member(t.vin)),
+        )
         for part in _chunks(self._conn, list(dict.fromkeys(vins))):
-            rows = self._conn.execute(
-                select(
-                    t.vin,
-                    t.insurer_code,
-                    t.policy_no,
-                    t.version,
-                    t.event_type,
-                    t.coverage_start,
-                    t.coverage_end,
-                    t.effective_at,
-                ).where(_member_of(self._conn, t.vin, part))
-            )
+            rows = self._conn.execute(query, {"values": list(part)})
             for vin, ins, pno, version, event_type, start, end, effective_at in rows:
                 found.setdefault(vin, []).append(
                     PolicyState(ins, pno, version, EventType(event_type), start, end, effective_at)
                 )
         return found
+
+
+_ALL_INSURERS = select(insurers).order_by(insurers.c.code)
 
 
 def _insurer(row: Any) -> InsurerRecord:
@@ -294,7 +413,7 @@ class SqlInsurerRepository:
         return _insurer(row) if row else None
 
     def all(self) -> list[InsurerRecord]:
-        return [_insurer(r) for r in self._conn.execute(select(insurers).order_by(insurers.c.code))]
+        return [_insurer(r) for r in self._conn.execute(_ALL_INSURERS)]
 
     def add(self, code: str, name: str, actor: str, at: datetime) -> None:
         self._conn.execute(

@@ -2,8 +2,11 @@ import base64
 import json
 
 import pytest
+import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ctplhub.security.answer_signing import AnswerSigner, canonical_json, verify_signed
 
@@ -138,3 +141,17 @@ def test_retired_key_still_verifies() -> None:
 def test_active_kid_must_exist() -> None:
     with pytest.raises(ValueError):
         AnswerSigner({"a": Ed25519PrivateKey.generate()}, "b")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_fast_canonical_json_is_byte_for_byte_rfc8785(value: object) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)
