@@ -6,18 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
-from ctplhub.api.app import create_app
-from ctplhub.api.deps import AppServices, Limits
 from ctplhub.config import Settings, load_settings
 from ctplhub.logs import configure_logging
 from ctplhub.security import request_signing, tokens
 from ctplhub.security.answer_signing import AnswerSigner
 from ctplhub.security.keystore import ensure_keys, load_keys
-from ctplhub.security.nonces import RedisNonceStore
 from ctplhub.security.pii import BlindIndex, FieldCipher, PersonalDataVault
 from ctplhub.services.check_coverage import CheckCoverage
 from ctplhub.services.insurers import Insurers
@@ -26,7 +23,11 @@ from ctplhub.services.report_events import ReportEvents
 from ctplhub.services.users import Users
 from ctplhub.store.schema import make_engine, migrate
 from ctplhub.store.unit_of_work import SqlNonceStore, SqlUnitOfWork
-from ctplhub.web.pages import build_router as build_web_router
+
+if TYPE_CHECKING:  # the web stack is imported only by what serves it (not import workers)
+    from fastapi import FastAPI
+
+    from ctplhub.api.deps import AppServices
 
 
 def utc_now() -> datetime:
@@ -52,6 +53,8 @@ class Container:
         return True
 
     def app_services(self) -> AppServices:
+        from ctplhub.api.deps import AppServices, Limits
+
         s = self.settings
         return AppServices(
             report_events=self.report_events,
@@ -97,9 +100,11 @@ def build_container(
     def read_uow() -> UnitOfWork:
         return SqlUnitOfWork(reading)
 
-    nonces: NonceStore = (
-        RedisNonceStore(settings.redis_url) if settings.redis_url else SqlNonceStore(engine)
-    )
+    nonces: NonceStore = SqlNonceStore(engine)
+    if settings.redis_url:
+        from ctplhub.security.nonces import RedisNonceStore
+
+        nonces = RedisNonceStore(settings.redis_url)
     stale_after = timedelta(seconds=settings.stale_after_s)
     return Container(
         settings=settings,
@@ -131,6 +136,9 @@ def build_container(
 
 
 def build_app(container: Container) -> FastAPI:
+    from ctplhub.api.app import create_app
+    from ctplhub.web.pages import build_router as build_web_router
+
     return create_app(
         container.app_services(), extra_routers=(build_web_router(container.coverage),)
     )

@@ -13,6 +13,7 @@ Standard library only: this is the domain core.
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -182,7 +183,9 @@ _VALID_VIN_SHAPE = re.compile(r"[A-HJ-NPR-Z0-9]{17}")
 def vin_check_digit(vin17: str) -> str:
     """The ISO 3779 check character for a 17-character VIN (its position 9 is ignored)."""
     _check_vin_characters(vin17, skip_check_position=True)
-    total = sum(_VIN_VALUES[c] * w for c, w in zip(vin17, _VIN_WEIGHTS, strict=True) if w)
+    # Position 9 weighs 0; a neutral "0" there lets one C-level pass do the sum.
+    values = map(_VIN_VALUES.__getitem__, f"{vin17[:8]}0{vin17[9:]}")
+    total = sum(map(operator.mul, values, _VIN_WEIGHTS))
     remainder = total % 11
     return "X" if remainder == 10 else str(remainder)
 
@@ -242,7 +245,7 @@ def resident_id_check_char(first17: str) -> str:
     """ISO 7064 MOD 11-2 check character of a GB 11643 resident ID number."""
     if len(first17) < 17 or not first17[:17].isdigit():
         raise InvalidIdNumber("a resident ID number must start with 17 digits")
-    total = sum(int(c) * w for c, w in zip(first17, _RESIDENT_WEIGHTS, strict=False))
+    total = sum(map(operator.mul, map(int, first17[:17]), _RESIDENT_WEIGHTS))
     return "10X98765432"[total % 11]
 
 

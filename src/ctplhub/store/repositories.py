@@ -54,7 +54,7 @@ from ctplhub.store.tables import (
 
 # Bound parameters per statement stay well under SQLite's limit of 32,766.
 _IN_CHUNK = 500
-_ANY_CHUNK = 10_000
+_ANY_CHUNK = 1_000  # small enough that PostgreSQL keeps to index lookups at 10M rows
 
 
 def _upsert(conn: Connection, table: Any) -> Any:

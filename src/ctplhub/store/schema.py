@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -47,6 +48,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config  # only migrations need Alembic, not every process
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
@@ -54,6 +57,8 @@ def alembic_config() -> Config:
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Create or upgrade the schema to ``revision``; safe to run on every start."""
+    from alembic import command
+
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection

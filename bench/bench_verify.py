@@ -1,0 +1,145 @@
+"""Benchmark 3: bulk verification of 10,000 plates in one call.
+
+``POST /v1/coverage/verify`` with a police bearer token (``ctplhub user add ... --role
+police``) against the same server and database as the query benchmark. Baseline in the
+same run: one call of 100 plates. Each size is called ``--calls`` times, alternating,
+after one unmeasured warm-up call; medians and per-plate costs are reported.
+
+    .venv/bin/python bench/bench_verify.py --reuse
+    .venv/bin/python bench/bench_verify.py --policies 20000 --calls 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+from common import Home, log, machine, median, police_token, server, spread, write_results
+from loading import ensure_query_db
+from measure import CpuMeter, wait_quiet
+
+TARGET_S = 1.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", default="ctplhub_bench", help="PostgreSQL database to query")
+    parser.add_argument(
+        "--policies", type=int, default=1_000_000, help="policies the database must hold"
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the database when it already holds enough policies",
+    )
+    parser.add_argument("--plates", type=int, default=10_000, help="plates in the bulk call")
+    parser.add_argument("--baseline-plates", type=int, default=100, help="plates in the baseline")
+    parser.add_argument("--calls", type=int, default=5, help="measured calls of each size")
+    parser.add_argument(
+        "--wait-quiet", type=float, default=0, help="wait up to S seconds for an idle machine"
+    )
+
+
+def _call(client: httpx.Client, items: list[dict[str, str]]) -> tuple[float, dict[str, Any]]:
+    started = time.perf_counter()
+    response = client.post("/v1/coverage/verify", json={"items": items})
+    elapsed = time.perf_counter() - started
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    if len(body["results"]) != len(items):
+        raise RuntimeError(f"asked {len(items)} items, got {len(body['results'])} results")
+    return elapsed, body
+
+
+def run(args: argparse.Namespace, home_state: tuple[Home, dict[str, Any]] | None = None) -> dict:
+    home, state = home_state or ensure_query_db(args.db, args.policies, reuse=args.reuse)
+    plates = [plate for plate, _ in spread([tuple(p) for p in state["pairs"]], args.plates)]
+    bulk = [{"plate": plate} for plate in plates]
+    small = [{"plate": plate} for plate in spread(plates, args.baseline_plates)]
+    token = police_token(home)
+    log(f"verify bench: {len(bulk):,} plates per call vs {len(small)} plates per call")
+    bulk_s: list[float] = []
+    small_s: list[float] = []
+    costs: list[dict[str, float]] = []
+    with (
+        server(home, name="verify-server") as srv,
+        httpx.Client(
+            base_url=srv.base, timeout=300, headers={"Authorization": f"Bearer {token}"}
+        ) as client,
+    ):
+        if args.wait_quiet:
+            wait_quiet(args.wait_quiet)
+        first_s, body = _call(client, bulk)
+        statuses = Counter(r["status"] or f"error:{r['error']['code']}" for r in body["results"])
+        covered = Counter(str(r["covered"]) for r in body["results"])
+        log(f"  first (cold) call of {len(bulk):,}: {first_s:.3f}s; {dict(statuses)}")
+        _call(client, small)
+        meter = CpuMeter(srv.pid, args.db)
+        for attempt in range(1, args.calls + 1):
+            meter.start()
+            bulk_s.append(_call(client, bulk)[0])
+            costs.append(meter.stop())
+            small_s.append(_call(client, small)[0])
+            log(f"  call {attempt}: {len(bulk):,} plates {bulk_s[-1]:.3f}s (server CPU "
+                f"{costs[-1]['server_cpu_s']:.3f}s, PostgreSQL CPU {costs[-1]['pg_cpu_s']:.3f}s) | "
+                f"{len(small)} plates {small_s[-1] * 1000:.1f} ms")  # fmt: skip
+    bulk_median = median(bulk_s)
+    small_median = median(small_s)
+    return {
+        "benchmark": "verify",
+        "db": args.db,
+        "policies_in_db": state.get("policies_in_db"),
+        "calls": args.calls,
+        "bulk": {
+            "plates": len(bulk),
+            "median_s": round(bulk_median, 4),
+            "per_plate_us": round(bulk_median / len(bulk) * 1e6, 1),
+            "first_call_s": round(first_s, 4),
+            "server_cpu_s_median": round(median([c["server_cpu_s"] for c in costs]), 4),
+            "pg_cpu_s_median": round(median([c["pg_cpu_s"] for c in costs]), 4),
+            "runs_s": [round(s, 4) for s in bulk_s],
+            "statuses": dict(statuses),
+            "covered": dict(covered),
+        },
+        "baseline": {
+            "plates": len(small),
+            "median_s": round(small_median, 4),
+            "per_plate_us": round(small_median / len(small) * 1e6, 1),
+            "runs_s": [round(s, 4) for s in small_s],
+        },
+        "targets": {"bulk_10k_lt_1s": bulk_median < TARGET_S},
+    }
+
+
+def summary_lines(result: dict[str, Any]) -> list[str]:
+    b, s = result["bulk"], result["baseline"]
+    met = "met" if result["targets"]["bulk_10k_lt_1s"] else "MISSED"
+    return [
+        f"bulk verify: {b['plates']:,} plates in {b['median_s']:.3f} s median "
+        f"({b['per_plate_us']:.0f} µs/plate; target < 1 s: {met})",
+        f"  CPU per bulk call: server {b['server_cpu_s_median']:.3f} s, PostgreSQL "
+        f"{b['pg_cpu_s_median']:.3f} s",
+        f"  baseline {s['plates']} plates in {s['median_s'] * 1000:.1f} ms "
+        f"({s['per_plate_us']:.0f} µs/plate); first cold 10k call {b['first_call_s']:.3f} s",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    result = run(args)
+    result["machine"] = machine()
+    path = write_results("verify", result)
+    print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
+    print("\n".join(summary_lines(result)))
+    log(f"written {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
