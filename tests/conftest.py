@@ -126,7 +126,7 @@ def settings(database_url: str, home: Path) -> Settings:
 def container(settings: Settings, clock: Clock) -> Iterator[Container]:
     built = build_container(settings, clock=clock)
     yield built
-    built.engine.dispose()
+    built.close()
 
 
 @pytest.fixture

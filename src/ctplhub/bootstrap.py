@@ -38,11 +38,17 @@ def utc_now() -> datetime:
 class Container:
     settings: Settings
     engine: Engine
+    answers_engine: Engine  # autocommit, generic plans: what coverage answers read through
     report_events: ReportEvents
     coverage: CheckCoverage
     insurers: Insurers
     users: Users
     signer: AnswerSigner
+
+    def close(self) -> None:
+        """Close every pooled database connection."""
+        self.engine.dispose()
+        self.answers_engine.dispose()
 
     def ready(self) -> bool:
         try:
@@ -94,8 +100,7 @@ def build_container(
     def uow() -> UnitOfWork:
         return SqlUnitOfWork(engine)
 
-    # Answers only read: no BEGIN/ROLLBACK round trips around their few queries.
-    reading = engine.execution_options(isolation_level="AUTOCOMMIT")
+    reading = make_engine(settings.database_url, for_answers=True)
 
     def read_uow() -> UnitOfWork:
         return SqlUnitOfWork(reading)
@@ -109,6 +114,7 @@ def build_container(
     return Container(
         settings=settings,
         engine=engine,
+        answers_engine=reading,
         report_events=ReportEvents(uow, vault, clock),
         coverage=CheckCoverage(
             read_uow,

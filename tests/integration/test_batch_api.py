@@ -232,7 +232,7 @@ def limited_client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
     )
     with TestClient(build_app(small)) as test_client:
         yield test_client
-    small.engine.dispose()
+    small.close()
 
 
 @pytest.fixture

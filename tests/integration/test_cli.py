@@ -60,7 +60,7 @@ def built(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Container]]:
     monkeypatch.setattr(cli_main, "build_container", build_and_keep)
     yield containers
     for container in containers:
-        container.engine.dispose()
+        container.close()
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def run(env: Env, built: list[Container]) -> Run:
             result = CliRunner().invoke(app, list(args), env=env_override or env)
         finally:
             while built:
-                built.pop().engine.dispose()
+                built.pop().close()
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
         return result
@@ -138,7 +138,11 @@ def test_commands_close_their_database_connections(env: Env, built: list[Contain
 
     assert result.exit_code == 0, result.output
     assert built, "the command built no container"
-    open_connections = sum(c.engine.pool.checkedin() for c in built)  # type: ignore[attr-defined]
+    open_connections = sum(
+        e.pool.checkedin()  # type: ignore[attr-defined]
+        for c in built
+        for e in (c.engine, c.answers_engine)
+    )
     assert open_connections == 0
 
 

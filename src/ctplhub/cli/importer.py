@@ -84,7 +84,7 @@ def _run_shard(
         out.put(("failed", repr(error), None))
         raise
     finally:
-        container.engine.dispose()
+        container.close()
 
 
 def import_file(

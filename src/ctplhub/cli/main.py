@@ -45,7 +45,7 @@ def _container() -> Iterator[Container]:
     try:
         yield container
     finally:
-        container.engine.dispose()
+        container.close()
 
 
 def _fail(error: DomainError, as_json: bool) -> None:
@@ -240,7 +240,7 @@ def demo(
         print(json.dumps(report, ensure_ascii=False))
     else:
         print_samples(report, Console())
-    container.engine.dispose()
+    container.close()
     if serve_after:
         serve(host=host, port=port, workers=1)
 

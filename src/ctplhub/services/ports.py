@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ctplhub.domain.coverage import PolicyState
 from ctplhub.domain.policy import PolicyHead
@@ -30,9 +30,9 @@ class StoredEventRef:
     received_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class NewEventRow:
-    """An accepted event, personal fields already encrypted."""
+class NewEventRow(NamedTuple):
+    """An accepted event, personal fields already encrypted (a tuple: it goes to COPY
+    as it is, in column order)."""
 
     insurer_code: str
     policy_no: str

@@ -6,7 +6,6 @@ A repository never commits; the unit of work does (STYLE.md example 3).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -102,15 +101,11 @@ def _chunks(conn: Connection, items: Sequence[Any]) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-_EVENT_COLUMNS = tuple(f.name for f in fields(NewEventRow))
-
-
-def astuple_shallow(row: NewEventRow) -> tuple[Any, ...]:
-    return tuple(getattr(row, name) for name in _EVENT_COLUMNS)
+_EVENT_COLUMNS = NewEventRow._fields
 
 
 def _event_values(row: NewEventRow) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in _EVENT_COLUMNS}
+    return row._asdict()
 
 
 def _claims_of_claimants(member: Member) -> Any:
@@ -229,7 +224,7 @@ class SqlEventRepository:
                 f"COPY policy_events (id, {', '.join(_EVENT_COLUMNS)}) FROM STDIN"
             ) as copy:
                 for event_id, row in zip(ids, rows, strict=True):
-                    copy.write_row((event_id, *astuple_shallow(row)))
+                    copy.write_row((event_id, *row))
         return ids
 
     def claims_of_claimants(self, plates: Sequence[str], at: datetime) -> list[PlateClaim]:

@@ -13,8 +13,15 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine: SQLite in WAL mode with foreign keys on; PostgreSQL via psycopg 3."""
+def make_engine(url: str, *, for_answers: bool = False, **kwargs: Any) -> Engine:
+    """Create an engine: SQLite in WAL mode with foreign keys on; PostgreSQL via psycopg 3.
+
+    ``for_answers`` makes the engine that coverage answers read through: autocommit (no
+    ``BEGIN``/``ROLLBACK`` round trips around a single statement) and, on PostgreSQL,
+    generic plans for prepared statements (see below).
+    """
+    if for_answers:
+        kwargs.setdefault("isolation_level", "AUTOCOMMIT")
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("sqlite"):
@@ -40,10 +47,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # No pre-ping: it is a round trip on every checkout, as much as a whole coverage
     # query. A connection broken by a database restart fails one request and is replaced.
     kwargs.setdefault("pool_recycle", 3600)
-    # Every hot statement is a few index lookups by key, prepared by psycopg after its
-    # fifth run. PostgreSQL would otherwise keep re-planning them with custom plans (about
-    # a millisecond of planning for a 0.07 ms lookup); the generic plan is as good here.
-    kwargs.setdefault("connect_args", {"options": "-c plan_cache_mode=force_generic_plan"})
+    if for_answers:
+        # A coverage answer is a few index lookups by key, prepared by psycopg after its
+        # fifth run; PostgreSQL would otherwise keep re-planning it with custom plans (a
+        # millisecond of planning for a 0.07 ms lookup). Not for writers: a generic plan
+        # made while a table is nearly empty can stay a sequential scan while a bulk
+        # import grows it.
+        kwargs.setdefault("connect_args", {"options": "-c plan_cache_mode=force_generic_plan"})
     return create_engine(url, **kwargs)
 
 
