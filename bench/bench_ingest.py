@@ -25,13 +25,13 @@ from common import (
     PYTHON,
     FleetFiles,
     Home,
+    add_wait_quiet,
+    bench_main,
     count_rows,
     fresh_home,
     log,
-    machine,
     median,
     write_fleet_files,
-    write_results,
 )
 from loading import import_fleet
 from measure import time_v, wait_quiet
@@ -58,9 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-files", action="store_true", help="keep the NDJSON files (and reuse them)"
     )
-    parser.add_argument(
-        "--wait-quiet", type=float, default=0, help="wait up to S seconds for an idle machine"
-    )
+    add_wait_quiet(parser)
 
 
 def fleet_files(events: int, keep: bool) -> FleetFiles:
@@ -215,16 +213,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    result = run(args)
-    result["machine"] = machine()
-    path = write_results("ingest", result)
-    print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
-    print("\n".join(summary_lines(result)))
-    log(f"written {path}")
-    return 0
+    return bench_main("ingest", __doc__ or "", add_arguments, run, summary_lines, argv)
 
 
 if __name__ == "__main__":

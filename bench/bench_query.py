@@ -14,13 +14,22 @@ Both are measured ``--repeats`` times, alternating; medians are reported.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from typing import Any
 
 import httpx
-from common import OUT, Home, log, machine, median, server, spread, write_results
+from common import (
+    OUT,
+    Home,
+    add_query_db_arguments,
+    add_wait_quiet,
+    bench_main,
+    log,
+    median,
+    server,
+    spread,
+)
 from loading import ensure_query_db
 from measure import CpuMeter, query_script, run_wrk, wait_quiet
 
@@ -29,24 +38,14 @@ TARGET_P99_MS = 50.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", default="ctplhub_bench", help="PostgreSQL database to query")
-    parser.add_argument(
-        "--policies", type=int, default=1_000_000, help="policies the database must hold"
-    )
-    parser.add_argument(
-        "--reuse",
-        action="store_true",
-        help="keep the database when it already holds enough policies",
-    )
+    add_query_db_arguments(parser)
     parser.add_argument("--pairs", type=int, default=5_000, help="distinct vehicles queried")
     parser.add_argument("--duration", type=float, default=20, help="seconds per wrk run")
     parser.add_argument("--warmup", type=float, default=5, help="seconds of unmeasured wrk load")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each")
-    parser.add_argument(
-        "--wait-quiet", type=float, default=0, help="wait up to S seconds for an idle machine"
-    )
+    add_wait_quiet(parser)
 
 
 def precheck(base: str, pairs: list[tuple[str, str]], n: int = 300) -> dict[str, Any]:
@@ -176,16 +175,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    result = run(args)
-    result["machine"] = machine()
-    path = write_results("query", result)
-    print(json.dumps({k: v for k, v in result.items() if k not in ("machine",)}, indent=2))
-    print("\n".join(summary_lines(result)))
-    log(f"written {path}")
-    return 0
+    return bench_main("query", __doc__ or "", add_arguments, run, summary_lines, argv)
 
 
 if __name__ == "__main__":

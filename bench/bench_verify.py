@@ -12,14 +12,23 @@ after one unmeasured warm-up call; medians and per-plate costs are reported.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections import Counter
 from typing import Any
 
 import httpx
-from common import Home, log, machine, median, police_token, server, spread, write_results
+from common import (
+    Home,
+    add_query_db_arguments,
+    add_wait_quiet,
+    bench_main,
+    log,
+    median,
+    police_token,
+    server,
+    spread,
+)
 from loading import ensure_query_db
 from measure import CpuMeter, wait_quiet
 
@@ -27,21 +36,11 @@ TARGET_S = 1.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", default="ctplhub_bench", help="PostgreSQL database to query")
-    parser.add_argument(
-        "--policies", type=int, default=1_000_000, help="policies the database must hold"
-    )
-    parser.add_argument(
-        "--reuse",
-        action="store_true",
-        help="keep the database when it already holds enough policies",
-    )
+    add_query_db_arguments(parser)
     parser.add_argument("--plates", type=int, default=10_000, help="plates in the bulk call")
     parser.add_argument("--baseline-plates", type=int, default=100, help="plates in the baseline")
     parser.add_argument("--calls", type=int, default=5, help="measured calls of each size")
-    parser.add_argument(
-        "--wait-quiet", type=float, default=0, help="wait up to S seconds for an idle machine"
-    )
+    add_wait_quiet(parser)
 
 
 def _call(client: httpx.Client, items: list[dict[str, str]]) -> tuple[float, dict[str, Any]]:
@@ -129,16 +128,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    result = run(args)
-    result["machine"] = machine()
-    path = write_results("verify", result)
-    print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
-    print("\n".join(summary_lines(result)))
-    log(f"written {path}")
-    return 0
+    return bench_main("verify", __doc__ or "", add_arguments, run, summary_lines, argv)
 
 
 if __name__ == "__main__":

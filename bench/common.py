@@ -11,6 +11,7 @@ files, logs, results) and in PostgreSQL databases whose names start with
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -22,7 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -370,3 +371,42 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
     path = OUT / f"{name}.json"
     path.write_text(json.dumps(payload, ensure_ascii=False, indent=2))
     return path
+
+
+def add_query_db_arguments(parser: argparse.ArgumentParser) -> None:
+    """The 1M-policy database that the query and verify benchmarks read."""
+    parser.add_argument("--db", default="ctplhub_bench", help="PostgreSQL database to query")
+    parser.add_argument(
+        "--policies", type=int, default=1_000_000, help="policies the database must hold"
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the database when it already holds enough policies",
+    )
+
+
+def add_wait_quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait-quiet", type=float, default=0, help="wait up to S seconds for an idle machine"
+    )
+
+
+def bench_main(
+    name: str,
+    doc: str,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], dict[str, Any]],
+    summary_lines: Callable[[dict[str, Any]], list[str]],
+    argv: list[str] | None = None,
+) -> int:
+    """Parse arguments, run one benchmark, write ``bench/out/<name>.json``, print a summary."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    add_arguments(parser)
+    result = run(parser.parse_args(argv))
+    result["machine"] = machine()
+    path = write_results(name, result)
+    print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
+    print("\n".join(summary_lines(result)))
+    log(f"written {path}")
+    return 0
