@@ -1,0 +1,196 @@
+"""ReportEvents against in-memory fakes of its ports (STYLE.md example 8): the version
+rules across a chunk, receipts for repeats, and the retry after a lost race."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import pytest
+
+from ctplhub.domain.policy import EventType, PolicyHead
+from ctplhub.services.ports import (
+    EventKey,
+    HeadRow,
+    NewEventRow,
+    PolicyKey,
+    RetryableConflict,
+    StoredEventRef,
+)
+from ctplhub.services.report_events import ReportEvents
+from helpers import event
+
+NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+
+
+class FakeStore:
+    """What the fake repositories share; survives units of work, like a database."""
+
+    def __init__(self) -> None:
+        self.events: dict[EventKey, tuple[int, NewEventRow]] = {}
+        self.heads: dict[PolicyKey, HeadRow] = {}
+        self.activity: list[tuple[int, int]] = []
+        self.synced_at: datetime | None = None
+        self.races_to_lose = 0
+
+
+class FakeEvents:
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+        self.pending: list[tuple[EventKey, NewEventRow]] = []
+
+    def stored(self, keys: Sequence[EventKey]) -> dict[EventKey, StoredEventRef]:
+        return {
+            k: StoredEventRef(i, row.content_hash, row.received_at)
+            for k in keys
+            if k in self.store.events
+            for i, row in [self.store.events[k]]
+        }
+
+    def add_many(self, rows: Sequence[NewEventRow]) -> list[int]:
+        if self.store.races_to_lose:
+            self.store.races_to_lose -= 1
+            raise RetryableConflict("another writer stored the same key first")
+        start = len(self.store.events) + len(self.pending) + 1
+        ids = list(range(start, start + len(rows)))
+        self.pending += [((r.insurer_code, r.policy_no, r.version), r) for r in rows]
+        return ids
+
+
+class FakePolicies:
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+        self.pending: list[HeadRow] = []
+
+    def heads(self, keys: Sequence[PolicyKey]) -> dict[PolicyKey, PolicyHead]:
+        return {
+            k: PolicyHead(h.version, EventType(h.event_type))
+            for k in keys
+            if (h := self.store.heads.get(k)) is not None
+        }
+
+    def upsert_heads(self, rows: Sequence[HeadRow], event_ids: Sequence[int]) -> None:
+        self.pending += rows
+
+
+class FakeInsurers:
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    def touch_sync(self, code: str, at: datetime) -> None:
+        self.store.synced_at = at
+
+    def record_activity(self, code: str, minute: datetime, accepted: int, rejected: int) -> None:
+        self.store.activity.append((accepted, rejected))
+
+
+class FakeUnitOfWork:
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> FakeUnitOfWork:
+        self.events = FakeEvents(self.store)
+        self.policies = FakePolicies(self.store)
+        self.insurers = FakeInsurers(self.store)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        pass  # nothing committed is kept: like a rollback
+
+    def commit(self) -> None:
+        for key, row in self.events.pending:
+            self.store.events[key] = (len(self.store.events) + 1, row)
+        for head in self.policies.pending:
+            key = (head.insurer_code, head.policy_no)
+            if key not in self.store.heads or head.version > self.store.heads[key].version:
+                self.store.heads[key] = head
+
+
+class FakePersonalData:
+    def encrypt(self, plaintext: str, *, aad: bytes) -> bytes:
+        return b"sealed:" + aad
+
+    def decrypt(self, blob: bytes, *, aad: bytes) -> str:  # pragma: no cover - not used
+        raise NotImplementedError
+
+    def blind_index(self, value: str) -> bytes:
+        return b"index"
+
+
+@pytest.fixture
+def store() -> FakeStore:
+    return FakeStore()
+
+
+@pytest.fixture
+def report(store: FakeStore) -> ReportEvents:
+    def uow() -> Any:
+        return FakeUnitOfWork(store)
+
+    return ReportEvents(uow, FakePersonalData(), lambda: NOW)
+
+
+def lines(*events: dict[str, Any]) -> list[tuple[int, Any]]:
+    return list(enumerate(events, start=1))
+
+
+def test_versions_in_one_chunk_behave_as_if_they_arrived_one_by_one(
+    report: ReportEvents, store: FakeStore
+) -> None:
+    results = list(
+        report.report_many(
+            lines(
+                event(),
+                event(version=2, event_type="surrender", effective_at="2025-06-01T00:00:00+08:00"),
+                event(version=3, event_type="endorse"),
+                event(),  # an identical repeat of line 1
+                event(premium="1.00"),  # same key, other content
+            ),
+            insurer_code="PICC",
+        )
+    )
+    assert [r.status for r in results] == [
+        "accepted",
+        "accepted",
+        "rejected",
+        "duplicate",
+        "rejected",
+    ]
+    assert [r.error.code for r in results if r.error] == ["policy_closed", "conflict"]
+    assert results[3].receipt == results[0].receipt  # a repeat answers as the first did
+    assert store.heads[("PICC", "PDAA2025320500000001")].version == 2
+    assert len(store.events) == 2
+    assert store.activity == [(2, 2)]
+    assert store.synced_at == NOW
+
+
+def test_personal_data_reaches_the_store_only_sealed(
+    report: ReportEvents, store: FakeStore
+) -> None:
+    list(report.report_many(lines(event()), insurer_code="PICC"))
+    ((_, row),) = store.events.values()
+    assert row.owner_name_enc == b"sealed:PICC|PDAA2025320500000001|1|owner_name"
+    assert "张伟" not in repr(row)
+
+
+def test_a_chunk_that_loses_a_race_is_decided_again(report: ReportEvents, store: FakeStore) -> None:
+    store.races_to_lose = 1
+    results = list(report.report_many(lines(event(), event(version=2)), insurer_code="PICC"))
+    assert [r.status for r in results] == ["accepted", "accepted"]
+    assert len(store.events) == 2
+
+
+def test_a_writer_that_keeps_losing_gives_up_without_storing(
+    report: ReportEvents, store: FakeStore
+) -> None:
+    store.races_to_lose = 10
+    with pytest.raises(RetryableConflict):
+        list(report.report_many(lines(event()), insurer_code="PICC"))
+    assert store.events == {}
