@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-from ctplhub.domain.coverage import CoverageResult, CoverageStatus, PolicyState, coverage_status
+from ctplhub.domain.coverage import CoverageResult, PolicyState, coverage_status
 from ctplhub.domain.errors import DomainError, NotFound, ValidationFailed
 from ctplhub.domain.freshness import InsurerInfo, sources_and_caveats
 from ctplhub.domain.identifiers import Plate, Vin, display_plate
@@ -263,6 +263,3 @@ def _status_fields(result: CoverageResult, insurers: Mapping[str, InsurerInfo]) 
             ],
         },
     }
-
-
-__all__ = ["CheckCoverage", "CoverageQuery", "CoverageStatus"]

@@ -14,7 +14,7 @@ from typing import IO
 
 import orjson
 
-from ctplhub.domain.errors import DomainError, MalformedInput, ValidationFailed
+from ctplhub.domain.errors import MalformedInput, ValidationFailed
 from ctplhub.domain.policy import EVENT_FIELDS
 from ctplhub.services.report_events import RawLine
 
@@ -119,6 +119,3 @@ def count_lines(source: IO[bytes], kind: str) -> int:
 
 def read_lines(source: IO[bytes], kind: str) -> Iterator[RawLine]:
     return csv_lines(source) if kind == CSV else ndjson_lines(source)
-
-
-__all__ = ["CSV", "NDJSON", "DomainError", "count_lines", "read_lines"]
