@@ -18,9 +18,10 @@ from ctplhub.security.keystore import ensure_keys, load_keys
 from ctplhub.security.pii import BlindIndex, FieldCipher, PersonalDataVault
 from ctplhub.services.check_coverage import CheckCoverage
 from ctplhub.services.insurers import Insurers
-from ctplhub.services.ports import NonceStore, UnitOfWork
+from ctplhub.services.ports import AnswerReader, NonceStore, UnitOfWork
 from ctplhub.services.report_events import ReportEvents
 from ctplhub.services.users import Users
+from ctplhub.store.answer_readers import answer_reader
 from ctplhub.store.schema import make_engine, migrate
 from ctplhub.store.unit_of_work import SqlNonceStore, SqlUnitOfWork
 
@@ -39,6 +40,7 @@ class Container:
     settings: Settings
     engine: Engine
     answers_engine: Engine  # autocommit, generic plans: what coverage answers read through
+    reader: AnswerReader  # the API's awaited reads; opened and closed with the app
     report_events: ReportEvents
     coverage: CheckCoverage
     insurers: Insurers
@@ -68,6 +70,8 @@ class Container:
             insurers=self.insurers,
             users=self.users,
             jwks=self.signer.jwks,
+            open_resources=self.reader.open,
+            close_resources=self.reader.close,
             ready=self.ready,
             limits=Limits(
                 s.max_event_bytes, s.max_batch_bytes, s.max_batch_lines, s.max_verify_items
@@ -105,6 +109,8 @@ def build_container(
     def read_uow() -> UnitOfWork:
         return SqlUnitOfWork(reading)
 
+    reader = answer_reader(reading, read_uow)
+
     nonces: NonceStore = SqlNonceStore(engine)
     if settings.redis_url:
         from ctplhub.security.nonces import RedisNonceStore
@@ -115,6 +121,7 @@ def build_container(
         settings=settings,
         engine=engine,
         answers_engine=reading,
+        reader=reader,
         report_events=ReportEvents(uow, vault, clock),
         coverage=CheckCoverage(
             read_uow,
@@ -124,6 +131,7 @@ def build_container(
             stale_after=stale_after,
             reminder_window=timedelta(days=settings.reminder_window_days),
             insurer_cache_s=settings.insurer_cache_s,
+            reader=reader,
         ),
         insurers=Insurers(
             uow,

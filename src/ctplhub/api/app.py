@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import APIRouter, FastAPI
 
 from ctplhub import __version__
@@ -25,7 +28,15 @@ Every error has the shape `{"error": {"code", "message", "details"}}`.
 
 
 def create_app(services: AppServices, *, extra_routers: tuple[APIRouter, ...] = ()) -> FastAPI:
-    app = FastAPI(title="CTPL Hub", version=__version__, description=DESCRIPTION)
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await services.open_resources()  # e.g. the async database pool of answers
+        try:
+            yield
+        finally:
+            await services.close_resources()
+
+    app = FastAPI(title="CTPL Hub", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -36,6 +36,8 @@ class AppServices:
     jwks: Callable[[], dict[str, object]]
     ready: Callable[[], bool]
     limits: Limits
+    open_resources: Callable[[], Awaitable[None]]
+    close_resources: Callable[[], Awaitable[None]]
 
 
 def services(request: Request) -> AppServices:

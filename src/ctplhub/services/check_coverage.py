@@ -21,7 +21,15 @@ from ctplhub.domain.identifiers import Plate, Vin, display_plate
 from ctplhub.domain.instants import format_instant, format_optional
 from ctplhub.domain.policy import parse_instant
 from ctplhub.domain.vehicle import latest_claims, plate_holders
-from ctplhub.services.ports import Clock, PersonalData, Signer, UnitOfWork, UnitOfWorkFactory
+from ctplhub.services.ports import (
+    AnswerReader,
+    Clock,
+    InsurerRecord,
+    PersonalData,
+    Signer,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 _NOT_FOUND = "no vehicle matches this plate and verification factor"
 
@@ -63,14 +71,39 @@ class InsurerDirectory:
         self._insurers: dict[str, InsurerInfo] = {}
 
     def get(self, uow: UnitOfWork) -> dict[str, InsurerInfo]:
-        now = self._monotonic()
-        if not self._read_at <= now < self._read_at + self._ttl_s:
-            self._insurers = {
-                r.code: InsurerInfo(r.code, r.name, r.status, r.last_sync_at)
-                for r in uow.insurers.all()
-            }
-            self._read_at = now
+        if self._stale():
+            self._keep(uow.insurers.all())
         return self._insurers
+
+    async def get_async(self, reader: AnswerReader) -> dict[str, InsurerInfo]:
+        if self._stale():
+            self._keep(await reader.insurers())
+        return self._insurers
+
+    def _stale(self) -> bool:
+        now = self._monotonic()
+        return not self._read_at <= now < self._read_at + self._ttl_s
+
+    def _keep(self, records: Sequence[InsurerRecord]) -> None:
+        self._insurers = {
+            r.code: InsurerInfo(r.code, r.name, r.status, r.last_sync_at) for r in records
+        }
+        self._read_at = self._monotonic()
+
+
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """A coverage question, parsed."""
+
+    now: datetime
+    plate: Plate
+    at: datetime
+    vin_last6: str | None
+    owner_id: str | None
+
+    @property
+    def verified(self) -> bool:
+        return self.vin_last6 is not None or self.owner_id is not None
 
 
 class CheckCoverage:
@@ -84,8 +117,10 @@ class CheckCoverage:
         stale_after: timedelta,
         reminder_window: timedelta,
         insurer_cache_s: float = 1.0,
+        reader: AnswerReader | None = None,
     ) -> None:
         self._uow = uow
+        self._reader = reader
         self._personal = personal
         self._signer = signer
         self._clock = clock
@@ -96,8 +131,7 @@ class CheckCoverage:
     def _instant(self, raw: object, now: datetime) -> datetime:
         return now if raw is None else parse_instant(raw, "at")
 
-    def query(self, q: CoverageQuery) -> dict[str, Any]:
-        """The full signed answer with a matching factor, else the short public one."""
+    def _ask(self, q: CoverageQuery) -> _Ask:
         now = self._clock()
         plate = Plate.parse(q.plate)
         at = self._instant(q.at, now)
@@ -109,23 +143,65 @@ class CheckCoverage:
         )
         if vin_last6 is not None and owner_id is not None:
             raise ValidationFailed("give one verification factor: vin_last6 or owner_id_number")
-        verified = vin_last6 is not None or owner_id is not None
+        return _Ask(now, plate, at, vin_last6, owner_id)
+
+    def query(self, q: CoverageQuery) -> dict[str, Any]:
+        """The full signed answer with a matching factor, else the short public one."""
+        ask = self._ask(q)
         with self._uow() as uow:
-            claims, states_by_vin = uow.events.vehicle_snapshot(plate.value, at)
-            vin = plate_holders(latest_claims(claims)).get(plate.value)
-            if verified and (
-                vin is None or not self._factor_matches(uow, vin, vin_last6, owner_id)
-            ):
-                raise NotFound(_NOT_FOUND)
+            claims, states_by_vin = uow.events.vehicle_snapshot(ask.plate.value, ask.at)
+            vin = plate_holders(latest_claims(claims)).get(ask.plate.value)
+            owner_index = (
+                uow.events.owner_index_of(vin) if vin and ask.owner_id is not None else None
+            )
+            self._check_factor(ask, vin, owner_index)
             insurers = self._insurers.get(uow)
-        states = states_by_vin.get(vin, []) if vin else []
-        result = coverage_status(states, at, reminder_window=self._window)
-        sources, caveats = sources_and_caveats(
-            insurers, {s.insurer_code for s in states}, result.status, now, self._stale_after
+        return self._answer(ask, vin, states_by_vin, insurers)
+
+    async def query_async(self, q: CoverageQuery) -> dict[str, Any]:
+        """``query`` on the event loop: the same answer, read without a thread hop."""
+        if self._reader is None:
+            raise RuntimeError("no AnswerReader was given to CheckCoverage")
+        ask = self._ask(q)
+        claims, states_by_vin = await self._reader.vehicle_snapshot(ask.plate.value, ask.at)
+        vin = plate_holders(latest_claims(claims)).get(ask.plate.value)
+        owner_index = (
+            await self._reader.owner_index_of(vin) if vin and ask.owner_id is not None else None
         )
-        if not verified:
+        self._check_factor(ask, vin, owner_index)
+        insurers = await self._insurers.get_async(self._reader)
+        return self._answer(ask, vin, states_by_vin, insurers)
+
+    def _check_factor(self, ask: _Ask, vin: str | None, owner_index: bytes | None) -> None:
+        """A wrong factor answers exactly like a plate that does not exist (§3)."""
+        if not ask.verified:
+            return
+        if vin is None:
+            raise NotFound(_NOT_FOUND)
+        if ask.vin_last6 is not None:
+            matches = hmac.compare_digest(vin[-6:].encode(), ask.vin_last6.encode())
+        else:
+            assert ask.owner_id is not None
+            given = self._personal.blind_index(ask.owner_id)
+            matches = owner_index is not None and hmac.compare_digest(owner_index, given)
+        if not matches:
+            raise NotFound(_NOT_FOUND)
+
+    def _answer(
+        self,
+        ask: _Ask,
+        vin: str | None,
+        states_by_vin: Mapping[str, list[PolicyState]],
+        insurers: Mapping[str, InsurerInfo],
+    ) -> dict[str, Any]:
+        states = states_by_vin.get(vin, []) if vin else []
+        result = coverage_status(states, ask.at, reminder_window=self._window)
+        sources, caveats = sources_and_caveats(
+            insurers, {s.insurer_code for s in states}, result.status, ask.now, self._stale_after
+        )
+        if not ask.verified:
             return {
-                "plate": plate.display,
+                "plate": ask.plate.display,
                 "covered": result.status.covered,
                 "status_class": result.status.status_class,
                 "caveats": caveats,
@@ -133,25 +209,15 @@ class CheckCoverage:
         assert vin is not None
         answer = {
             "answer_id": str(uuid.uuid4()),
-            "as_of": format_instant(now),
-            "at": format_instant(at),
-            "plate": plate.display,
+            "as_of": format_instant(ask.now),
+            "at": format_instant(ask.at),
+            "plate": ask.plate.display,
             "vin_masked": Vin(vin).masked,
             **_status_fields(result, insurers),
             "sources": sources,
             "caveats": caveats,
         }
         return self._signer.sign(answer)
-
-    def _factor_matches(
-        self, uow: UnitOfWork, vin: str, vin_last6: str | None, owner_id: str | None
-    ) -> bool:
-        if vin_last6 is not None:
-            return hmac.compare_digest(vin[-6:].encode(), vin_last6.encode())
-        assert owner_id is not None
-        stored = uow.events.owner_index_of(vin)
-        given = self._personal.blind_index(owner_id)
-        return stored is not None and hmac.compare_digest(stored, given)
 
     def verify(self, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Bulk verification for police and regulators: one result per item, in order."""

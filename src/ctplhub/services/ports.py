@@ -158,6 +158,19 @@ class UnitOfWork(Protocol):
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
+class AnswerReader(Protocol):
+    """The reads of one coverage answer, awaited on the server's event loop (no thread
+    hop): the hot path of the API."""
+
+    async def vehicle_snapshot(
+        self, plate: str, at: datetime
+    ) -> tuple[list[PlateClaim], dict[str, list[PolicyState]]]: ...
+    async def owner_index_of(self, vin: str) -> bytes | None: ...
+    async def insurers(self) -> list[InsurerRecord]: ...
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+
+
 class NonceStore(Protocol):
     def remember(self, key_id: str, nonce: str, now: datetime, ttl_s: int) -> bool:
         """Record a nonce; False when it was already seen within ``ttl_s``."""

@@ -119,7 +119,7 @@ def _claims_of_claimants(member: Member) -> Any:
     )
 
 
-def _vehicle_snapshot(member: Member) -> Any:
+def vehicle_snapshot_statement(member: Member) -> Any:
     """Claims and policy heads of every vehicle that claimed the plate, in one result:
     ``kind`` 0 rows are claims (vin, plate, occurred_at, id), ``kind`` 1 rows are policies
     (vin, insurer_code, coverage_start, version, policy_no, event_type, coverage_end,
@@ -153,6 +153,24 @@ def _vehicle_snapshot(member: Member) -> Any:
         p.effective_at,
     ).where(p.vin.in_(claimants))
     return union_all(claims, heads)
+
+
+def snapshot_rows(
+    rows: Iterable[Any],
+) -> tuple[list[PlateClaim], dict[str, list[PolicyState]]]:
+    """Split the rows of ``vehicle_snapshot_statement`` into claims and policy heads."""
+    claims: list[PlateClaim] = []
+    states: dict[str, list[PolicyState]] = {}
+    for kind, vin, text_1, instant_1, number, text_2, text_3, instant_2, instant_3 in rows:
+        if kind == 0:
+            claims.append(PlateClaim(vin, text_1, instant_1, number))
+        else:
+            states.setdefault(vin, []).append(
+                PolicyState(
+                    text_1, text_2, number, EventType(text_3), instant_1, instant_2, instant_3
+                )
+            )
+    return claims, states
 
 
 def _heads(member: Member) -> Any:
@@ -245,29 +263,8 @@ class SqlEventRepository:
     ) -> tuple[list[PlateClaim], dict[str, list[PolicyState]]]:
         """Everything a plate query needs, in one round trip: the claims of every vehicle
         that claimed ``plate`` up to ``at``, and those vehicles' policies."""
-        query = _statement(self._conn, "vehicle_snapshot", _vehicle_snapshot)
-        claims: list[PlateClaim] = []
-        states: dict[str, list[PolicyState]] = {}
-        for (
-            kind,
-            vin,
-            text_1,
-            instant_1,
-            number,
-            text_2,
-            text_3,
-            instant_2,
-            instant_3,
-        ) in self._conn.execute(query, {"values": [plate], "at": at}):
-            if kind == 0:
-                claims.append(PlateClaim(vin, text_1, instant_1, number))
-            else:
-                states.setdefault(vin, []).append(
-                    PolicyState(
-                        text_1, text_2, number, EventType(text_3), instant_1, instant_2, instant_3
-                    )
-                )
-        return claims, states
+        query = _statement(self._conn, "vehicle_snapshot", vehicle_snapshot_statement)
+        return snapshot_rows(self._conn.execute(query, {"values": [plate], "at": at}))
 
     def owner_index_of(self, vin: str) -> bytes | None:
         """The blind index of the owner named by the vehicle's newest event."""

@@ -43,9 +43,8 @@ async def query(request: Request) -> Response:
     body = validate(
         CoverageQueryBody, decode_object(await read_limited(request, app.limits.event_bytes))
     )
-    answer = await run_in_threadpool(
-        app.coverage.query,
-        CoverageQuery(body.plate, body.vin_last6, body.owner_id_number, body.at),
+    answer = await app.coverage.query_async(
+        CoverageQuery(body.plate, body.vin_last6, body.owner_id_number, body.at)
     )
     return JSONBody(answer)
 
