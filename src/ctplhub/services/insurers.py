@@ -169,7 +169,10 @@ class Insurers:
             uow.commit()
         return self.sync(code)
 
-    def sync(self, code: str) -> dict[str, Any]:
+    def sync(self, code: str, *, caller: str | None = None) -> dict[str, Any]:
+        """Sync health; ``caller``, when an insurer asks, must be that insurer."""
+        if caller is not None:
+            self._own(code, caller)
         now = self._clock()
         with self._uow() as uow:
             insurer = uow.insurers.get(code)

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import anyio.to_thread
+from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine, any_, bindparam, select
 from sqlalchemy.dialects import postgresql
@@ -21,7 +22,12 @@ from sqlalchemy.dialects import postgresql
 from ctplhub.domain.coverage import PolicyState
 from ctplhub.domain.vehicle import PlateClaim
 from ctplhub.services.ports import InsurerRecord, UnitOfWorkFactory
-from ctplhub.store.repositories import _ALL_INSURERS, snapshot_rows, vehicle_snapshot_statement
+from ctplhub.store.repositories import (
+    _ALL_INSURERS,
+    insurer_record,
+    snapshot_rows,
+    vehicle_snapshot_statement,
+)
 from ctplhub.store.tables import policy_events
 
 
@@ -78,11 +84,12 @@ class PostgresAnswerReader:
         if pool is not None:
             await pool.close()
 
-    async def _rows(self, sql: str, params: dict[str, Any]) -> list[Any]:
+    async def _rows(self, sql: str, params: dict[str, Any], **cursor: Any) -> list[Any]:
         pool = await self._pool()
-        async with pool.connection() as conn:
-            cursor = await conn.execute(sql, params)
-            return await cursor.fetchall()
+        async with pool.connection() as conn, conn.cursor(**cursor) as cur:
+            await cur.execute(sql, params)
+            rows: list[Any] = await cur.fetchall()
+            return rows
 
     async def vehicle_snapshot(
         self, plate: str, at: datetime
@@ -95,10 +102,8 @@ class PostgresAnswerReader:
         return bytes(rows[0][0]) if rows else None
 
     async def insurers(self) -> list[InsurerRecord]:
-        rows = await self._rows(self._insurers, {})
-        return [
-            InsurerRecord(r[0], r[1], r[2], r[3], r[4], r[7]) for r in rows
-        ]  # columns in table order: code, name, status, reason, changed_at, by, created, sync
+        rows = await self._rows(self._insurers, {}, row_factory=namedtuple_row)
+        return [insurer_record(row) for row in rows]
 
 
 class ThreadedAnswerReader:

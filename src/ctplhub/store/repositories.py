@@ -108,14 +108,18 @@ def _event_values(row: NewEventRow) -> dict[str, Any]:
     return row._asdict()
 
 
-def _claims_of_claimants(member: Member) -> Any:
-    t = policy_events.c
+def _claimants(member: Member) -> Any:
+    """VINs that claimed one of ``:values`` (plates) up to ``:at``, via ``ix_events_plate``."""
     claimed = policy_events.alias("claimed")
-    claimants = select(claimed.c.vin).where(
+    return select(claimed.c.vin).where(
         member(claimed.c.plate), claimed.c.occurred_at <= bindparam("at")
     )
+
+
+def _claims_of_claimants(member: Member) -> Any:
+    t = policy_events.c
     return select(t.vin, t.plate, t.occurred_at, t.id).where(
-        t.vin.in_(claimants), t.occurred_at <= bindparam("at")
+        t.vin.in_(_claimants(member)), t.occurred_at <= bindparam("at")
     )
 
 
@@ -125,10 +129,7 @@ def vehicle_snapshot_statement(member: Member) -> Any:
     (vin, insurer_code, coverage_start, version, policy_no, event_type, coverage_end,
     effective_at)."""
     e, p = policy_events.c, policies.c
-    claimed = policy_events.alias("claimed")
-    claimants = select(claimed.c.vin).where(
-        member(claimed.c.plate), claimed.c.occurred_at <= bindparam("at")
-    )
+    claimants = _claimants(member)
     instant = UTCDateTime()
     claims = select(
         literal(0).label("kind"),
@@ -385,7 +386,7 @@ class SqlPolicyRepository:
 _ALL_INSURERS = select(insurers).order_by(insurers.c.code)
 
 
-def _insurer(row: Any) -> InsurerRecord:
+def insurer_record(row: Any) -> InsurerRecord:
     return InsurerRecord(
         code=row.code,
         name=row.name,
@@ -402,10 +403,10 @@ class SqlInsurerRepository:
 
     def get(self, code: str) -> InsurerRecord | None:
         row = self._conn.execute(select(insurers).where(insurers.c.code == code)).first()
-        return _insurer(row) if row else None
+        return insurer_record(row) if row else None
 
     def all(self) -> list[InsurerRecord]:
-        return [_insurer(r) for r in self._conn.execute(_ALL_INSURERS)]
+        return [insurer_record(r) for r in self._conn.execute(_ALL_INSURERS)]
 
     def add(self, code: str, name: str, actor: str, at: datetime) -> None:
         self._conn.execute(

@@ -21,7 +21,7 @@ from ctplhub.api.bodies import (
 from ctplhub.api.deps import bearer, services, signed_insurer
 from ctplhub.api.responses import JSONBody
 from ctplhub.api.schemas import BatchAnswer, EventReceipt, HeartbeatBody, SyncStatus, event_body_doc
-from ctplhub.domain.errors import Forbidden, PayloadTooLarge
+from ctplhub.domain.errors import PayloadTooLarge
 from ctplhub.services.event_lines import CSV, NDJSON, count_lines, read_lines
 from ctplhub.services.report_events import RawLine
 
@@ -142,10 +142,9 @@ async def heartbeat(code: str, request: Request) -> Response:
 async def sync(code: str, request: Request) -> Response:
     app = services(request)
     code = code.upper()
+    caller = None
     if request.headers.get("authorization"):
         await run_in_threadpool(bearer, request, "regulator", "admin")
     else:
-        insurer = await run_in_threadpool(signed_insurer, request, hashlib.sha256(b"").digest())
-        if insurer != code:
-            raise Forbidden(f"this key belongs to insurer {insurer}", code="insurer_mismatch")
-    return JSONBody(await run_in_threadpool(app.insurers.sync, code))
+        caller = await run_in_threadpool(signed_insurer, request, hashlib.sha256(b"").digest())
+    return JSONBody(await run_in_threadpool(lambda: app.insurers.sync(code, caller=caller)))
