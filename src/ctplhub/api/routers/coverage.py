@@ -19,11 +19,12 @@ from ctplhub.api.bodies import (
 )
 from ctplhub.api.deps import bearer, services
 from ctplhub.api.responses import JSONBody
+from ctplhub.api.routing import RequestRoute
 from ctplhub.api.schemas import CoverageQueryBody, FullAnswer, ShortAnswer, VerifyAnswer, VerifyBody
 from ctplhub.domain.errors import PayloadTooLarge, ValidationFailed
 from ctplhub.services.check_coverage import CoverageQuery
 
-router = APIRouter(tags=["coverage"])
+router = APIRouter(tags=["coverage"], route_class=RequestRoute)
 
 VERIFY_ROLES = ("police", "regulator")
 _VERIFY_BYTES = 8 << 20
