@@ -9,6 +9,7 @@ single sequential import — while parsing, validation and encryption use every 
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import queue
@@ -62,6 +63,11 @@ def _run_shard(
 ) -> None:
     """One worker: import its share and report progress and rejected lines to ``out``."""
     container = build_container(settings)
+    # The app's long-lived objects leave the cyclic collector's passes, and the passes come
+    # less often: a chunk makes ~100,000 short-lived objects that reference counting frees
+    # anyway. 7 % less CPU per import (docs/PERFORMANCE.md).
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
     rejected: list[dict[str, Any]] = []
     try:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from contextlib import closing
 from typing import IO
 
 import orjson
@@ -43,48 +44,51 @@ def _not_utf8() -> MalformedInput:
     return MalformedInput("the CSV is not valid UTF-8", code="malformed_csv")
 
 
-def csv_lines(source: IO[bytes]) -> Iterator[RawLine]:
-    """Numbered by CSV record: the header is line 0, the first row line 1."""
+def _csv_records(source: IO[bytes]) -> Generator[list[str] | csv.Error, None, None]:
+    """The CSV's records in order, a malformed one as its ``csv.Error`` (e.g. a field over
+    the csv module's size limit); a file that is not UTF-8 is refused. The caller's file
+    stays open."""
     text = io.TextIOWrapper(source, encoding="utf-8-sig", newline="")
     try:
         reader = csv.reader(text)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except (StopIteration, csv.Error):
+        while True:
+            try:
+                yield next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                yield error
+    except UnicodeDecodeError:
+        raise _not_utf8() from None
+    finally:
+        text.detach()
+
+
+def csv_lines(source: IO[bytes]) -> Iterator[RawLine]:
+    """Numbered by CSV record: the header is line 0, the first row line 1."""
+    with closing(_csv_records(source)) as records:
+        first = next(records, None)
+        if first is None or isinstance(first, csv.Error):
             raise MalformedInput(
                 "the CSV has no header; line 0 must name the fields", code="malformed_csv"
-            ) from None
+            )
+        header = [h.strip() for h in first]
         unknown = [h for h in header if h not in EVENT_FIELDS]
         if unknown:
             raise ValidationFailed(
                 f"the CSV header names unknown field(s): {', '.join(unknown)}",
                 details={"fields": unknown, "allowed": list(EVENT_FIELDS)},
             )
-        number = 0
-        while True:
-            number += 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as error:  # e.g. a field over the csv module's size limit
-                yield number, MalformedInput(f"line {number}: {error}", code="malformed_csv")
-                continue
-            if not row:
-                continue
-            if len(row) != len(header):
-                yield (
-                    number,
-                    ValidationFailed(
-                        f"line has {len(row)} values but the header names {len(header)} fields"
-                    ),
-                )
-                continue
-            yield number, dict(zip(header, row, strict=True))
-    except UnicodeDecodeError:
-        raise _not_utf8() from None
-    finally:
-        text.detach()  # leave the caller's file open
+        for number, row in enumerate(records, start=1):
+            if isinstance(row, csv.Error):
+                yield number, MalformedInput(f"line {number}: {row}", code="malformed_csv")
+            elif not row:
+                continue  # an empty record is no event and gets no result
+            elif len(row) != len(header):
+                message = f"line has {len(row)} values but the header names {len(header)} fields"
+                yield number, ValidationFailed(message)
+            else:
+                yield number, dict(zip(header, row, strict=True))
 
 
 def count_lines(source: IO[bytes], kind: str) -> int:
@@ -93,24 +97,10 @@ def count_lines(source: IO[bytes], kind: str) -> int:
     It reads the whole file first, so a file that cannot be read at all (a CSV that is not
     UTF-8) is refused here, before any of its lines is stored.
     """
-    count = 0
     if kind == CSV:
-        text = io.TextIOWrapper(source, encoding="utf-8-sig", newline="")
-        try:
-            reader = csv.reader(text)
-            while True:
-                try:
-                    if next(reader):
-                        count += 1
-                except StopIteration:
-                    break
-                except csv.Error:
-                    count += 1  # a malformed row still gets a result line
-        except UnicodeDecodeError:
-            raise _not_utf8() from None
-        finally:
-            text.detach()
-        count = max(count - 1, 0)  # the header is not an event
+        with closing(_csv_records(source)) as records:
+            # A malformed record still gets a result line; the header is not an event.
+            count = max(sum(1 for r in records if isinstance(r, csv.Error) or r) - 1, 0)
     else:
         count = sum(1 for raw in source if raw.strip())
     source.seek(0)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import anyio.to_thread
@@ -39,10 +41,20 @@ def _pg_member(column: Any) -> Any:
     return column == any_(bindparam("values", type_=postgresql.ARRAY(column.type)))
 
 
-def _compiled(statement: Any) -> tuple[str, dict[str, Any]]:
+Compiled = tuple[str, dict[str, Any]]  # SQL text and its constant parameters
+
+
+def _compiled(statement: Any) -> Compiled:
     compiled = statement.compile(dialect=postgresql.psycopg.dialect())  # type: ignore[no-untyped-call]
     constants = {k: v for k, v in compiled.params.items() if v is not None}
     return compiled.string, constants
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    snapshot: Compiled
+    owner: Compiled
+    insurers: Compiled
 
 
 Snapshot = tuple[list[PlateClaim], dict[str, list[PolicyState]]]
@@ -152,18 +164,25 @@ class PostgresAnswerReader:
         self._size = size
         # One pool per event loop: a server has one; tests start an app (a loop) per client.
         self._pools: dict[asyncio.AbstractEventLoop, AsyncConnectionPool] = {}
-        self._snapshot, self._snapshot_constants = _compiled(vehicle_snapshot_statement(_pg_member))
-        e = policy_events.c
-        self._owner, self._owner_constants = _compiled(
-            select(e.owner_id_bidx)
-            .where(e.vin == bindparam("vin"))
-            .order_by(e.occurred_at.desc(), e.id.desc())
-            .limit(1)
-        )
-        self._insurers, _ = _compiled(_ALL_INSURERS)
         self._in_flight = min(in_flight, size)
         self._batch = batch
         self._batchers: dict[asyncio.AbstractEventLoop, SnapshotBatcher] = {}
+
+    @cached_property
+    def _sql(self) -> _Statements:
+        """Compiled on first use: every process builds a reader (importers and CLI
+        commands too), few of them answer questions."""
+        e = policy_events.c
+        return _Statements(
+            snapshot=_compiled(vehicle_snapshot_statement(_pg_member)),
+            owner=_compiled(
+                select(e.owner_id_bidx)
+                .where(e.vin == bindparam("vin"))
+                .order_by(e.occurred_at.desc(), e.id.desc())
+                .limit(1)
+            ),
+            insurers=_compiled(_ALL_INSURERS),
+        )
 
     async def _pool(self) -> AsyncConnectionPool:
         loop = asyncio.get_running_loop()
@@ -211,15 +230,16 @@ class PostgresAnswerReader:
         return await batcher.snapshot(plate, at)
 
     async def _snapshot_of(self, plates: list[str], at: datetime) -> Snapshot:
-        params = {**self._snapshot_constants, "values": plates, "at": at}
-        return snapshot_rows(await self._rows(self._snapshot, params))
+        sql, constants = self._sql.snapshot
+        return snapshot_rows(await self._rows(sql, {**constants, "values": plates, "at": at}))
 
     async def owner_index_of(self, vin: str) -> bytes | None:
-        rows = await self._rows(self._owner, {**self._owner_constants, "vin": vin})
+        sql, constants = self._sql.owner
+        rows = await self._rows(sql, {**constants, "vin": vin})
         return bytes(rows[0][0]) if rows else None
 
     async def insurers(self) -> list[InsurerRecord]:
-        rows = await self._rows(self._insurers, {}, row_factory=namedtuple_row)
+        rows = await self._rows(self._sql.insurers[0], {}, row_factory=namedtuple_row)
         return [insurer_record(row) for row in rows]
 
 
