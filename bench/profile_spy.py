@@ -6,8 +6,8 @@ import`` of ``--events`` events into a fresh database. Prints the functions with
 samples (self, and inclusive) and keeps the raw collapsed stacks in ``bench/out/``.
 Needs ``py-spy`` in the virtualenv (``.venv/bin/pip install py-spy``).
 
-    .venv/bin/python bench/profile.py query --seconds 15
-    .venv/bin/python bench/profile.py ingest --events 200000
+    .venv/bin/python bench/profile_spy.py query --seconds 15
+    .venv/bin/python bench/profile_spy.py ingest --events 200000
 """
 
 from __future__ import annotations
