@@ -141,7 +141,10 @@ class SnapshotBatcher:
         try:
             plates = sorted({plate for plate, _, _ in batch})
             snapshot = SplitSnapshot(await self._read(plates, max(at for _, at, _ in batch)))
-        except Exception as error:  # every waiter gets the failure, none hangs
+            for plate, at, future in batch:
+                if not future.done():  # a waiter whose client went away is cancelled
+                    future.set_result(snapshot.of(plate, at))
+        except Exception as error:  # every waiter left gets the failure, none hangs
             for _, _, future in batch:
                 if not future.done():
                     future.set_exception(error)
@@ -149,10 +152,6 @@ class SnapshotBatcher:
             for _, _, future in batch:
                 future.cancel()
             raise
-        else:
-            for plate, at, future in batch:
-                if not future.done():  # a waiter whose client went away is cancelled
-                    future.set_result(snapshot.of(plate, at))
         finally:
             self._in_flight -= 1
             self._schedule()
