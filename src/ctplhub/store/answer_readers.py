@@ -3,7 +3,8 @@
 On PostgreSQL the one statement of an answer goes straight from the event loop to a
 psycopg async pool: no worker thread, no per-call SQLAlchemy execution. It measured twice
 the throughput of the threaded path at a third of its p99 (docs/PERFORMANCE.md). The SQL is
-the same ``_vehicle_snapshot`` statement the synchronous repository runs, compiled once.
+the same ``_vehicle_snapshot`` statement the synchronous repository runs, compiled once,
+on first use.
 Under load, concurrent answers share round trips: the plates asked for while a read is
 in flight are fetched together by the next one (``SnapshotBatcher``), which cut the
 read's cost per answer from ~120 µs to ~20 µs of server CPU at a batch of eight.
