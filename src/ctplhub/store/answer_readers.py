@@ -23,30 +23,26 @@ from typing import Any
 import anyio.to_thread
 from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import Engine, any_, bindparam, select
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Engine, bindparam, select
 
 from ctplhub.domain.coverage import PolicyState
 from ctplhub.domain.vehicle import PlateClaim
 from ctplhub.services.ports import InsurerRecord, UnitOfWorkFactory
 from ctplhub.store.repositories import (
     _ALL_INSURERS,
+    PG_DIALECT,
     insurer_record,
+    pg_member,
     snapshot_rows,
     vehicle_snapshot_statement,
 )
 from ctplhub.store.tables import policy_events
 
-
-def _pg_member(column: Any) -> Any:
-    return column == any_(bindparam("values", type_=postgresql.ARRAY(column.type)))
-
-
 Compiled = tuple[str, dict[str, Any]]  # SQL text and its constant parameters
 
 
 def _compiled(statement: Any) -> Compiled:
-    compiled = statement.compile(dialect=postgresql.psycopg.dialect())  # type: ignore[no-untyped-call]
+    compiled = statement.compile(dialect=PG_DIALECT)
     constants = {k: v for k, v in compiled.params.items() if v is not None}
     return compiled.string, constants
 
@@ -174,7 +170,7 @@ class PostgresAnswerReader:
         commands too), few of them answer questions."""
         e = policy_events.c
         return _Statements(
-            snapshot=_compiled(vehicle_snapshot_statement(_pg_member)),
+            snapshot=_compiled(vehicle_snapshot_statement(pg_member)),
             owner=_compiled(
                 select(e.owner_id_bidx)
                 .where(e.vin == bindparam("vin"))

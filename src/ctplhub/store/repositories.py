@@ -84,17 +84,18 @@ def _statement(conn: Connection, name: str, build: Callable[[Member], Any]) -> A
     key = (name, conn.dialect.name)
     statement = _STATEMENTS.get(key)
     if statement is None:
-        if conn.dialect.name == "postgresql":
-
-            def member(column: Any) -> Any:
-                return column == any_(bindparam("values", type_=postgresql.ARRAY(column.type)))
-        else:
-
-            def member(column: Any) -> Any:
-                return column.in_(bindparam("values", expanding=True))
-
+        member = pg_member if conn.dialect.name == "postgresql" else _in_member
         statement = _STATEMENTS[key] = build(member)
     return statement
+
+
+def pg_member(column: Any) -> Any:
+    """``column = ANY(:values)``: one array parameter, however many values."""
+    return column == any_(bindparam("values", type_=postgresql.ARRAY(column.type)))
+
+
+def _in_member(column: Any) -> Any:
+    return column.in_(bindparam("values", expanding=True))
 
 
 def _chunks(conn: Connection, items: Sequence[Any]) -> list[Sequence[Any]]:
@@ -105,13 +106,13 @@ def _chunks(conn: Connection, items: Sequence[Any]) -> list[Sequence[Any]]:
 _EVENT_COLUMNS = NewEventRow._fields
 
 
-_PG = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
+PG_DIALECT = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
 
 
 def _copy_columns(table: Table, names: Sequence[str]) -> tuple[tuple[str, ...], list[str]]:
     """Column names and the psycopg type names of a binary COPY into ``table``, taken
     from the table's own SQLAlchemy types so that they always match the schema."""
-    types = [table.c[name].type.compile(dialect=_PG).split("(")[0].lower() for name in names]
+    types = [table.c[name].type.compile(dialect=PG_DIALECT).split("(")[0].lower() for name in names]
     return tuple(names), types
 
 
@@ -128,10 +129,6 @@ def _copy_in(
 
 
 _EVENT_COPY = _copy_columns(policy_events, ("id", *_EVENT_COLUMNS))
-
-
-def _event_values(row: NewEventRow) -> dict[str, Any]:
-    return row._asdict()
 
 
 def _claimants(member: Member) -> Any:
@@ -220,14 +217,14 @@ class SqlEventRepository:
         wanted = set(keys)
         # Per insurer, ``policy_no IN (...)``: a plain index range the planner always uses
         # (row-value IN lists can degrade to a sequential scan on PostgreSQL).
+        query = _statement(
+            self._conn,
+            "stored",
+            lambda member: select(
+                t.policy_no, t.version, t.id, t.content_hash, t.received_at
+            ).where(t.insurer_code == bindparam("insurer_code"), member(t.policy_no)),
+        )
         for insurer_code, policy_nos in _by_insurer((k[0], k[1]) for k in keys).items():
-            query = _statement(
-                self._conn,
-                "stored",
-                lambda member: select(
-                    t.policy_no, t.version, t.id, t.content_hash, t.received_at
-                ).where(t.insurer_code == bindparam("insurer_code"), member(t.policy_no)),
-            )
             for part in _chunks(self._conn, policy_nos):
                 rows = self._conn.execute(
                     query, {"insurer_code": insurer_code, "values": list(part)}
@@ -246,7 +243,7 @@ class SqlEventRepository:
             return self._copy_many(rows)
         result = self._conn.execute(
             insert(policy_events).returning(policy_events.c.id, sort_by_parameter_order=True),
-            [_event_values(row) for row in rows],
+            [row._asdict() for row in rows],
         )
         return [row[0] for row in result]
 
@@ -327,8 +324,8 @@ class SqlPolicyRepository:
 
     def heads(self, keys: Sequence[PolicyKey]) -> dict[PolicyKey, PolicyHead]:
         found: dict[PolicyKey, PolicyHead] = {}
+        query = _statement(self._conn, "heads", _heads)
         for insurer_code, policy_nos in _by_insurer(keys).items():
-            query = _statement(self._conn, "heads", _heads)
             for part in _chunks(self._conn, policy_nos):
                 params = {"insurer_code": insurer_code, "values": list(part)}
                 for pno, version, event_type in self._conn.execute(query, params):
