@@ -131,8 +131,8 @@ def build_container(
             clock,
             stale_after=stale_after,
             reminder_window=timedelta(days=settings.reminder_window_days),
-            insurer_cache_s=settings.insurer_cache_s,
             reader=reader,
+            insurer_cache_s=settings.insurer_cache_s,
         ),
         insurers=Insurers(
             uow,

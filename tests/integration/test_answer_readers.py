@@ -97,24 +97,20 @@ def test_snapshots_read_together_equal_snapshots_read_alone(loaded: Container) -
     assert holders[("苏Z00000", NOW)] == set()
 
 
-async def _answers_together(container: Container) -> list[Any]:
+async def _answers(container: Container, *, together: bool) -> list[Any]:
+    questions = [CoverageQuery(plate, None, None, at.isoformat()) for plate, at in ASKS]
     await container.reader.open()
     try:
-        return list(
-            await asyncio.gather(
-                *(
-                    container.coverage.query_async(CoverageQuery(plate, None, None, at.isoformat()))
-                    for plate, at in ASKS
-                )
-            )
-        )
+        if together:
+            return list(await asyncio.gather(*map(container.coverage.query, questions)))
+        return [await container.coverage.query(q) for q in questions]
     finally:
         await container.reader.close()
 
 
 def test_answers_read_together_equal_answers_read_alone(loaded: Container) -> None:
-    together = asyncio.run(_answers_together(loaded))
-    alone = [loaded.coverage.query(CoverageQuery(p, None, None, at.isoformat())) for p, at in ASKS]
+    together = asyncio.run(_answers(loaded, together=True))
+    alone = asyncio.run(_answers(loaded, together=False))  # one read per question
     assert together == alone
     statuses = {ask: answer["status_class"] for ask, answer in zip(ASKS, together, strict=True)}
     assert statuses[("苏E12345", datetime(2025, 7, 1, tzinfo=UTC))] == "COVERED"

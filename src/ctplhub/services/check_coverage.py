@@ -70,12 +70,7 @@ class InsurerDirectory:
         self._read_at = -math.inf
         self._insurers: dict[str, InsurerInfo] = {}
 
-    def get(self, uow: UnitOfWork) -> dict[str, InsurerInfo]:
-        if self._stale():
-            self._keep(uow.insurers.all())
-        return self._insurers
-
-    async def get_async(self, reader: AnswerReader) -> dict[str, InsurerInfo]:
+    async def get(self, reader: AnswerReader) -> dict[str, InsurerInfo]:
         if self._stale():
             self._keep(await reader.insurers())
         return self._insurers
@@ -116,8 +111,8 @@ class CheckCoverage:
         *,
         stale_after: timedelta,
         reminder_window: timedelta,
+        reader: AnswerReader,
         insurer_cache_s: float = 1.0,
-        reader: AnswerReader | None = None,
     ) -> None:
         self._uow = uow
         self._reader = reader
@@ -145,23 +140,10 @@ class CheckCoverage:
             raise ValidationFailed("give one verification factor: vin_last6 or owner_id_number")
         return _Ask(now, plate, at, vin_last6, owner_id)
 
-    def query(self, q: CoverageQuery) -> dict[str, Any]:
-        """The full signed answer with a matching factor, else the short public one."""
-        ask = self._ask(q)
-        with self._uow() as uow:
-            claims, states_by_vin = uow.events.vehicle_snapshot(ask.plate.value, ask.at)
-            vin = plate_holders(latest_claims(claims)).get(ask.plate.value)
-            owner_index = (
-                uow.events.owner_index_of(vin) if vin and ask.owner_id is not None else None
-            )
-            self._check_factor(ask, vin, owner_index)
-            insurers = self._insurers.get(uow)
-        return self._answer(ask, vin, states_by_vin, insurers)
+    async def query(self, q: CoverageQuery) -> dict[str, Any]:
+        """The full signed answer with a matching factor, else the short public one.
 
-    async def query_async(self, q: CoverageQuery) -> dict[str, Any]:
-        """``query`` on the event loop: the same answer, read without a thread hop."""
-        if self._reader is None:
-            raise RuntimeError("no AnswerReader was given to CheckCoverage")
+        Awaited on the server's event loop: the reads go through the ``AnswerReader``."""
         ask = self._ask(q)
         claims, states_by_vin = await self._reader.vehicle_snapshot(ask.plate.value, ask.at)
         vin = plate_holders(latest_claims(claims)).get(ask.plate.value)
@@ -169,7 +151,7 @@ class CheckCoverage:
             await self._reader.owner_index_of(vin) if vin and ask.owner_id is not None else None
         )
         self._check_factor(ask, vin, owner_index)
-        insurers = await self._insurers.get_async(self._reader)
+        insurers = await self._insurers.get(self._reader)
         return self._answer(ask, vin, states_by_vin, insurers)
 
     def _check_factor(self, ask: _Ask, vin: str | None, owner_index: bytes | None) -> None:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from jinja2 import Environment, PackageLoader
 from starlette.datastructures import FormData
 from starlette.responses import FileResponse, HTMLResponse, Response
@@ -109,9 +108,7 @@ def build_router(coverage: CheckCoverage) -> APIRouter:
         plate, vin_tail = _text(form, "plate")[:32], _text(form, "vin_last6")
         try:
             _check_vin_tail(vin_tail)
-            answer = await run_in_threadpool(
-                coverage.query, CoverageQuery(plate=plate, vin_last6=vin_tail)
-            )
+            answer = await coverage.query(CoverageQuery(plate=plate, vin_last6=vin_tail))
         except DomainError as failure:
             error, status_code = _page_error(failure)
             # The plate comes back so the owner can correct it; the VIN tail never does.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,40 +12,39 @@ from ctplhub.services.ports import InsurerRecord
 T0 = datetime(2026, 11, 25, tzinfo=UTC)
 
 
-class FakeInsurers:
-    """An in-memory fake of the insurer repository port: counts reads."""
+class FakeReader:
+    """An in-memory fake of the answer reader port's insurer read: counts reads."""
 
     def __init__(self) -> None:
         self.status = "certified"
         self.reads = 0
 
-    def all(self) -> list[InsurerRecord]:
+    async def insurers(self) -> list[InsurerRecord]:
         self.reads += 1
         return [InsurerRecord("PICC", "人保", self.status, None, T0, T0)]
 
 
-class FakeUow:
-    def __init__(self) -> None:
-        self.insurers = FakeInsurers()
+def status_of_picc(directory: InsurerDirectory, reader: Any) -> str:
+    return asyncio.run(directory.get(reader))["PICC"].status
 
 
 def test_reads_once_per_ttl_and_sees_changes_after_it() -> None:
     elapsed = [0.0]
     directory = InsurerDirectory(1.0, monotonic=lambda: elapsed[0])
-    uow: Any = FakeUow()
-    assert directory.get(uow)["PICC"].status == "certified"
-    uow.insurers.status = "revoked"
+    reader = FakeReader()
+    assert status_of_picc(directory, reader) == "certified"
+    reader.status = "revoked"
     elapsed[0] = 0.9
-    assert directory.get(uow)["PICC"].status == "certified"  # within the TTL
-    assert uow.insurers.reads == 1
+    assert status_of_picc(directory, reader) == "certified"  # within the TTL
+    assert reader.reads == 1
     elapsed[0] = 1.0
-    assert directory.get(uow)["PICC"].status == "revoked"
-    assert uow.insurers.reads == 2
+    assert status_of_picc(directory, reader) == "revoked"
+    assert reader.reads == 2
 
 
 def test_zero_ttl_reads_every_time() -> None:
     directory = InsurerDirectory(0.0, monotonic=lambda: 5.0)
-    uow: Any = FakeUow()
+    reader = FakeReader()
     for _ in range(3):
-        directory.get(uow)
-    assert uow.insurers.reads == 3
+        status_of_picc(directory, reader)
+    assert reader.reads == 3

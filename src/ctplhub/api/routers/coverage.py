@@ -44,7 +44,7 @@ async def query(request: Request) -> Response:
     body = validate(
         CoverageQueryBody, decode_object(await read_limited(request, app.limits.event_bytes))
     )
-    answer = await app.coverage.query_async(
+    answer = await app.coverage.query(
         CoverageQuery(body.plate, body.vin_last6, body.owner_id_number, body.at)
     )
     return JSONBody(answer)
