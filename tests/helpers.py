@@ -35,6 +35,7 @@ class InsurerAccount:
 
 
 VIN = "LSVAU218XN2183294"
+VIN_B = "LFV2A21K6G3049982"  # a second vehicle, e.g. one a plate moves to
 RESIDENT_ID = "11010519491231002X"
 
 

@@ -13,10 +13,9 @@ from ctplhub.bootstrap import Container
 from ctplhub.domain.identifiers import with_vin_check_digit
 from ctplhub.services.check_coverage import CoverageQuery
 from ctplhub.store.unit_of_work import SqlUnitOfWork
-from helpers import VIN, Clock, event
+from helpers import VIN, VIN_B, Clock, event
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
-VIN_B = "LFV2A21K6G3049982"
 VIN_C = with_vin_check_digit("LGBH52E0" + "0" + "EY123456")
 # 苏E12345 moves from VIN to VIN_B on 2025-06-01; VIN then carries 苏E54321.
 EVENTS = [

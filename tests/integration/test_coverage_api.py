@@ -10,10 +10,9 @@ from starlette.testclient import TestClient
 
 from ctplhub.bootstrap import Container
 from ctplhub.security.answer_signing import verify_signed
-from helpers import VIN, Clock, InsurerAccount, bearer_headers, event
+from helpers import VIN, VIN_B, Clock, InsurerAccount, bearer_headers, event
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
-VIN_B = "LFV2A21K6G3049982"
 THIS_YEAR = {
     "coverage_start": "2026-03-01T00:00:00+08:00",
     "coverage_end": "2027-03-01T00:00:00+08:00",
