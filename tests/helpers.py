@@ -6,11 +6,16 @@ second conftest would shadow the first for ``from conftest import ...``.)
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from ctplhub.bootstrap import Container
 from ctplhub.client import CtplHubClient
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -66,3 +71,18 @@ def event(**overrides: Any) -> dict[str, Any]:
 
 def bearer_headers(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def run_reads(container: Container, reads: Callable[[], Awaitable[T]]) -> T:
+    """Await ``reads`` (service calls that go through the container's coverage reader) on
+    a loop of their own, opening the reader's connections first and closing them after,
+    as the server's lifespan does."""
+
+    async def go() -> T:
+        await container.reader.open()
+        try:
+            return await reads()
+        finally:
+            await container.reader.close()
+
+    return asyncio.run(go())

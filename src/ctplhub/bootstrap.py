@@ -18,13 +18,17 @@ from ctplhub.security.answer_signing import AnswerSigner
 from ctplhub.security.keystore import ensure_keys, load_keys
 from ctplhub.security.pii import BlindIndex, FieldCipher, PersonalDataVault
 from ctplhub.services.check_coverage import CheckCoverage
+from ctplhub.services.insurer_directory import InsurerDirectory
 from ctplhub.services.insurers import Insurers
-from ctplhub.services.ports import AnswerReader, NonceStore, UnitOfWork
+from ctplhub.services.ports import NonceStore, UnitOfWork, VehicleReader
 from ctplhub.services.report_events import ReportEvents
 from ctplhub.services.users import Users
-from ctplhub.store.answer_readers import answer_reader
+from ctplhub.services.verify_bulk import VerifyBulk
+from ctplhub.store.maintenance import SqlPlannerStatistics
+from ctplhub.store.nonces import SqlNonceStore
+from ctplhub.store.readers import vehicle_reader
 from ctplhub.store.schema import make_engine, migrate
-from ctplhub.store.unit_of_work import SqlNonceStore, SqlUnitOfWork
+from ctplhub.store.unit_of_work import SqlUnitOfWork
 
 if TYPE_CHECKING:  # the web stack is imported only by what serves it (not import workers)
     from fastapi import FastAPI
@@ -40,10 +44,10 @@ def utc_now() -> datetime:
 class Container:
     settings: Settings
     engine: Engine
-    answers_engine: Engine  # autocommit, generic plans: what coverage answers read through
-    reader: AnswerReader  # the API's awaited reads; opened and closed with the app
+    reader: VehicleReader  # the coverage answers' reads; opened and closed with the app
     report_events: ReportEvents
     coverage: CheckCoverage
+    verify: VerifyBulk
     insurers: Insurers
     users: Users
     signer: AnswerSigner
@@ -51,7 +55,6 @@ class Container:
     def close(self) -> None:
         """Close every pooled database connection."""
         self.engine.dispose()
-        self.answers_engine.dispose()
 
     def ready(self) -> bool:
         try:
@@ -68,9 +71,10 @@ class Container:
         return AppServices(
             report_events=self.report_events,
             coverage=self.coverage,
+            verify=self.verify,
             insurers=self.insurers,
             users=self.users,
-            jwks=self.signer.jwks,
+            signer=self.signer,
             open_resources=self.reader.open,
             close_resources=self.reader.close,
             ready=self.ready,
@@ -105,12 +109,8 @@ def build_container(
     def uow() -> UnitOfWork:
         return SqlUnitOfWork(engine)
 
-    reading = make_engine(settings.database_url, for_answers=True)
-
-    def read_uow() -> UnitOfWork:
-        return SqlUnitOfWork(reading)
-
-    reader = answer_reader(reading, read_uow)
+    reader = vehicle_reader(settings.database_url)
+    directory = InsurerDirectory(settings.insurer_cache_s)
 
     nonces: NonceStore = SqlNonceStore(engine)
     if settings.redis_url:
@@ -118,21 +118,17 @@ def build_container(
 
         nonces = RedisNonceStore(settings.redis_url)
     stale_after = timedelta(seconds=settings.stale_after_s)
+    window = timedelta(days=settings.reminder_window_days)
     return Container(
         settings=settings,
         engine=engine,
-        answers_engine=reading,
         reader=reader,
-        report_events=ReportEvents(uow, vault, clock),
+        report_events=ReportEvents(uow, vault, clock, SqlPlannerStatistics(engine)),
         coverage=CheckCoverage(
-            read_uow,
-            vault,
-            signer,
-            clock,
-            stale_after=stale_after,
-            reminder_window=timedelta(days=settings.reminder_window_days),
-            reader=reader,
-            insurer_cache_s=settings.insurer_cache_s,
+            reader, directory, vault, clock, stale_after=stale_after, reminder_window=window
+        ),
+        verify=VerifyBulk(
+            reader, directory, clock, stale_after=stale_after, reminder_window=window
         ),
         insurers=Insurers(
             uow,
@@ -162,7 +158,7 @@ def build_app(container: Container) -> FastAPI:
 def create_app_from_env() -> FastAPI:
     """Entry point for ``uvicorn --factory`` (used by ``ctplhub serve``)."""
     settings = load_settings()
-    configure_logging(settings.log_level, json=settings.log_json)
+    configure_logging(settings.log_level)
     app = build_app(build_container(settings))
     # Everything built so far lives as long as the process: keep it out of the cyclic
     # garbage collector's full passes, whose pauses otherwise show in the latency tail.

@@ -21,23 +21,17 @@ class Settings(BaseSettings):
     home: Path = Path("./var")
     redis_url: str | None = None
     stale_after_s: int = Field(default=86_400, ge=60)
-    rate_limits: str = "on"
     reminder_window_days: int = Field(default=30, ge=1, le=365)
-    smtp_host: str | None = None
-    smtp_port: int = 25
-    smtp_from: str | None = None
-    sms_gateway_url: str | None = None
     # Answers may lag a change of the insurer table (certification, sync) by this much.
     insurer_cache_s: float = Field(default=1.0, ge=0, le=60)
     log_level: str = "INFO"
-    log_json: bool = False
     # Request size limits of DESIGN §3.1.
     max_event_bytes: int = 64 * 1024
     max_batch_bytes: int = 64 * 1024 * 1024
     max_batch_lines: int = 100_000
     max_verify_items: int = 10_000
 
-    @field_validator("redis_url", "smtp_host", "smtp_from", "sms_gateway_url", mode="before")
+    @field_validator("redis_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value

@@ -139,9 +139,8 @@ def test_commands_close_their_database_connections(env: Env, built: list[Contain
     assert result.exit_code == 0, result.output
     assert built, "the command built no container"
     open_connections = sum(
-        e.pool.checkedin()  # type: ignore[attr-defined]
+        c.engine.pool.checkedin()  # type: ignore[attr-defined]
         for c in built
-        for e in (c.engine, c.answers_engine)
     )
     assert open_connections == 0
 
@@ -190,7 +189,7 @@ def test_suspend_then_certify_changes_what_the_insurer_may_do(
     certified = run("insurer", "certify", "PICC", "--reason", "audit passed", "--json")
 
     assert certified.exit_code == 0, certified.output
-    assert [i["status"] for i in container.insurers.list()] == ["certified"]
+    assert [i.status for i in container.insurers.list()] == ["certified"]
     assert api.request("POST", "/v1/insurers/PICC/heartbeat").status_code == 200
     api.close()
 

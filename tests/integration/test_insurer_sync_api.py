@@ -164,7 +164,7 @@ def test_regulator_reads_any_insurers_sync_police_may_not(
     assert as_police.status_code == 403
     assert as_police.json()["error"]["code"] == "role_not_allowed"
     assert unknown.status_code == 404
-    assert unknown.json()["error"]["code"] == "not_found"
+    assert unknown.json()["error"]["code"] == "unknown_insurer"
 
 
 def test_sync_without_credentials_is_401(client: TestClient, picc: InsurerAccount) -> None:

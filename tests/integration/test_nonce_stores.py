@@ -11,7 +11,7 @@ import redis
 
 from ctplhub.bootstrap import Container
 from ctplhub.security.nonces import RedisNonceStore
-from ctplhub.store.unit_of_work import SqlNonceStore
+from ctplhub.store.nonces import SqlNonceStore
 
 REDIS_URL = os.environ.get("CTPLHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

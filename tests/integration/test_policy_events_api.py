@@ -71,6 +71,26 @@ def test_lower_version_is_stored_but_changes_nothing(
     assert count_events(container) == 2
 
 
+def test_a_cancel_arriving_after_a_higher_version_still_rules(
+    picc: InsurerAccount, container: Container
+) -> None:
+    picc.api.report_event(event(version=3, event_type="endorse", premium="990.00"))
+    picc.api.report_event(event(version=2, event_type="cancel"))
+    picc.api.report_event(
+        event(version=1, event_type="surrender", effective_at="2025-06-01T00:00:00+08:00")
+    )
+    with container.engine.connect() as conn:
+        head = conn.execute(select(policies.c.version, policies.c.event_type)).one()
+    assert tuple(head) == (1, "surrender")  # the lowest-versioned final event rules
+    with pytest.raises(CtplHubError) as caught:
+        picc.api.report_event(event(version=2, event_type="endorse", premium="1.00"))
+    assert caught.value.code == "conflict"  # version 2 is stored, with other content
+    with pytest.raises(CtplHubError) as caught:
+        picc.api.report_event(event(version=4, event_type="endorse"))
+    assert caught.value.code == "policy_closed"
+    assert count_events(container) == 3
+
+
 def test_personal_data_is_encrypted_at_rest(picc: InsurerAccount, container: Container) -> None:
     picc.api.report_event(event())
     with container.engine.connect() as conn:

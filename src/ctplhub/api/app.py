@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI
 from ctplhub import __version__
 from ctplhub.api.deps import AppServices
 from ctplhub.api.errors import install_error_handlers
-from ctplhub.api.metrics import MetricsMiddleware
+from ctplhub.api.observability import RequestObservability
 from ctplhub.api.routers import coverage, events, ops
 
 DESCRIPTION = """
@@ -23,7 +23,9 @@ compulsory third-party liability insurance (交强险) in force, and until when?
   the public keys are at `/.well-known/ctplhub-keys.json`.
 * Police and regulators verify coverage in bulk with bearer tokens.
 
-Every error has the shape `{"error": {"code", "message", "details"}}`.
+Every error has the shape `{"error": {"code", "message", "details"}}`; every answer
+carries an `X-Request-ID` header (yours, when you send one) to quote when reporting a
+problem.
 """
 
 
@@ -39,7 +41,7 @@ def create_app(services: AppServices, *, extra_routers: tuple[APIRouter, ...] = 
     app = FastAPI(title="CTPL Hub", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
     install_error_handlers(app)
-    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(RequestObservability)
     for router in (events.router, coverage.router, ops.router, *extra_routers):
         app.include_router(router)
     return app

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from ctplhub.security.answer_signing import AnswerSigner
 from ctplhub.security.request_signing import (
     HEADER_KEY,
     HEADER_NONCE,
@@ -17,6 +18,7 @@ from ctplhub.services.check_coverage import CheckCoverage
 from ctplhub.services.insurers import Insurers
 from ctplhub.services.report_events import ReportEvents
 from ctplhub.services.users import Caller, Users
+from ctplhub.services.verify_bulk import VerifyBulk
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,10 @@ class Limits:
 class AppServices:
     report_events: ReportEvents
     coverage: CheckCoverage
+    verify: VerifyBulk
     insurers: Insurers
     users: Users
-    jwks: Callable[[], dict[str, object]]
+    signer: AnswerSigner
     ready: Callable[[], bool]
     limits: Limits
     open_resources: Callable[[], Awaitable[None]]

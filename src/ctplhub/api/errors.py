@@ -10,24 +10,26 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from ctplhub.api.presenters import error_body
 from ctplhub.api.responses import JSONBody
 from ctplhub.domain import errors as e
 
+# Most specific first: the first class an error is an instance of decides.
 STATUS_BY_ERROR: tuple[tuple[type[e.DomainError], int], ...] = (
     (e.UnsupportedMediaType, 415),
+    (e.PayloadTooLarge, 413),
     (e.MalformedInput, 400),
-    (e.PolicyClosed, 409),
-    (e.Conflict, 409),
-    (e.NotFound, 404),
+    (e.ValidationFailed, 400),
     (e.Unauthenticated, 401),
     (e.InsurerNotCertified, 403),
     (e.Forbidden, 403),
+    (e.NotFound, 404),
     (e.UnknownInsurer, 404),
-    (e.PayloadTooLarge, 413),
-    (e.RangeTooLarge, 400),
-    (e.ValidationFailed, 400),
+    (e.Conflict, 409),
+    (e.AlreadyExists, 409),
 )
 
+# Starlette's own errors (no route, wrong method, ...) in our body shape.
 _HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
@@ -40,21 +42,22 @@ def status_for(error: e.DomainError) -> int:
     for cls, status in STATUS_BY_ERROR:
         if isinstance(error, cls):
             return status
-    # Errors raised with an explicit code but no dedicated class (e.g. insurer_exists).
-    return 409 if error.code.endswith("_exists") else 400
+    raise TypeError(f"{type(error).__name__} has no HTTP status in STATUS_BY_ERROR")
 
 
-def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> Response:
     body: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         body["details"] = details
-    return JSONBody({"error": body}, status_code=status)
+    return JSONBody({"error": body}, status_code=status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.DomainError)
     async def _domain(_: Request, error: e.DomainError) -> Response:
-        return error_response(status_for(error), error.code, error.message, error.details)
+        return JSONBody({"error": error_body(error)}, status_code=status_for(error))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> Response:
@@ -68,8 +71,3 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, error: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(error.status_code, "http_error")
         return error_response(error.status_code, code, str(error.detail))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, error: Exception) -> Response:
-        # Never echo the exception: it may carry personal data from a query.
-        return error_response(500, "internal_error", "an unexpected error occurred")

@@ -1,5 +1,9 @@
 """Request and response schemas: they document the API (OpenAPI) and validate the
-bodies we read by hand. Field rules of the domain stay in the domain."""
+bodies we read by hand. Field rules of the domain stay in the domain.
+
+Response models forbid fields they do not name: the suite checks every JSON answer
+against them (``tests/schema_check.py``), so the documents cannot drift from the code.
+"""
 
 from __future__ import annotations
 
@@ -44,28 +48,40 @@ def event_body_doc() -> dict[str, Any]:
     }
 
 
-class EventReceipt(BaseModel):
+class _Answer(BaseModel):
+    """A response body: exactly the fields named, nothing more."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class EventReceipt(_Answer):
     event_id: int
     insurer_code: str
     policy_no: str
     version: int
     content_hash: str
-    received_at: str
+    received_at: str = Field(examples=["2026-11-25T02:00:00.123456Z"])
 
 
-class LineError(BaseModel):
-    code: str
+class ErrorDetail(_Answer):
+    code: str = Field(examples=["invalid_plate"])
     message: str
     details: Any = None
 
 
-class LineResultBody(BaseModel):
+class ErrorAnswer(_Answer):
+    """Every error: ``{"error": {"code", "message", "details"?}}`` (DESIGN §3)."""
+
+    error: ErrorDetail
+
+
+class LineResultBody(_Answer):
     line: int
     status: Literal["accepted", "duplicate", "rejected"]
-    error: LineError | None = None
+    error: ErrorDetail | None = None
 
 
-class BatchAnswer(BaseModel):
+class BatchAnswer(_Answer):
     accepted: int
     duplicate: int
     rejected: int
@@ -76,9 +92,9 @@ class HeartbeatBody(BaseModel):
     at: str | None = Field(default=None, examples=["2026-11-25T10:00:00+08:00"])
 
 
-class SyncStatus(BaseModel):
+class SyncStatusBody(_Answer):
     insurer_code: str
-    status: str
+    status: Literal["certified", "suspended", "revoked"]
     last_sync_at: str | None
     lag_s: float | None
     stale: bool
@@ -96,7 +112,10 @@ class CoverageQueryBody(BaseModel):
     at: str | None = Field(default=None, examples=["2026-11-25T10:00:00+08:00"])
 
 
-class PolicyView(BaseModel):
+Status = Literal["RENEWED", "ACTIVE", "EXPIRING_SOON", "PENDING_START", "LAPSED", "NO_RECORD"]
+
+
+class PolicyBody(_Answer):
     insurer_code: str
     insurer_name: str | None
     policy_no_masked: str
@@ -104,69 +123,70 @@ class PolicyView(BaseModel):
     coverage_end: str
 
 
-class NextPolicyView(BaseModel):
+class NextPolicyBody(_Answer):
     insurer_code: str
     coverage_start: str
     coverage_end: str
 
 
-class Gap(BaseModel):
+class GapBody(_Answer):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
     from_: str = Field(alias="from")
     to: str
 
 
-class Flags(BaseModel):
+class FlagsBody(_Answer):
     duplicate_coverage: bool
-    gaps: list[Gap]
+    gaps: list[GapBody]
 
 
-class Source(BaseModel):
+class SourceBody(_Answer):
     insurer_code: str
     last_sync_at: str | None
     stale: bool
 
 
-class Caveat(BaseModel):
-    code: str
-    insurer_code: str | None = None
+class CaveatBody(_Answer):
+    code: Literal["stale_insurer", "insurer_revoked", "insurer_suspended"]
+    insurer_code: str | None
     message: str
 
 
-class Signature(BaseModel):
+class SignatureBody(_Answer):
     alg: Literal["Ed25519"]
     kid: str
     value: str
 
 
-class FullAnswer(BaseModel):
+class FullAnswerBody(_Answer):
     """The signed answer of DESIGN §3.1."""
 
     answer_id: str
     as_of: str
     at: str
-    plate: str
+    plate: str = Field(examples=["苏E·12345"])
     vin_masked: str
-    status: str
+    status: Status
     status_text: str
-    current_policy: PolicyView | None
-    next_policy: NextPolicyView | None
+    current_policy: PolicyBody | None
+    next_policy: NextPolicyBody | None
     covered_until: str | None
     days_to_expiry: int | None
     lapsed_since: str | None
     days_lapsed: int | None
-    flags: Flags
-    sources: list[Source]
-    caveats: list[Caveat]
-    signature: Signature
+    flags: FlagsBody
+    sources: list[SourceBody]
+    caveats: list[CaveatBody]
+    signature: SignatureBody
 
 
-class ShortAnswer(BaseModel):
+class ShortAnswerBody(_Answer):
     """Without a verification factor: covered or not, nothing personal."""
 
     plate: str
     covered: bool
     status_class: Literal["COVERED", "NOT_COVERED", "NO_RECORD"]
-    caveats: list[Caveat]
+    caveats: list[CaveatBody]
 
 
 class VerifyItem(BaseModel):
@@ -179,16 +199,20 @@ class VerifyBody(BaseModel):
     items: list[VerifyItem]
 
 
-class VerifyResult(BaseModel):
+class VerifyResultBody(_Answer):
+    """One item's answer: ``plate`` or ``vin`` as asked; ``error`` only when ``covered``
+    is null; ``caveats`` only when there are any (DESIGN §3.1)."""
+
     plate: str | None = None
     vin: str | None = None
     at: str | None
     covered: bool | None
-    status: str | None
+    status: Status | None
     insurer_code: str | None
     covered_until: str | None
-    error: LineError | None = None
+    error: ErrorDetail | None = None
+    caveats: list[CaveatBody] | None = None
 
 
-class VerifyAnswer(BaseModel):
-    results: list[VerifyResult]
+class VerifyAnswer(_Answer):
+    results: list[VerifyResultBody]

@@ -75,7 +75,7 @@ def load_demo(
 
     def flush(code: str) -> None:
         for result in container.report_events.report_many(pending.pop(code), insurer_code=code):
-            counts[result.status] += 1
+            counts[result.status.value] += 1
 
     with bar:
         task = bar.add_task("loading demo fleet (vehicles)", total=vehicles)

@@ -15,6 +15,7 @@ import multiprocessing
 import queue
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +23,52 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from ctplhub.api.presenters import line_result
 from ctplhub.bootstrap import Container, build_container
 from ctplhub.config import Settings
-from ctplhub.domain.errors import InsurerNotCertified, UnknownInsurer
-from ctplhub.domain.policy import normalise_insurer_code
+from ctplhub.domain.errors import InsurerNotCertified
 from ctplhub.services.event_lines import CSV, NDJSON, count_lines, read_lines
-from ctplhub.services.report_events import RawLine
+from ctplhub.services.report_events import LineStatus, RawLine
 
 _SHOWN_ERRORS = 20
+
+
+@dataclass
+class ImportSummary:
+    """What an import did; ``errors`` holds every rejected line, in line order."""
+
+    file: str
+    insurer_code: str
+    workers: int
+    accepted: int = 0
+    duplicate: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    analysed: list[str] = field(default_factory=list)  # tables whose statistics it refreshed
+
+    @property
+    def rejected(self) -> int:
+        return len(self.errors)
+
+    def count(self, status: str, n: int = 1) -> None:
+        if status == LineStatus.ACCEPTED:
+            self.accepted += n
+        elif status == LineStatus.DUPLICATE:
+            self.duplicate += n
+
+    def as_json(self) -> dict[str, Any]:
+        """What ``--json`` prints: the counts and the first rejected lines."""
+        return {
+            "file": self.file,
+            "insurer_code": self.insurer_code,
+            "workers": self.workers,
+            "accepted": self.accepted,
+            "duplicate": self.duplicate,
+            "rejected": self.rejected,
+            "errors": self.errors[:_SHOWN_ERRORS],
+            "statistics_refreshed": self.analysed,
+        }
+
+
 _PARALLEL_FROM = 50_000  # below this, starting workers costs more than it saves
 _REPORT_EVERY = 2_000
 
@@ -68,7 +107,7 @@ def _run_shard(
     # anyway. 7 % less CPU per import (docs/PERFORMANCE.md).
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
-    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    counts = dict.fromkeys((s.value for s in LineStatus), 0)
     rejected: list[dict[str, Any]] = []
     try:
         with open(path, "rb") as source:
@@ -77,10 +116,10 @@ def _run_shard(
             for result in container.report_events.report_many(
                 lines, insurer_code=code, fill_insurer=True
             ):
-                counts[result.status] += 1
+                counts[result.status.value] += 1
                 done += 1
-                if result.status == "rejected":
-                    rejected.append(result.as_dict())
+                if result.status is LineStatus.REJECTED:
+                    rejected.append(line_result(result))
                 if done % _REPORT_EVERY == 0:
                     out.put(("progress", done, rejected))
                     done, rejected = 0, []
@@ -102,22 +141,21 @@ def import_file(
     progress: bool = True,
     console: Console | None = None,
     workers: int | None = None,
-) -> dict[str, Any]:
-    """Import ``path`` for ``insurer``; returns the summary printed by ``--json``."""
+) -> ImportSummary:
+    """Import ``path`` for ``insurer``, then refresh the planner statistics the load made
+    stale, so the database answers well at once (no manual ``ANALYZE``)."""
     console = console or Console(stderr=True)
-    code = normalise_insurer_code(insurer)
-    record = next((r for r in container.insurers.list() if r["insurer_code"] == code), None)
-    if record is None:
-        raise UnknownInsurer(f"no insurer {code}; register it with `ctplhub insurer add`")
-    if record["status"] != "certified":
-        raise InsurerNotCertified(f"insurer {code} is {record['status']}")
+    record = container.insurers.get(insurer)
+    code = record.code
+    if record.status != "certified":
+        raise InsurerNotCertified(f"insurer {code} is {record.status}")
     kind = kind_of(path)
     with path.open("rb") as source:
         total = count_lines(source, kind)
     if workers is None:
         workers = min(2, multiprocessing.cpu_count()) if total >= _PARALLEL_FROM else 1
-    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
-    rejected: list[dict[str, Any]] = []
+    summary = ImportSummary(str(path), code, workers)
+    rejected = summary.errors
     bar = Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -135,26 +173,20 @@ def import_file(
                     read_lines(source, kind), insurer_code=code, fill_insurer=True
                 )
                 for done, result in enumerate(results, start=1):
-                    counts[result.status] += 1
-                    if result.status == "rejected":
-                        rejected.append(result.as_dict())
+                    summary.count(result.status)
+                    if result.status is LineStatus.REJECTED:
+                        rejected.append(line_result(result))
                     if done % 1000 == 0 or done == total:  # redrawing per line would dominate
                         bar.update(task, completed=done, rejected=len(rejected))
         else:
-            _parallel(container.settings, path, kind, code, workers, counts, rejected, bar, task)
+            _parallel(container.settings, path, kind, code, workers, summary, bar, task)
     rejected.sort(key=lambda line: line["line"])
-    counts["rejected"] = len(rejected)
+    summary.analysed = container.report_events.refresh_statistics(summary.accepted)
     if errors_to is not None:
         _write_errors(errors_to, rejected)
     if progress:
-        _report(console, path, counts, rejected[:_SHOWN_ERRORS], errors_to)
-    return {
-        "file": str(path),
-        "insurer_code": code,
-        "workers": workers,
-        **counts,
-        "errors": rejected[:_SHOWN_ERRORS],
-    }
+        _report(console, summary, errors_to)
+    return summary
 
 
 def _parallel(
@@ -163,8 +195,7 @@ def _parallel(
     kind: str,
     code: str,
     workers: int,
-    counts: dict[str, int],
-    rejected: list[dict[str, Any]],
+    summary: ImportSummary,
     bar: Progress,
     task: Any,
 ) -> None:
@@ -190,12 +221,12 @@ def _parallel(
             continue
         if kind_of_message == "progress":
             done += value
-            rejected.extend(lines)
-            bar.update(task, completed=done, rejected=len(rejected))
+            summary.errors.extend(lines)
+            bar.update(task, completed=done, rejected=summary.rejected)
         elif kind_of_message == "done":
             finished += 1
-            for status in ("accepted", "duplicate"):
-                counts[status] += value[status]
+            for status in (LineStatus.ACCEPTED, LineStatus.DUPLICATE):
+                summary.count(status, value[status.value])
         else:
             failures.append(value)
             finished += 1
@@ -211,26 +242,20 @@ def _write_errors(path: Path, rejected: list[dict[str, Any]]) -> None:
             handle.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 
-def _report(
-    console: Console,
-    path: Path,
-    counts: dict[str, int],
-    shown: list[dict[str, Any]],
-    errors_to: Path | None,
-) -> None:
+def _report(console: Console, summary: ImportSummary, errors_to: Path | None) -> None:
     console.print(
-        f"{path.name}: [green]{counts['accepted']} accepted[/green], "
-        f"{counts['duplicate']} duplicate, [red]{counts['rejected']} rejected[/red]"
+        f"{Path(summary.file).name}: [green]{summary.accepted} accepted[/green], "
+        f"{summary.duplicate} duplicate, [red]{summary.rejected} rejected[/red]"
     )
+    if summary.analysed:
+        console.print(f"planner statistics refreshed: {', '.join(summary.analysed)}")
+    shown = summary.errors[:_SHOWN_ERRORS]
     if not shown:
         return
     table = Table("line", "code", "message", title="rejected lines")
     for line in shown:
         table.add_row(str(line["line"]), line["error"]["code"], line["error"]["message"])
     console.print(table)
-    if counts["rejected"] > len(shown):
+    if summary.rejected > len(shown):
         hint = f" (all of them in {errors_to})" if errors_to else "; use --errors FILE for all"
-        console.print(f"… and {counts['rejected'] - len(shown)} more{hint}")
-
-
-__all__ = ["import_file", "kind_of"]
+        console.print(f"… and {summary.rejected - len(shown)} more{hint}")

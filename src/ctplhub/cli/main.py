@@ -13,10 +13,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ctplhub.api.presenters import error_body
 from ctplhub.bootstrap import Container, build_container, initialise
 from ctplhub.cli.importer import import_file
 from ctplhub.config import load_settings
 from ctplhub.domain.errors import DomainError
+from ctplhub.domain.instants import format_optional
+from ctplhub.logs import configure_logging
 from ctplhub.security.keystore import KeysMissing
 
 app = typer.Typer(
@@ -50,7 +53,7 @@ def _container() -> Iterator[Container]:
 
 def _fail(error: DomainError, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"error": error.as_dict()}, ensure_ascii=False))
+        print(json.dumps({"error": error_body(error)}, ensure_ascii=False))
     else:
         console.print(f"[red]error[/red] [bold]{error.code}[/bold]: {error.message}")
     raise typer.Exit(1)
@@ -88,17 +91,18 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
-    """Run the API and the web pages."""
+    """Run the API and the web pages; logs are JSON lines on standard error."""
     import uvicorn
 
+    configure_logging(load_settings().log_level)
     uvicorn.run(
         "ctplhub.bootstrap:create_app_from_env",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        access_log=False,
-        log_level="info",
+        access_log=False,  # our own request line replaces it (route template, request id)
+        log_config=None,  # the logging configured here, not uvicorn's own
     )
 
 
@@ -152,13 +156,22 @@ for _status, _verb in (("suspended", "suspend"), ("revoked", "revoke"), ("certif
 def insurer_list(as_json: JsonFlag = False) -> None:
     """List insurers with their certification and last sync."""
     with _container() as container:
-        rows = container.insurers.list()
+        records = container.insurers.list()
     if as_json:
+        rows = [
+            {
+                "insurer_code": r.code,
+                "name": r.name,
+                "status": r.status,
+                "last_sync_at": format_optional(r.last_sync_at),
+            }
+            for r in records
+        ]
         print(json.dumps({"insurers": rows}, ensure_ascii=False))
         return
-    table = Table("code", "name", "status", "last sync")
-    for row in rows:
-        table.add_row(row["insurer_code"], row["name"], row["status"], row["last_sync_at"] or "-")
+    table = Table("code", "name", "status", "last sync (Beijing time)")
+    for r in records:
+        table.add_row(r.code, r.name, r.status, format_optional(r.last_sync_at) or "-")
     Console().print(table)
 
 
@@ -214,9 +227,8 @@ def import_command(
         _fail(error, as_json)
         return
     if as_json:
-        print(json.dumps(summary, ensure_ascii=False))
-    exit_code = 1 if summary["rejected"] else 0
-    raise typer.Exit(exit_code)
+        print(json.dumps(summary.as_json(), ensure_ascii=False))
+    raise typer.Exit(1 if summary.rejected else 0)
 
 
 @app.command()

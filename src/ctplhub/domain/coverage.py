@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from ctplhub.domain.policy import EventType
+from ctplhub.domain.policy import EventType, state_rank
 
 _DAY = timedelta(days=1)
 
@@ -65,7 +65,7 @@ def _require_aware(value: datetime, name: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class PolicyState:
-    """One policy at its highest version: just what the status algorithm needs."""
+    """One version of a policy: just what the status algorithm needs."""
 
     insurer_code: str
     policy_no: str
@@ -118,12 +118,13 @@ class CoverageResult:
     gaps: tuple[Gap, ...]
 
 
-def _version_rank(state: PolicyState) -> tuple[int, datetime, datetime, str, bool, datetime]:
-    # Version decides; the rest only breaks ties between two different contents under
-    # one version (refused at intake, but the answer must still not depend on order).
+def _rank(state: PolicyState) -> tuple[int, int, datetime, datetime, str, bool, datetime]:
+    # The §2.4 rule decides (``state_rank``); the rest only breaks ties between two
+    # different contents under one version (refused at intake, but the answer must still
+    # not depend on order).
     cut = state.effective_at
     return (
-        state.version,
+        *state_rank(state.version, state.event_type),
         state.coverage_start,
         state.coverage_end,
         state.event_type.value,
@@ -132,13 +133,14 @@ def _version_rank(state: PolicyState) -> tuple[int, datetime, datetime, str, boo
     )
 
 
-def latest_versions(states: Iterable[PolicyState]) -> list[PolicyState]:
-    """Each policy at its highest version, whatever order versions arrived in (§2.4)."""
+def ruling_versions(states: Iterable[PolicyState]) -> list[PolicyState]:
+    """Each policy at the version that rules it (§2.4: its lowest-versioned surrender or
+    cancel, else its highest version), whatever order the versions arrived in."""
     best: dict[tuple[str, str], PolicyState] = {}
     for state in states:
         key = (state.insurer_code, state.policy_no)
         held = best.get(key)
-        if held is None or _version_rank(state) > _version_rank(held):
+        if held is None or _rank(state) > _rank(held):
             best[key] = state
     return sorted(best.values(), key=lambda s: (s.coverage_start, s.insurer_code, s.policy_no))
 
@@ -208,7 +210,7 @@ def coverage_status(
     """The §2.5 status of one vehicle at ``at``, given its policies (any versions, any order)."""
     _require_aware(at, "at")
     covers: list[_Cover] = []
-    for state in latest_versions(policies):
+    for state in ruling_versions(policies):
         interval = state.interval
         if interval is not None:
             covers.append((interval[0], interval[1], state))

@@ -21,12 +21,6 @@ class DomainError(Exception):
         if code is not None:
             self.code = code
 
-    def as_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.details is not None:
-            body["details"] = self.details
-        return body
-
 
 class ValidationFailed(DomainError):
     """Input that breaks a rule of §2 (generic: missing field, wrong type, bad enum)."""
@@ -75,15 +69,38 @@ class InsurerNotCertified(DomainError):
 
 
 class Forbidden(DomainError):
+    """The caller is known but may not do this (403); subclasses name why."""
+
     code = "forbidden"
 
 
-class RangeTooLarge(DomainError):
-    code = "range_too_large"
+class InsurerMismatch(Forbidden):
+    """An insurer's key used for another insurer's events or endpoints."""
+
+    code = "insurer_mismatch"
+
+
+class RoleNotAllowed(Forbidden):
+    code = "role_not_allowed"
+
+
+class AlreadyExists(DomainError):
+    """Registering what is already registered (409); subclasses name what."""
+
+    code = "exists"
+
+
+class InsurerExists(AlreadyExists):
+    code = "insurer_exists"
+
+
+class UserExists(AlreadyExists):
+    code = "user_exists"
 
 
 class Unauthenticated(DomainError):
-    """A request whose credentials are missing or wrong (401); ``code`` says which check."""
+    """A request whose credentials are missing or wrong (401); ``code`` says which check
+    (``missing_signature``, ``unknown_key``, ... ``missing_token``, ``invalid_token``)."""
 
     code = "unauthenticated"
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from ctplhub.domain.coverage import CoverageStatus
 from ctplhub.domain.instants import format_optional
@@ -31,52 +30,80 @@ class InsurerInfo:
         return self.last_sync_at is None or now - self.last_sync_at > stale_after
 
 
-def sources_and_caveats(
-    insurers: Mapping[str, InsurerInfo],
-    reporting: Iterable[str],
-    status: CoverageStatus,
-    now: datetime,
-    stale_after: timedelta,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """``sources``: insurers that reported on the vehicle plus certified stale ones."""
-    reporting = set(reporting)
-    stale_certified = sorted(
-        code
-        for code, info in insurers.items()
-        if info.status == "certified" and info.is_stale(now, stale_after)
-    )
-    sources = []
-    for code in sorted(reporting | set(stale_certified)):
-        info = insurers.get(code)
-        sources.append(
-            {
-                "insurer_code": code,
-                "last_sync_at": format_optional(info.last_sync_at) if info else None,
-                "stale": info.is_stale(now, stale_after) if info else True,
-            }
+@dataclass(frozen=True, slots=True)
+class Source:
+    """An insurer an answer draws on (or whose silence it must mention), and how fresh
+    its data is."""
+
+    insurer_code: str
+    last_sync_at: datetime | None
+    stale: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Caveat:
+    """Something a reader must know before trusting the answer: ``code`` for scripts
+    (``stale_insurer``, ``insurer_revoked``, ``insurer_suspended``), ``message`` for people."""
+
+    code: str
+    insurer_code: str | None
+    message: str
+
+
+class Freshness:
+    """Every insurer's freshness at one instant: what the answers computed at ``now`` say
+    about their sources (DESIGN §2.6, §5.2). Built once per request, used per vehicle."""
+
+    __slots__ = ("_insurers", "_stale", "_stale_caveats", "_stale_certified")
+
+    def __init__(
+        self, insurers: Mapping[str, InsurerInfo], now: datetime, stale_after: timedelta
+    ) -> None:
+        self._insurers = insurers
+        self._stale = {code: info.is_stale(now, stale_after) for code, info in insurers.items()}
+        self._stale_certified = frozenset(
+            code
+            for code, info in insurers.items()
+            if info.status == "certified" and self._stale[code]
         )
-    caveats: list[dict[str, Any]] = []
-    if status in BAD_NEWS:
-        for code in stale_certified:
-            last = insurers[code].last_sync_at
-            since = f"since {format_optional(last)}" if last else "yet"
-            caveats.append(
-                {
-                    "code": "stale_insurer",
-                    "insurer_code": code,
-                    "message": f"{code} has not synced {since}; a renewal made there after "
-                    "its last sync may not show yet.",
-                }
-            )
-    for code in sorted(reporting):
-        info = insurers.get(code)
-        if info is not None and info.status in ("revoked", "suspended"):
-            caveats.append(
-                {
-                    "code": f"insurer_{info.status}",
-                    "insurer_code": code,
-                    "message": f"this answer relies on policies of {code}, whose certification "
-                    f"is {info.status}.",
-                }
-            )
-    return sources, caveats
+        self._stale_caveats = tuple(
+            _stale_caveat(code, insurers[code].last_sync_at)
+            for code in sorted(self._stale_certified)
+        )
+
+    def name_of(self, code: str) -> str | None:
+        info = self._insurers.get(code)
+        return info.name if info else None
+
+    def sources(self, reporting: Iterable[str]) -> tuple[Source, ...]:
+        """Insurers that reported on the vehicle, plus every certified stale one."""
+        sources = []
+        for code in sorted(set(reporting) | self._stale_certified):
+            info = self._insurers.get(code)
+            if info is None:  # reported, then removed from the table: nothing vouches for it
+                sources.append(Source(code, None, True))
+            else:
+                sources.append(Source(code, info.last_sync_at, self._stale[code]))
+        return tuple(sources)
+
+    def caveats(self, reporting: Iterable[str], status: CoverageStatus) -> tuple[Caveat, ...]:
+        """Stale certified insurers when the news is bad (a renewal there may not show
+        yet), and every reporting insurer whose certification is suspended or revoked."""
+        caveats = list(self._stale_caveats) if status in BAD_NEWS else []
+        for code in sorted(set(reporting)):
+            info = self._insurers.get(code)
+            if info is not None and info.status in ("revoked", "suspended"):
+                message = (
+                    f"this answer relies on policies of {code}, whose certification is "
+                    f"{info.status}."
+                )
+                caveats.append(Caveat(f"insurer_{info.status}", code, message))
+        return tuple(caveats)
+
+
+def _stale_caveat(code: str, last_sync_at: datetime | None) -> Caveat:
+    since = f"since {format_optional(last_sync_at)}" if last_sync_at else "yet"
+    message = (
+        f"{code} has not synced {since}; a renewal made there after its last sync may not show yet."
+    )
+    return Caveat("stale_insurer", code, message)

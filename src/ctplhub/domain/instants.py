@@ -1,11 +1,52 @@
-"""Instants: answers speak Beijing time (UTC+08:00), storage speaks UTC."""
+"""Instants: answers speak Beijing time (UTC+08:00), storage speaks UTC.
+
+Every instant that enters the system goes through :func:`parse_instant`: RFC 3339 with
+an explicit offset, between 2000-01-01 and 2100-01-01 Beijing time (DESIGN §2.5). The
+bound keeps every date sum the rules do (a year of look-back, a reminder window) far from
+Python's year 1 and 9999, so no input can make the arithmetic overflow.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 
+from ctplhub.domain.errors import InvalidInstant
+
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
+EARLIEST = datetime(2000, 1, 1, tzinfo=BEIJING)
+"""The first instant the registry accepts."""
+END_OF_RANGE = datetime(2100, 1, 1, tzinfo=BEIJING)
+"""The first instant it no longer accepts (the range is half-open)."""
+
+
+def parse_instant(raw: object, field: str) -> datetime:
+    """An RFC 3339 instant with an explicit offset inside the accepted range, in UTC."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidInstant(
+            f"{field} must be an RFC 3339 date-time string with an offset",
+            details={"field": field},
+        )
+    text = raw.strip()
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInstant(
+            f"{field} '{text[:40]}' is not an RFC 3339 date-time", details={"field": field}
+        ) from None
+    if value.tzinfo is None or value.utcoffset() is None or "T" not in text.upper():
+        raise InvalidInstant(
+            f"{field} '{text[:40]}' has no UTC offset; write e.g. 2026-03-01T00:00:00+08:00",
+            details={"field": field},
+        )
+    # Comparing aware datetimes never overflows, converting them can: compare first.
+    if not EARLIEST <= value < END_OF_RANGE:
+        raise InvalidInstant(
+            f"{field} '{text[:40]}' is outside the accepted range: from "
+            "2000-01-01T00:00:00+08:00 up to (not including) 2100-01-01T00:00:00+08:00",
+            details={"field": field},
+        )
+    return value.astimezone(UTC)
 
 
 @lru_cache(maxsize=16_384)

@@ -16,8 +16,9 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from ctplhub.domain.errors import Conflict, InvalidInstant, PolicyClosed, ValidationFailed
+from ctplhub.domain.errors import Conflict, PolicyClosed, ValidationFailed
 from ctplhub.domain.identifiers import IdNumber, Plate, Vin
+from ctplhub.domain.instants import parse_instant
 
 
 class EventType(StrEnum):
@@ -79,7 +80,6 @@ EVENT_FIELDS: tuple[str, ...] = (
 """Every field an event may carry, in the order of a CSV header."""
 
 OPTIONAL_FIELDS = frozenset({"owner_phone", "prior_policy_no", "effective_at"})
-PERSONAL_FIELDS = ("owner_name", "owner_id_number", "owner_phone")
 
 _INSURER_CODE = re.compile(r"^[A-Z0-9_]{2,20}$")
 _POLICY_NO = re.compile(r"^[\x21-\x7e]{1,40}$")
@@ -87,26 +87,6 @@ _REGION_CODE = re.compile(r"^[1-9][0-9]{5}$")
 _PHONE = re.compile(r"^\+?[0-9][0-9-]{4,19}$")
 _PREMIUM = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,2})?$")
 _MAX_VERSION = 2**31 - 1
-
-
-def parse_instant(raw: object, field: str) -> datetime:
-    """An RFC 3339 instant with an explicit offset; anything else is refused."""
-    if not isinstance(raw, str) or not raw.strip():
-        raise InvalidInstant(f"{field} must be an RFC 3339 date-time string with an offset")
-    text = raw.strip()
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInstant(
-            f"{field} '{text[:40]}' is not an RFC 3339 date-time",
-            details={"field": field},
-        ) from None
-    if value.tzinfo is None or value.utcoffset() is None or "T" not in text.upper():
-        raise InvalidInstant(
-            f"{field} '{text[:40]}' has no UTC offset; write e.g. 2026-03-01T00:00:00+08:00",
-            details={"field": field},
-        )
-    return value.astimezone(UTC)
 
 
 def normalise_insurer_code(raw: object) -> str:
@@ -181,13 +161,6 @@ class PolicyEvent:
         """
         text = "\x1f".join("\x00" if part is None else part for part in self.canonical())
         return hashlib.sha256(text.encode()).hexdigest()
-
-    @property
-    def effective_end(self) -> datetime:
-        """End of cover this version grants: a surrender cuts the interval."""
-        if self.event_type is EventType.SURRENDER and self.effective_at is not None:
-            return min(self.coverage_end, self.effective_at)
-        return self.coverage_end
 
 
 def _utc_text(value: datetime) -> str:
@@ -335,17 +308,29 @@ def parse_event(raw: Mapping[str, Any], *, insurer_code: str | None = None) -> P
 class Outcome(StrEnum):
     """What an arriving event does to the registry."""
 
-    HEAD = "head"  # new highest version: becomes the policy's state
-    HISTORY = "history"  # stored, but a higher version already rules
+    HEAD = "head"  # becomes the policy's state
+    HISTORY = "history"  # stored, but another version rules
     DUPLICATE = "duplicate"  # identical re-send: a no-op
 
 
 @dataclass(frozen=True, slots=True)
 class PolicyHead:
-    """The highest stored version of a policy."""
+    """The version of a policy that rules it: its state (DESIGN §2.4)."""
 
     version: int
     event_type: EventType
+
+    def outranked_by(self, version: int, event_type: EventType) -> bool:
+        """Whether that version would rule instead of this one."""
+        return state_rank(version, event_type) > state_rank(self.version, self.event_type)
+
+
+def state_rank(version: int, event_type: EventType) -> tuple[int, int]:
+    """The order in which versions rule a policy (DESIGN §2.4): a surrender or cancel
+    outranks every other event, the lowest-versioned of them ruling; otherwise the highest
+    version rules. So an event of a higher version that arrived before the cancel cannot
+    outlive it, and the order of arrival never changes the state."""
+    return (1, -version) if event_type.is_final else (0, version)
 
 
 def decide(
@@ -354,8 +339,8 @@ def decide(
     """Apply the version rules of §2.4 to one arriving event.
 
     ``same_version_hash`` is the content hash already stored under the event's key, if
-    any; ``head`` the policy's highest stored version. Raises ``Conflict`` for the same
-    key with other content and ``PolicyClosed`` for a version after a surrender/cancel.
+    any; ``head`` the policy's ruling version. Raises ``Conflict`` for the same key with
+    other content and ``PolicyClosed`` for a version after a surrender or cancel.
     """
     if same_version_hash is not None:
         if same_version_hash == content_hash:
@@ -367,12 +352,12 @@ def decide(
         )
     if head is None:
         return Outcome.HEAD
-    if event.version < head.version:
-        return Outcome.HISTORY
-    if head.event_type.is_final:
+    if head.event_type.is_final and event.version > head.version:
         raise PolicyClosed(
             f"policy {event.policy_no} was closed by a {head.event_type.value} at version "
             f"{head.version}; a later version is not accepted",
             details={"policy_no": event.policy_no, "closed_by_version": head.version},
         )
-    return Outcome.HEAD
+    if head.outranked_by(event.version, event.event_type):
+        return Outcome.HEAD
+    return Outcome.HISTORY

@@ -1,16 +1,28 @@
-"""Which vehicle a plate belongs to (DESIGN §2.5).
+"""Which vehicle a plate means at an instant (DESIGN §2.5).
 
-A vehicle's identity is its VIN; its plate at an instant is the plate of its most recent
-event by ``occurred_at`` up to that instant (ties: the event received later). A plate
-resolves to the vehicle whose plate it is; if two claim it, the more recent claim wins.
-Plates move between vehicles, so a historic question resolves at the instant asked.
+A vehicle's identity is its VIN. Every stored event is a *claim* that its VIN carried its
+plate from the event's ``occurred_at``; a vehicle's plate at ``t`` is the plate of its
+latest claim up to ``t`` (ties: the event received later). A plate at ``t`` resolves to
+the vehicle whose plate at ``t`` it is; if two claim it, the more recent claim wins.
+
+Plates move between vehicles, and an insurer that loads its existing book today reports
+``occurred_at`` = today. So when no vehicle had claimed the plate by ``t``, the vehicle
+whose *earliest* event carries the plate stands for the time before that event (if
+several, the earliest such event; ties by arrival): a police check of last year's
+accident still finds the car.
+
+The rule needs every claim of every vehicle that ever claimed the plate, and nothing
+else; a :class:`VehicleSnapshot` holds exactly that for the plates and VINs it was read
+for, so one read can serve many questions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+
+from ctplhub.domain.coverage import PolicyState
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,26 +39,73 @@ class PlateClaim:
         return (self.occurred_at, self.seq)
 
 
-def latest_claims(claims: Iterable[PlateClaim]) -> dict[str, PlateClaim]:
-    """Each vehicle's most recent claim: its plate as of the claims given."""
-    latest: dict[str, PlateClaim] = {}
-    for claim in claims:
-        held = latest.get(claim.vin)
-        if held is None or claim.order > held.order:
-            latest[claim.vin] = claim
-    return latest
+@dataclass(frozen=True, slots=True)
+class VehicleHistory:
+    """What the registry holds about one vehicle: the plate claims of all its events,
+    its policies, and the blind index of the owner its newest event names."""
+
+    vin: str
+    claims: tuple[PlateClaim, ...]
+    policies: tuple[PolicyState, ...]
+    owner_index: bytes | None
+
+    def plate_at(self, at: datetime) -> PlateClaim | None:
+        """The claim that gives the vehicle's plate at ``at``: its latest up to then."""
+        return max((c for c in self.claims if c.occurred_at <= at), key=_order, default=None)
+
+    @property
+    def first_claim(self) -> PlateClaim | None:
+        return min(self.claims, key=_order, default=None)
 
 
-def plate_holders(latest_by_vin: Mapping[str, PlateClaim]) -> dict[str, str]:
-    """Plate → the VIN whose current plate it is; the more recent claim wins a tie."""
-    holders: dict[str, PlateClaim] = {}
-    for claim in latest_by_vin.values():
-        held = holders.get(claim.plate)
-        if held is None or claim.order > held.order:
-            holders[claim.plate] = claim
-    return {plate: claim.vin for plate, claim in holders.items()}
+def _order(claim: PlateClaim) -> tuple[datetime, int]:
+    return claim.order
 
 
-def resolve_plate(plate: str, latest_by_vin: Mapping[str, PlateClaim]) -> str | None:
-    """The VIN whose current plate is ``plate``; the more recent claim wins a tie."""
-    return plate_holders(latest_by_vin).get(plate)
+def resolve_plate(
+    plate: str, at: datetime, candidates: Iterable[VehicleHistory]
+) -> VehicleHistory | None:
+    """The vehicle ``plate`` (canonical form) means at ``at``, among ``candidates``: the
+    complete histories of the vehicles that ever claimed it (others may be among them)."""
+    holders: list[tuple[PlateClaim, VehicleHistory]] = []
+    firsts: list[tuple[PlateClaim, VehicleHistory]] = []
+    claimed_by_then = False
+    for vehicle in candidates:
+        current = vehicle.plate_at(at)
+        if current is not None and current.plate == plate:
+            holders.append((current, vehicle))
+        if not claimed_by_then:
+            claimed_by_then = any(c.plate == plate and c.occurred_at <= at for c in vehicle.claims)
+        first = vehicle.first_claim
+        if first is not None and first.plate == plate:
+            firsts.append((first, vehicle))
+    if holders:
+        return max(holders, key=lambda pair: pair[0].order)[1]
+    if claimed_by_then:
+        return None  # the plate was in use before ``at`` and had left every vehicle by then
+    return min(firsts, key=lambda pair: pair[0].order, default=(None, None))[1]
+
+
+class VehicleSnapshot:
+    """The histories of the vehicles one read found, indexed for the questions asked:
+    by VIN, and by every plate any of their events carried."""
+
+    __slots__ = ("_by_plate", "_by_vin")
+
+    def __init__(self, vehicles: Iterable[VehicleHistory]) -> None:
+        self._by_vin: dict[str, VehicleHistory] = {}
+        self._by_plate: dict[str, list[VehicleHistory]] = {}
+        for vehicle in vehicles:
+            self._by_vin[vehicle.vin] = vehicle
+            for plate in {claim.plate for claim in vehicle.claims}:
+                self._by_plate.setdefault(plate, []).append(vehicle)
+
+    def by_vin(self, vin: str) -> VehicleHistory | None:
+        return self._by_vin.get(vin)
+
+    def at_plate(self, plate: str, at: datetime) -> VehicleHistory | None:
+        """The vehicle ``plate`` means at ``at`` (§2.5), if the snapshot was read for it."""
+        return resolve_plate(plate, at, self._by_plate.get(plate, ()))
+
+    def __len__(self) -> int:
+        return len(self._by_vin)

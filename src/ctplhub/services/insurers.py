@@ -7,21 +7,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from ctplhub.domain.errors import (
-    DomainError,
-    Forbidden,
+    InsurerExists,
+    InsurerMismatch,
     InsurerNotCertified,
     InvalidInstant,
-    NotFound,
     Unauthenticated,
     UnknownInsurer,
     ValidationFailed,
 )
-from ctplhub.domain.instants import format_optional
-from ctplhub.domain.policy import normalise_insurer_code, parse_instant
-from ctplhub.services.ports import Clock, NonceStore, PersonalData, UnitOfWorkFactory
+from ctplhub.domain.instants import parse_instant
+from ctplhub.domain.policy import normalise_insurer_code
+from ctplhub.services.ports import (
+    Clock,
+    InsurerRecord,
+    NonceStore,
+    PersonalData,
+    UnitOfWorkFactory,
+)
 
 STATUSES = ("certified", "suspended", "revoked")
 MAX_SKEW_S = 300
@@ -33,6 +37,19 @@ class NewInsurer:
     insurer_code: str
     key_id: str
     secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStatus:
+    """An insurer's sync health (§3 ``GET /v1/insurers/{code}/sync``)."""
+
+    insurer_code: str
+    status: str  # its certification
+    last_sync_at: datetime | None
+    lag_s: float | None
+    stale: bool
+    accepted_24h: int
+    rejected_24h: int
 
 
 def _secret_aad(key_id: str) -> bytes:
@@ -72,7 +89,7 @@ class Insurers:
         key_id, secret = self._new_key_id(code), self._new_secret()
         with self._uow() as uow:
             if uow.insurers.get(code) is not None:
-                raise DomainError(f"insurer {code} already exists", code="insurer_exists")
+                raise InsurerExists(f"insurer {code} already exists")
             uow.insurers.add(code, name.strip(), actor, now)
             uow.insurers.add_key(
                 key_id, code, self._personal.encrypt(secret, aad=_secret_aad(key_id)), now
@@ -92,21 +109,17 @@ class Insurers:
             uow.insurers.set_status(code, status, reason.strip(), actor, self._clock())
             uow.commit()
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> list[InsurerRecord]:
         with self._uow() as uow:
-            return [
-                self._public(r.code, r.name, r.status, r.last_sync_at) for r in uow.insurers.all()
-            ]
+            return uow.insurers.all()
 
-    def _public(
-        self, code: str, name: str, status: str, last_sync_at: datetime | None
-    ) -> dict[str, Any]:
-        return {
-            "insurer_code": code,
-            "name": name,
-            "status": status,
-            "last_sync_at": format_optional(last_sync_at),
-        }
+    def get(self, code: str) -> InsurerRecord:
+        code = normalise_insurer_code(code)
+        with self._uow() as uow:
+            record = uow.insurers.get(code)
+        if record is None:
+            raise UnknownInsurer(f"no insurer {code}; register it with `ctplhub insurer add`")
+        return record
 
     # -- authentication (§5.1) ------------------------------------------------------
     def authenticate(
@@ -158,18 +171,18 @@ class Insurers:
         return insurer.code
 
     # -- freshness ------------------------------------------------------------------
-    def heartbeat(self, code: str, *, caller: str, at: object = None) -> dict[str, Any]:
+    def heartbeat(self, code: str, *, caller: str, at: object = None) -> SyncStatus:
         self._own(code, caller)
         now = self._clock()
         instant = now if at is None else parse_instant(at, "at")
         if instant > now + timedelta(seconds=MAX_SKEW_S):
-            raise InvalidInstant("a heartbeat cannot vouch for the future")
+            raise InvalidInstant("a heartbeat cannot vouch for the future", details={"field": "at"})
         with self._uow() as uow:
             uow.insurers.touch_sync(code, instant)
             uow.commit()
         return self.sync(code)
 
-    def sync(self, code: str, *, caller: str | None = None) -> dict[str, Any]:
+    def sync(self, code: str, *, caller: str | None = None) -> SyncStatus:
         """Sync health; ``caller``, when an insurer asks, must be that insurer."""
         if caller is not None:
             self._own(code, caller)
@@ -177,21 +190,21 @@ class Insurers:
         with self._uow() as uow:
             insurer = uow.insurers.get(code)
             if insurer is None:
-                raise NotFound(f"no insurer {code}")
+                raise UnknownInsurer(f"no insurer {code}")
             activity = uow.insurers.activity_since(code, now - timedelta(hours=24))
         last = insurer.last_sync_at
         lag = (now - last).total_seconds() if last else None
-        return {
-            "insurer_code": insurer.code,
-            "status": insurer.status,
-            "last_sync_at": format_optional(last),
-            "lag_s": round(lag, 3) if lag is not None else None,
-            "stale": lag is None or lag > self._stale_after.total_seconds(),
-            "accepted_24h": activity.accepted,
-            "rejected_24h": activity.rejected,
-        }
+        return SyncStatus(
+            insurer_code=insurer.code,
+            status=insurer.status,
+            last_sync_at=last,
+            lag_s=round(lag, 3) if lag is not None else None,
+            stale=lag is None or lag > self._stale_after.total_seconds(),
+            accepted_24h=activity.accepted,
+            rejected_24h=activity.rejected,
+        )
 
     @staticmethod
     def _own(code: str, caller: str) -> None:
         if code != caller:
-            raise Forbidden(f"this key belongs to insurer {caller}", code="insurer_mismatch")
+            raise InsurerMismatch(f"this key belongs to insurer {caller}")

@@ -12,9 +12,8 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, NamedTuple, Protocol
 
-from ctplhub.domain.coverage import PolicyState
 from ctplhub.domain.policy import PolicyHead
-from ctplhub.domain.vehicle import PlateClaim
+from ctplhub.domain.vehicle import VehicleSnapshot
 
 Clock = Callable[[], datetime]
 EventKey = tuple[str, str, int]
@@ -105,17 +104,11 @@ class Activity:
 class EventRepository(Protocol):
     def stored(self, keys: Sequence[EventKey]) -> dict[EventKey, StoredEventRef]: ...
     def add_many(self, rows: Sequence[NewEventRow]) -> list[int]: ...
-    def claims_of_claimants(self, plates: Sequence[str], at: datetime) -> list[PlateClaim]: ...
-    def vehicle_snapshot(
-        self, plate: str, at: datetime
-    ) -> tuple[list[PlateClaim], dict[str, list[PolicyState]]]: ...
-    def owner_index_of(self, vin: str) -> bytes | None: ...
 
 
 class PolicyRepository(Protocol):
     def heads(self, keys: Sequence[PolicyKey]) -> dict[PolicyKey, PolicyHead]: ...
     def upsert_heads(self, rows: Sequence[HeadRow], event_ids: Sequence[int]) -> None: ...
-    def for_vins(self, vins: Sequence[str]) -> dict[str, list[PolicyState]]: ...
 
 
 class InsurerRepository(Protocol):
@@ -133,6 +126,7 @@ class InsurerRepository(Protocol):
 
 
 class UserRepository(Protocol):
+    def exists(self, name: str) -> bool: ...
     def add(self, name: str, role: str, token_hash: str, at: datetime) -> None: ...
     def by_token_hash(self, token_hash: str) -> UserRecord | None: ...
 
@@ -158,17 +152,25 @@ class UnitOfWork(Protocol):
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
-class AnswerReader(Protocol):
-    """The reads of one coverage answer, awaited on the server's event loop (no thread
-    hop): the hot path of the API."""
+class VehicleReader(Protocol):
+    """The one read path of coverage answers, awaited on the server's event loop: the
+    owner's query, the police's bulk verify and the web page all read through it.
 
-    async def vehicle_snapshot(
-        self, plate: str, at: datetime
-    ) -> tuple[list[PlateClaim], dict[str, list[PolicyState]]]: ...
-    async def owner_index_of(self, vin: str) -> bytes | None: ...
+    ``vehicles`` returns the complete histories of every vehicle that ever carried one of
+    ``plates`` or has one of ``vins``; which vehicle a plate means at an instant is the
+    domain's rule (``VehicleSnapshot.at_plate``).
+    """
+
+    async def vehicles(self, plates: Sequence[str], vins: Sequence[str]) -> VehicleSnapshot: ...
     async def insurers(self) -> list[InsurerRecord]: ...
     async def open(self) -> None: ...
     async def close(self) -> None: ...
+
+
+class PlannerStatistics(Protocol):
+    def refresh(self, written: int) -> list[str]:
+        """After a bulk load of ``written`` events: refresh what it made stale."""
+        ...
 
 
 class NonceStore(Protocol):
@@ -183,11 +185,6 @@ class PersonalData(Protocol):
     def encrypt(self, plaintext: str, *, aad: bytes) -> bytes: ...
     def decrypt(self, blob: bytes, *, aad: bytes) -> str: ...
     def blind_index(self, value: str) -> bytes: ...
-
-
-class Signer(Protocol):
-    def sign(self, obj: dict[str, Any]) -> dict[str, Any]: ...
-    def jwks(self) -> dict[str, Any]: ...
 
 
 class RetryableConflict(Exception):

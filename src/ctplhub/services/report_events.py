@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from ctplhub.domain.errors import DomainError, Forbidden
+from ctplhub.domain.errors import DomainError, InsurerMismatch
 from ctplhub.domain.policy import Outcome, PolicyEvent, PolicyHead, decide, parse_event
 from ctplhub.services.ports import (
     Clock,
@@ -23,6 +24,7 @@ from ctplhub.services.ports import (
     HeadRow,
     NewEventRow,
     PersonalData,
+    PlannerStatistics,
     PolicyKey,
     RetryableConflict,
     StoredEventRef,
@@ -37,38 +39,45 @@ RawLine = tuple[int, Mapping[str, Any] | DomainError]
 """A line number and either the decoded object or why it could not be decoded."""
 
 
+class LineStatus(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"  # an identical re-send: nothing changed
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The answer to an accepted event, repeated word for word for an identical re-send."""
+
+    event_id: int
+    insurer_code: str
+    policy_no: str
+    version: int
+    content_hash: str
+    received_at: datetime
+
+
 @dataclass(frozen=True, slots=True)
 class LineResult:
     line: int
-    status: str  # accepted | duplicate | rejected
+    status: LineStatus
     error: DomainError | None = None
     event: PolicyEvent | None = None
     stored_as: StoredEventRef | None = None
 
     @property
-    def receipt(self) -> dict[str, Any] | None:
+    def receipt(self) -> Receipt | None:
         """Built on demand: a batch of 100,000 lines never needs them."""
         if self.event is None or self.stored_as is None:
             return None
-        return receipt_of(self.event, self.stored_as)
-
-    def as_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"line": self.line, "status": self.status}
-        if self.error is not None:
-            body["error"] = self.error.as_dict()
-        return body
-
-
-def receipt_of(event: PolicyEvent, ref: StoredEventRef) -> dict[str, Any]:
-    """The answer to an accepted event, repeated word for word for an identical re-send."""
-    return {
-        "event_id": ref.event_id,
-        "insurer_code": event.insurer_code,
-        "policy_no": event.policy_no,
-        "version": event.version,
-        "content_hash": ref.content_hash,
-        "received_at": ref.received_at.isoformat().replace("+00:00", "Z"),
-    }
+        return Receipt(
+            self.stored_as.event_id,
+            self.event.insurer_code,
+            self.event.policy_no,
+            self.event.version,
+            self.stored_as.content_hash,
+            self.stored_as.received_at,
+        )
 
 
 def personal_aad(event_key: EventKey, field: str) -> bytes:
@@ -78,18 +87,25 @@ def personal_aad(event_key: EventKey, field: str) -> bytes:
 
 
 class ReportEvents:
-    def __init__(self, uow: UnitOfWorkFactory, personal: PersonalData, clock: Clock) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        personal: PersonalData,
+        clock: Clock,
+        statistics: PlannerStatistics,
+    ) -> None:
         self._uow = uow
         self._personal = personal
         self._clock = clock
+        self._statistics = statistics
 
-    def report(self, raw: Mapping[str, Any], *, insurer_code: str) -> tuple[bool, dict[str, Any]]:
+    def report(self, raw: Mapping[str, Any], *, insurer_code: str) -> tuple[bool, Receipt]:
         """One event: ``(created, receipt)``; a rejection raises its domain error."""
         (result,) = self._chunk([(1, raw)], insurer_code=insurer_code, fill_insurer=False)
         if result.error is not None:
             raise result.error
         assert result.receipt is not None
-        return result.status == "accepted", result.receipt
+        return result.status is LineStatus.ACCEPTED, result.receipt
 
     def report_many(
         self, lines: Iterable[RawLine], *, insurer_code: str, fill_insurer: bool = False
@@ -97,6 +113,11 @@ class ReportEvents:
         """Stream results in line order; memory is bounded by one chunk."""
         for chunk in chunked(lines, CHUNK_SIZE):
             yield from self._chunk(chunk, insurer_code=insurer_code, fill_insurer=fill_insurer)
+
+    def refresh_statistics(self, accepted: int) -> list[str]:
+        """After a bulk load (an import, a large batch) of ``accepted`` events: refresh the
+        planner statistics it made stale, so queries keep to their indexes right away."""
+        return self._statistics.refresh(accepted)
 
     def _chunk(
         self, lines: list[RawLine], *, insurer_code: str, fill_insurer: bool
@@ -123,10 +144,9 @@ class ReportEvents:
         except DomainError as error:
             return error
         if event.insurer_code != insurer_code:
-            return Forbidden(
+            return InsurerMismatch(
                 f"this key belongs to insurer {insurer_code}; it cannot report events "
-                f"of {event.insurer_code}",
-                code="insurer_mismatch",
+                f"of {event.insurer_code}"
             )
         return event
 
@@ -136,7 +156,7 @@ class ReportEvents:
         now = self._clock()
         events = [item for _, item in parsed if isinstance(item, PolicyEvent)]
         # Per line: (line, status, error or event); refs resolved after the commit.
-        outcomes: list[tuple[int, str, DomainError | PolicyEvent]] = []
+        outcomes: list[tuple[int, LineStatus, DomainError | PolicyEvent]] = []
         with self._uow() as uow:
             refs = uow.events.stored([e.key for e in events])
             heads: dict[PolicyKey, PolicyHead] = uow.policies.heads(
@@ -148,7 +168,7 @@ class ReportEvents:
             rejected = 0
             for line_no, item in parsed:
                 if isinstance(item, DomainError):
-                    outcomes.append((line_no, "rejected", item))
+                    outcomes.append((line_no, LineStatus.REJECTED, item))
                     rejected += 1
                     continue
                 content_hash = item.content_hash()
@@ -158,15 +178,15 @@ class ReportEvents:
                         item, content_hash, hashes.get(item.key), heads.get(policy_key)
                     )
                 except DomainError as error:
-                    outcomes.append((line_no, "rejected", error))
+                    outcomes.append((line_no, LineStatus.REJECTED, error))
                     rejected += 1
                     continue
                 if outcome is Outcome.DUPLICATE:
-                    outcomes.append((line_no, "duplicate", item))
+                    outcomes.append((line_no, LineStatus.DUPLICATE, item))
                     continue
                 hashes[item.key] = content_hash
                 rows.append(self._row(item, content_hash, now))
-                outcomes.append((line_no, "accepted", item))
+                outcomes.append((line_no, LineStatus.ACCEPTED, item))
                 if outcome is Outcome.HEAD:
                     heads[policy_key] = PolicyHead(item.version, item.event_type)
                     head_rows[policy_key] = _head_row(item, len(rows) - 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ctplhub.domain.errors import DomainError, Forbidden, Unauthenticated, ValidationFailed
+from ctplhub.domain.errors import RoleNotAllowed, Unauthenticated, UserExists, ValidationFailed
 from ctplhub.services.ports import Clock, UnitOfWorkFactory
 
 ROLES = ("police", "regulator", "agent", "admin", "auditor")
@@ -40,11 +40,10 @@ class Users:
             raise ValidationFailed(f"role must be one of {', '.join(ROLES)}")
         token = self._new_token()
         with self._uow() as uow:
-            try:
-                uow.users.add(name, role, self._hash_token(token), self._clock())
-                uow.commit()
-            except Exception as error:  # the unique name is the only constraint that can fail
-                raise DomainError(f"user {name} already exists", code="user_exists") from error
+            if uow.users.exists(name):
+                raise UserExists(f"user {name} already exists")
+            uow.users.add(name, role, self._hash_token(token), self._clock())
+            uow.commit()
         return token
 
     def authenticate(self, authorization: str | None, *, allowed: tuple[str, ...]) -> Caller:
@@ -58,8 +57,5 @@ class Users:
         if user is None:
             raise Unauthenticated("unknown or disabled token", code="invalid_token")
         if user.role not in allowed:
-            raise Forbidden(
-                f"role {user.role} may not do this; allowed: {', '.join(allowed)}",
-                code="role_not_allowed",
-            )
+            raise RoleNotAllowed(f"role {user.role} may not do this; allowed: {', '.join(allowed)}")
         return Caller(user.name, user.role)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -13,15 +13,13 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str, *, for_answers: bool = False, **kwargs: Any) -> Engine:
+def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine: SQLite in WAL mode with foreign keys on; PostgreSQL via psycopg 3.
 
-    ``for_answers`` makes the engine that coverage answers read through: autocommit (no
-    ``BEGIN``/``ROLLBACK`` round trips around a single statement) and, on PostgreSQL,
-    generic plans for prepared statements (see below).
+    Statement parameters never appear in error messages (``hide_parameters``): they hold
+    plates, VINs and encrypted personal data, and errors end up in logs.
     """
-    if for_answers:
-        kwargs.setdefault("isolation_level", "AUTOCOMMIT")
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("sqlite"):
@@ -44,16 +42,9 @@ def make_engine(url: str, *, for_answers: bool = False, **kwargs: Any) -> Engine
     # smaller pool makes connections churn under load, and each new one costs a fork.
     kwargs.setdefault("pool_size", 40)
     kwargs.setdefault("max_overflow", 10)
-    # No pre-ping: it is a round trip on every checkout, as much as a whole coverage
-    # query. A connection broken by a database restart fails one request and is replaced.
+    # No pre-ping: it is a round trip on every checkout. A connection broken by a
+    # database restart fails one request and is replaced.
     kwargs.setdefault("pool_recycle", 3600)
-    if for_answers:
-        # A coverage answer is a few index lookups by key, prepared by psycopg after its
-        # fifth run; PostgreSQL would otherwise keep re-planning it with custom plans (a
-        # millisecond of planning for a 0.07 ms lookup). Not for writers: a generic plan
-        # made while a table is nearly empty can stay a sequential scan while a bulk
-        # import grows it.
-        kwargs.setdefault("connect_args", {"options": "-c plan_cache_mode=force_generic_plan"})
     return create_engine(url, **kwargs)
 
 
@@ -73,7 +64,3 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
-
-
-def current_tables(engine: Engine) -> set[str]:
-    return set(inspect(engine).get_table_names())

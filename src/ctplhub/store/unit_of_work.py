@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from types import TracebackType
 
-from sqlalchemy import Connection, Engine, delete, insert
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from ctplhub.services.ports import (
@@ -15,13 +14,10 @@ from ctplhub.services.ports import (
     RetryableConflict,
     UserRepository,
 )
-from ctplhub.store.repositories import (
-    SqlEventRepository,
-    SqlInsurerRepository,
-    SqlPolicyRepository,
-    SqlUserRepository,
-)
-from ctplhub.store.tables import request_nonces
+from ctplhub.store.repositories.events import SqlEventRepository
+from ctplhub.store.repositories.insurers import SqlInsurerRepository
+from ctplhub.store.repositories.policies import SqlPolicyRepository
+from ctplhub.store.repositories.users import SqlUserRepository
 
 
 class SqlUnitOfWork:
@@ -62,28 +58,3 @@ class SqlUnitOfWork:
     def commit(self) -> None:
         assert self._conn is not None
         self._conn.commit()
-
-
-class SqlNonceStore:
-    """Nonces in the database, shared by every API process (DESIGN §4)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._inserts = 0
-
-    def remember(self, key_id: str, nonce: str, now: datetime, ttl_s: int) -> bool:
-        with self._engine.connect() as conn:
-            try:
-                conn.execute(insert(request_nonces).values(key_id=key_id, nonce=nonce, seen_at=now))
-                self._inserts += 1
-                if self._inserts % 500 == 1:  # prune now and then, not on every request
-                    conn.execute(
-                        delete(request_nonces).where(
-                            request_nonces.c.seen_at < now - timedelta(seconds=2 * ttl_s)
-                        )
-                    )
-                conn.commit()
-            except IntegrityError:
-                conn.rollback()
-                return False
-        return True

@@ -1,19 +1,20 @@
 """Turn a coverage answer (DESIGN §3.1) into what an owner reads on the page.
 
-The answer speaks RFC 3339 instants and status codes; people read 年月日 in Beijing time
+The service answers with instants and status codes; people read 年月日 in Beijing time
 and a sentence that says what the status means for them. Everything here is a pure
-function of the answer dict, so the page template stays free of logic and these rules
+function of the typed answer, so the page template stays free of logic and these rules
 can be tested without a server.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
+from ctplhub.domain.coverage import CoverageStatus
+from ctplhub.domain.freshness import Caveat
 from ctplhub.domain.instants import BEIJING
+from ctplhub.services.check_coverage import FullAnswer, PolicyView
 
 # Colour classes of the status banner (site.css): the status is shown in words too, so
 # colour is never the only signal.
@@ -29,11 +30,11 @@ STATUS_TONE = {
 _CERTIFICATION_ZH = {"revoked": "已被撤销", "suspended": "已被暂停"}
 
 
-def beijing(value: str | None) -> str:
-    """``2026-03-01T00:00:00+08:00`` (or any offset) → ``2026年3月1日 00:00``, Beijing time."""
-    if not value:
+def beijing(value: datetime | None) -> str:
+    """An instant as people in China read it: ``2026年3月1日 00:00``, Beijing time."""
+    if value is None:
         return "—"
-    at = datetime.fromisoformat(value).astimezone(BEIJING)
+    at = value.astimezone(BEIJING)
     return f"{at.year}年{at.month}月{at.day}日 {at:%H:%M}"
 
 
@@ -55,99 +56,88 @@ class AnswerView:
     warnings: list[str] = field(default_factory=list)
 
 
-def _summary(answer: Mapping[str, Any]) -> list[str]:
-    status = answer["status"]
-    current = answer.get("current_policy") or {}
-    nxt = answer.get("next_policy") or {}
-    until = beijing(answer.get("covered_until"))
-    days = _days(answer.get("days_to_expiry"))
-    if status == "RENEWED":
+def _summary(answer: FullAnswer) -> list[str]:
+    status = answer.status
+    current, nxt = answer.current_policy, answer.next_policy
+    until = beijing(answer.covered_until)
+    days = _days(answer.days_to_expiry)
+    if status is CoverageStatus.RENEWED and current is not None and nxt is not None:
         return [
             f"续保保单已接上，保障至 {until}（北京时间），还有 {days}。",
-            f"本期保单至 {beijing(current.get('coverage_end'))} 结束，续保保单"
-            f"（{nxt.get('insurer_code', '')}）自 {beijing(nxt.get('coverage_start'))} 起生效。",
+            f"本期保单至 {beijing(current.coverage_end)} 结束，续保保单"
+            f"（{nxt.insurer_code}）自 {beijing(nxt.coverage_start)} 起生效。",
         ]
-    if status == "ACTIVE":
+    if status is CoverageStatus.ACTIVE:
         return [f"保障至 {until}（北京时间），还有 {days}到期。"]
-    if status == "EXPIRING_SOON":
+    if status is CoverageStatus.EXPIRING_SOON:
         return [
             f"保障至 {until}（北京时间），剩余 {days}。",
             "尚未查到续保记录，请尽快联系保险公司续保。",
         ]
-    if status == "PENDING_START":
+    if status is CoverageStatus.PENDING_START and nxt is not None:
         return [
             "目前没有生效中的交强险。",
-            f"已有一张保单（{nxt.get('insurer_code', '')}）将于 "
-            f"{beijing(nxt.get('coverage_start'))}（北京时间）起生效，生效前车辆不在保障中。",
+            f"已有一张保单（{nxt.insurer_code}）将于 "
+            f"{beijing(nxt.coverage_start)}（北京时间）起生效，生效前车辆不在保障中。",
         ]
-    if status == "LAPSED":
+    if status is CoverageStatus.LAPSED:
         return [
-            f"交强险已于 {beijing(answer.get('lapsed_since'))}（北京时间）到期，"
-            f"已脱保 {_days(answer.get('days_lapsed'))}。",
+            f"交强险已于 {beijing(answer.lapsed_since)}（北京时间）到期，"
+            f"已脱保 {_days(answer.days_lapsed)}。",
             "未投保交强险的机动车不得上道路行驶，请尽快投保。",
         ]
     return ["平台没有这辆车生效的交强险记录。如您已投保，请联系承保的保险公司核实。"]
 
 
-def _period(policy: Mapping[str, Any]) -> str:
-    return f"{beijing(policy.get('coverage_start'))} 至 {beijing(policy.get('coverage_end'))}"
+def _period(policy: PolicyView) -> str:
+    return f"{beijing(policy.coverage_start)} 至 {beijing(policy.coverage_end)}"
 
 
-def _facts(answer: Mapping[str, Any]) -> list[tuple[str, str]]:
-    facts = [("号牌", str(answer.get("plate", ""))), ("车架号", str(answer.get("vin_masked", "")))]
-    current = answer.get("current_policy")
+def _facts(answer: FullAnswer) -> list[tuple[str, str]]:
+    facts = [("号牌", answer.plate.display), ("车架号", answer.vin_masked)]
+    current = answer.current_policy
     if current:
-        name = current.get("insurer_name") or current.get("insurer_code", "")
         facts += [
-            ("承保公司", str(name)),
-            ("保单号", str(current.get("policy_no_masked", ""))),
+            ("承保公司", current.insurer_name or current.insurer_code),
+            ("保单号", current.policy_no_masked),
             ("保险期间", _period(current)),
         ]
-    nxt = answer.get("next_policy")
+    nxt = answer.next_policy
     if nxt:
-        facts.append(
-            (
-                "续保保单" if answer["status"] == "RENEWED" else "待生效保单",
-                f"{nxt.get('insurer_code', '')}：{_period(nxt)}",
-            )
-        )
-    facts.append(("查询时间", f"{beijing(answer.get('as_of'))}（北京时间）"))
+        label = "续保保单" if answer.status is CoverageStatus.RENEWED else "待生效保单"
+        facts.append((label, f"{nxt.insurer_code}：{_period(nxt)}"))
+    facts.append(("查询时间", f"{beijing(answer.as_of)}（北京时间）"))
     return facts
 
 
-def _caveat_text(caveat: Mapping[str, Any], last_sync: Mapping[str, str | None]) -> str:
-    code = caveat.get("code")
-    insurer = str(caveat.get("insurer_code", ""))
-    if code == "stale_insurer":
+def _caveat_text(caveat: Caveat, last_sync: dict[str, datetime | None]) -> str:
+    insurer = caveat.insurer_code or ""
+    if caveat.code == "stale_insurer":
         synced = last_sync.get(insurer)
         since = f"最近一次同步于 {beijing(synced)}" if synced else "尚未同步过数据"
         return (
             f"保险公司 {insurer} {since}，此后在该公司办理的续保可能还未显示。"
             "如您已续保，请以保险公司出具的保单为准。"
         )
-    if code in ("insurer_revoked", "insurer_suspended"):
-        state = _CERTIFICATION_ZH[str(code).removeprefix("insurer_")]
+    if caveat.code in ("insurer_revoked", "insurer_suspended"):
+        state = _CERTIFICATION_ZH[caveat.code.removeprefix("insurer_")]
         return f"本结果依据保险公司 {insurer} 的保单，该公司的平台接入资格{state}。"
-    return str(caveat.get("message", ""))
+    return caveat.message
 
 
-def _warnings(answer: Mapping[str, Any]) -> list[str]:
-    last_sync = {
-        str(s.get("insurer_code")): s.get("last_sync_at") for s in answer.get("sources", [])
-    }
-    warnings = [_caveat_text(c, last_sync) for c in answer.get("caveats", [])]
-    flags = answer.get("flags") or {}
-    if flags.get("duplicate_coverage"):
+def _warnings(answer: FullAnswer) -> list[str]:
+    last_sync = {s.insurer_code: s.last_sync_at for s in answer.sources}
+    warnings = [_caveat_text(c, last_sync) for c in answer.caveats]
+    if answer.duplicate_coverage:
         warnings.append("发现重复投保：不同保险公司的保单保障期间有重叠，可联系保险公司退保其一。")
     return warnings
 
 
-def describe_answer(answer: Mapping[str, Any]) -> AnswerView:
-    status = str(answer["status"])
+def describe_answer(answer: FullAnswer) -> AnswerView:
     return AnswerView(
-        status=status,
-        status_text=str(answer["status_text"]),
-        tone=STATUS_TONE.get(status, "grey"),
+        status=answer.status.value,
+        status_text=answer.status.text_zh,
+        tone=STATUS_TONE.get(answer.status.value, "grey"),
         summary=_summary(answer),
         facts=_facts(answer),
         warnings=_warnings(answer),

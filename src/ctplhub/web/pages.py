@@ -18,7 +18,7 @@ from starlette.datastructures import FormData
 from starlette.responses import FileResponse, HTMLResponse, Response
 
 from ctplhub.domain.errors import DomainError, InvalidPlate, NotFound, ValidationFailed
-from ctplhub.services.check_coverage import CheckCoverage, CoverageQuery
+from ctplhub.services.check_coverage import CheckCoverage, CoverageQuery, FullAnswer
 from ctplhub.web.formatting import AnswerView, describe_answer
 
 STATIC = Path(__file__).parent / "static"
@@ -113,7 +113,8 @@ def build_router(coverage: CheckCoverage) -> APIRouter:
             error, status_code = _page_error(failure)
             # The plate comes back so the owner can correct it; the VIN tail never does.
             return _render(plate=plate, error=error, status_code=status_code)
-        return _render(plate=answer["plate"], answer=describe_answer(answer))
+        assert isinstance(answer, FullAnswer)  # a factor was given, so the answer is full
+        return _render(plate=answer.plate.display, answer=describe_answer(answer))
 
     @router.get("/static/site.css")
     async def stylesheet() -> Response:

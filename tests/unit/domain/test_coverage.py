@@ -17,7 +17,7 @@ from ctplhub.domain.coverage import (
     Gap,
     PolicyState,
     coverage_status,
-    latest_versions,
+    ruling_versions,
 )
 from ctplhub.domain.policy import EventType
 
@@ -219,7 +219,7 @@ def test_highest_version_wins_whatever_the_order() -> None:
     endorsed = policy(version=2, event=EventType.ENDORSE, start=bj(2025, 6, 1), end=bj(2026, 6, 1))
     listed = [endorsed, YEAR_1]  # the older version arrives last
 
-    assert latest_versions(listed) == [endorsed]
+    assert ruling_versions(listed) == [endorsed]
     later = coverage_status(listed, bj(2026, 4, 1))
     assert later.status is CoverageStatus.ACTIVE
     assert later.covered_until == bj(2026, 6, 1)
@@ -228,11 +228,23 @@ def test_highest_version_wins_whatever_the_order() -> None:
     assert coverage_status(listed, bj(2025, 4, 1)).status is CoverageStatus.PENDING_START
 
 
-def test_latest_versions_is_sorted_and_deduplicated() -> None:
+def test_the_lowest_versioned_cancel_rules_whatever_arrived_first() -> None:
+    # Version 3 (an endorse) reached the registry before the cancel at version 2: the
+    # cancel still rules, so the endorse cannot outlive it (§2.4).
+    endorsed = policy(version=3, event=EventType.ENDORSE, end=bj(2026, 6, 1))
+    cancelled = policy(version=2, event=EventType.CANCEL)
+    surrendered = policy(version=4, event=EventType.SURRENDER, effective_at=bj(2025, 9, 1))
+    for listed in ([endorsed, cancelled, surrendered], [surrendered, cancelled, endorsed]):
+        assert ruling_versions(listed) == [cancelled]
+        assert coverage_status(listed, bj(2025, 4, 1)).status is CoverageStatus.NO_RECORD
+    assert ruling_versions([endorsed, surrendered]) == [surrendered]
+
+
+def test_ruling_versions_are_sorted_and_deduplicated() -> None:
     a = policy("B", "PICC", bj(2025, 1, 1), bj(2026, 1, 1))
     b = policy("A", "PICC", bj(2025, 1, 1), bj(2026, 1, 1))
     c = policy("Z", "AAIC", bj(2024, 1, 1), bj(2025, 1, 1))
-    assert latest_versions([a, b, c, a, replace(c, version=3), c]) == [
+    assert ruling_versions([a, b, c, a, replace(c, version=3), c]) == [
         replace(c, version=3),
         b,
         a,
@@ -401,7 +413,7 @@ def test_covered_means_covered_until_ahead_and_a_current_policy(
     policies: list[PolicyState], at: datetime
 ) -> None:
     result = coverage_status(policies, at)
-    intervals = [p.interval for p in latest_versions(policies) if p.interval is not None]
+    intervals = [p.interval for p in ruling_versions(policies) if p.interval is not None]
     assert result.status.covered == any(s <= at < e for s, e in intervals)
     if result.status.covered:
         assert result.covered_until is not None and result.covered_until > at
@@ -423,8 +435,12 @@ def test_a_lower_version_changes_nothing(
 ) -> None:
     bumped = [replace(p, version=p.version + 1) for p in policies]
     target = data.draw(st.sampled_from(bumped))
-    older = replace(data.draw(policy_states()), version=1)
-    older = replace(older, insurer_code=target.insurer_code, policy_no=target.policy_no)
+    # A lower version is history, unless it is a surrender or cancel (those rule, §2.4).
+    older = replace(data.draw(policy_states()), version=1, effective_at=None)
+    kind = data.draw(st.sampled_from([EventType.ISSUE, EventType.RENEW, EventType.ENDORSE]))
+    older = replace(
+        older, event_type=kind, insurer_code=target.insurer_code, policy_no=target.policy_no
+    )
     assert coverage_status([*bumped, older], at) == coverage_status(bumped, at)
 
 

@@ -109,7 +109,10 @@ class FakeUnitOfWork:
             self.store.events[key] = (len(self.store.events) + 1, row)
         for head in self.policies.pending:
             key = (head.insurer_code, head.policy_no)
-            if key not in self.store.heads or head.version > self.store.heads[key].version:
+            held = self.store.heads.get(key)
+            if held is None or PolicyHead(held.version, EventType(held.event_type)).outranked_by(
+                head.version, EventType(head.event_type)
+            ):
                 self.store.heads[key] = head
 
 
@@ -124,6 +127,15 @@ class FakePersonalData:
         return b"index"
 
 
+class FakeStatistics:
+    def __init__(self) -> None:
+        self.refreshed: list[int] = []
+
+    def refresh(self, written: int) -> list[str]:
+        self.refreshed.append(written)
+        return ["policy_events"]
+
+
 @pytest.fixture
 def store() -> FakeStore:
     return FakeStore()
@@ -134,7 +146,7 @@ def report(store: FakeStore) -> ReportEvents:
     def uow() -> Any:
         return FakeUnitOfWork(store)
 
-    return ReportEvents(uow, FakePersonalData(), lambda: NOW)
+    return ReportEvents(uow, FakePersonalData(), lambda: NOW, FakeStatistics())
 
 
 def lines(*events: dict[str, Any]) -> list[tuple[int, Any]]:
@@ -169,6 +181,48 @@ def test_versions_in_one_chunk_behave_as_if_they_arrived_one_by_one(
     assert len(store.events) == 2
     assert store.activity == [(2, 2)]
     assert store.synced_at == NOW
+
+
+def test_a_cancel_rules_over_a_higher_version_that_arrived_first(
+    report: ReportEvents, store: FakeStore
+) -> None:
+    # Version 3 was written at the insurer before it saw the cancel, and reached us first.
+    results = list(
+        report.report_many(
+            lines(
+                event(),
+                event(version=3, event_type="endorse", premium="990.00"),
+                event(version=2, event_type="cancel"),
+                event(version=4, event_type="endorse"),
+                event(version=1, event_type="issue"),  # a repeat, still answered as one
+            ),
+            insurer_code="PICC",
+        )
+    )
+    assert [r.status for r in results] == [
+        "accepted",
+        "accepted",
+        "accepted",
+        "rejected",
+        "duplicate",
+    ]
+    assert results[3].error is not None and results[3].error.code == "policy_closed"
+    head = store.heads[("PICC", "PDAA2025320500000001")]
+    assert (head.version, head.event_type) == (2, "cancel")
+    assert len(store.events) == 3  # the endorse is kept as history
+
+
+def test_a_lower_cancel_takes_over_from_a_higher_surrender(
+    report: ReportEvents, store: FakeStore
+) -> None:
+    surrender = event(version=3, event_type="surrender", effective_at="2025-06-01T00:00:00+08:00")
+    list(
+        report.report_many(
+            lines(surrender, event(version=2, event_type="cancel")), insurer_code="PICC"
+        )
+    )
+    head = store.heads[("PICC", "PDAA2025320500000001")]
+    assert (head.version, head.event_type) == (2, "cancel")
 
 
 def test_personal_data_reaches_the_store_only_sealed(

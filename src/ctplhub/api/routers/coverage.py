@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from ctplhub.api import presenters
 from ctplhub.api.bodies import (
     decode_object,
     json_body_doc,
@@ -20,22 +21,33 @@ from ctplhub.api.bodies import (
 from ctplhub.api.deps import bearer, services
 from ctplhub.api.responses import JSONBody
 from ctplhub.api.routing import RequestRoute
-from ctplhub.api.schemas import CoverageQueryBody, FullAnswer, ShortAnswer, VerifyAnswer, VerifyBody
-from ctplhub.domain.errors import PayloadTooLarge, ValidationFailed
-from ctplhub.services.check_coverage import CoverageQuery
+from ctplhub.api.schemas import (
+    CoverageQueryBody,
+    ErrorAnswer,
+    FullAnswerBody,
+    ShortAnswerBody,
+    VerifyAnswer,
+    VerifyBody,
+)
+from ctplhub.domain.errors import MalformedInput, PayloadTooLarge, ValidationFailed
+from ctplhub.services.check_coverage import CoverageQuery, FullAnswer
 
 router = APIRouter(tags=["coverage"], route_class=RequestRoute)
 
 VERIFY_ROLES = ("police", "regulator")
 _VERIFY_BYTES = 8 << 20
-_CSV_COLUMNS = ("plate", "vin", "at", "covered", "status", "insurer_code", "covered_until", "error")
 
 
 @router.post(
     "/v1/coverage/query",
     summary="Is this vehicle covered? Full signed answer with a verification factor",
-    response_model=FullAnswer | ShortAnswer,
-    responses={404: {"description": "no such plate, or the factor does not match (same answer)"}},
+    response_model=FullAnswerBody | ShortAnswerBody,
+    responses={
+        404: {
+            "model": ErrorAnswer,
+            "description": "no such plate, or the factor does not match (same answer)",
+        }
+    },
     openapi_extra=json_body_doc(CoverageQueryBody),
 )
 async def query(request: Request) -> Response:
@@ -47,7 +59,9 @@ async def query(request: Request) -> Response:
     answer = await app.coverage.query(
         CoverageQuery(body.plate, body.vin_last6, body.owner_id_number, body.at)
     )
-    return JSONBody(answer)
+    if isinstance(answer, FullAnswer):
+        return JSONBody(presenters.full_answer(answer, app.signer))
+    return JSONBody(presenters.short_answer(answer))
 
 
 @router.post(
@@ -72,10 +86,10 @@ async def verify(request: Request) -> Response:
     items = _csv_items(raw) if kind == "text/csv" else _json_items(raw)
     if len(items) > app.limits.verify_items:
         raise PayloadTooLarge(f"at most {app.limits.verify_items:,} items per call")
-    results = await run_in_threadpool(app.coverage.verify, items)
+    results = await app.verify.verify(items)
     if "text/csv" in request.headers.get("accept", ""):
-        return Response(_to_csv(results), media_type="text/csv; charset=utf-8")
-    return JSONBody({"results": results})
+        return Response(presenters.verify_csv(results), media_type="text/csv; charset=utf-8")
+    return JSONBody(presenters.verify_answer(results))
 
 
 def _json_items(raw: bytes) -> list[Any]:
@@ -86,29 +100,16 @@ def _json_items(raw: bytes) -> list[Any]:
 
 
 def _csv_items(raw: bytes) -> list[Any]:
-    reader = csv.DictReader(io.StringIO(raw.decode("utf-8-sig")))
-    if not reader.fieldnames or not {"plate", "vin"} & set(reader.fieldnames):
-        raise ValidationFailed("the CSV header must name plate and/or vin (and optionally at)")
-    return [{k: v for k, v in row.items() if k in ("plate", "vin", "at") and v} for row in reader]
-
-
-def _to_csv(results: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(_CSV_COLUMNS)
-    for r in results:
-        error = r.get("error")
-        covered = r["covered"]
-        writer.writerow(
-            [
-                r.get("plate") or "",
-                r.get("vin") or "",
-                r.get("at") or "",
-                "" if covered is None else str(covered).lower(),
-                r.get("status") or "",
-                r.get("insurer_code") or "",
-                r.get("covered_until") or "",
-                error["code"] if error else "",
-            ]
-        )
-    return out.getvalue()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise MalformedInput("the CSV is not valid UTF-8", code="malformed_csv") from None
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        if not reader.fieldnames or not {"plate", "vin"} & set(reader.fieldnames):
+            raise ValidationFailed("the CSV header must name plate and/or vin (and optionally at)")
+        return [
+            {k: v for k, v in row.items() if k in ("plate", "vin", "at") and v} for row in reader
+        ]
+    except csv.Error as error:
+        raise MalformedInput(f"the CSV cannot be read: {error}", code="malformed_csv") from None

@@ -5,25 +5,35 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
+from ctplhub.api import presenters
 from ctplhub.api.bodies import (
     decode_object,
     read_limited,
     require_media_type,
     spool_body,
 )
-from ctplhub.api.deps import bearer, services, signed_insurer
+from ctplhub.api.deps import AppServices, bearer, services, signed_insurer
 from ctplhub.api.responses import JSONBody
-from ctplhub.api.schemas import BatchAnswer, EventReceipt, HeartbeatBody, SyncStatus, event_body_doc
+from ctplhub.api.schemas import (
+    BatchAnswer,
+    EventReceipt,
+    HeartbeatBody,
+    SyncStatusBody,
+    event_body_doc,
+)
 from ctplhub.domain.errors import PayloadTooLarge
 from ctplhub.services.event_lines import CSV, NDJSON, count_lines, read_lines
-from ctplhub.services.report_events import RawLine
+from ctplhub.services.report_events import LineStatus, RawLine
+
+# A batch that adds this many events refreshes the planner statistics it made stale.
+_LARGE_BATCH = 10_000
 
 router = APIRouter(tags=["insurers"])
 
@@ -45,7 +55,7 @@ async def report_event(request: Request) -> Response:
     created, receipt = await run_in_threadpool(
         app.report_events.report, event, insurer_code=insurer
     )
-    return JSONBody(receipt, status_code=201 if created else 200)
+    return JSONBody(presenters.receipt(receipt), status_code=201 if created else 200)
 
 
 @router.post(
@@ -81,21 +91,23 @@ async def report_batch(request: Request) -> Response:
 
 
 def _run_batch(
-    app: Any, lines: Iterator[RawLine], insurer: str
+    app: AppServices, lines: Iterator[RawLine], insurer: str
 ) -> tuple[dict[str, int], IO[bytes]]:
     """Store the batch; results go to a temporary file so memory stays flat."""
-    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    counts = dict.fromkeys((s.value for s in LineStatus), 0)
     out = tempfile.SpooledTemporaryFile(max_size=4 << 20)  # noqa: SIM115 - streamed, then closed
     try:
         first = True
         for result in app.report_events.report_many(lines, insurer_code=insurer):
-            counts[result.status] += 1
+            counts[result.status.value] += 1
             out.write(b"" if first else b",")
-            out.write(orjson.dumps(result.as_dict()))
+            out.write(orjson.dumps(presenters.line_result(result)))
             first = False
     except BaseException:
         out.close()
         raise
+    if counts[LineStatus.ACCEPTED.value] >= _LARGE_BATCH:
+        app.report_events.refresh_statistics(counts[LineStatus.ACCEPTED.value])
     out.seek(0)
     return counts, out
 
@@ -113,7 +125,7 @@ def _stream_answer(counts: dict[str, int], results: IO[bytes]) -> Iterator[bytes
 @router.post(
     "/v1/insurers/{code}/heartbeat",
     summary="Nothing new up to this instant: move the sync watermark",
-    response_model=SyncStatus,
+    response_model=SyncStatusBody,
     openapi_extra={
         "requestBody": {
             "required": False,
@@ -131,13 +143,13 @@ async def heartbeat(code: str, request: Request) -> Response:
     answer = await run_in_threadpool(
         app.insurers.heartbeat, code.upper(), caller=insurer, at=data.get("at")
     )
-    return JSONBody(answer)
+    return JSONBody(presenters.sync_status(answer))
 
 
 @router.get(
     "/v1/insurers/{code}/sync",
     summary="Sync health of one insurer (the insurer itself, signed; or a regulator)",
-    response_model=SyncStatus,
+    response_model=SyncStatusBody,
 )
 async def sync(code: str, request: Request) -> Response:
     app = services(request)
@@ -147,4 +159,5 @@ async def sync(code: str, request: Request) -> Response:
         await run_in_threadpool(bearer, request, "regulator", "admin")
     else:
         caller = await run_in_threadpool(signed_insurer, request, hashlib.sha256(b"").digest())
-    return JSONBody(await run_in_threadpool(lambda: app.insurers.sync(code, caller=caller)))
+    status = await run_in_threadpool(lambda: app.insurers.sync(code, caller=caller))
+    return JSONBody(presenters.sync_status(status))

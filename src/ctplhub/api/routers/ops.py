@@ -36,4 +36,6 @@ async def metrics() -> Response:
     summary="JWKS of the Ed25519 keys that sign answers (RFC 8037)",
 )
 async def keys(request: Request) -> Response:
-    return JSONBody(services(request).jwks(), headers={"Cache-Control": "public, max-age=300"})
+    return JSONBody(
+        services(request).signer.jwks(), headers={"Cache-Control": "public, max-age=300"}
+    )

@@ -1,0 +1,222 @@
+"""The one place that turns what services answer into the JSON and CSV of DESIGN §3.
+
+Services speak typed objects (datetimes, enums, masked values); the wire speaks RFC 3339
+instants in Beijing time, snake_case fields and the §3.1 signing rule. Every JSON answer
+built here is checked by the test suite against the response models that ``/openapi.json``
+publishes (``api/schemas.py``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from datetime import UTC
+from typing import Any
+
+from ctplhub.domain.errors import DomainError
+from ctplhub.domain.freshness import Caveat, Source
+from ctplhub.domain.instants import format_instant, format_optional
+from ctplhub.security.answer_signing import AnswerSigner
+from ctplhub.services.check_coverage import FullAnswer, PolicyView, ShortAnswer
+from ctplhub.services.insurers import SyncStatus
+from ctplhub.services.report_events import LineResult, Receipt
+from ctplhub.services.verify_bulk import RejectedItem, VerifiedItem, VerifyResult
+
+VERIFY_CSV_COLUMNS = (
+    "plate",
+    "vin",
+    "at",
+    "covered",
+    "status",
+    "insurer_code",
+    "covered_until",
+    "error",
+)
+
+
+def error_body(error: DomainError) -> dict[str, Any]:
+    """``{"code", "message", "details"?}``: the inside of every error answer."""
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    if error.details is not None:
+        body["details"] = error.details
+    return body
+
+
+def _caveats(caveats: Iterable[Caveat]) -> list[dict[str, Any]]:
+    return [{"code": c.code, "insurer_code": c.insurer_code, "message": c.message} for c in caveats]
+
+
+def _sources(sources: Iterable[Source]) -> list[dict[str, Any]]:
+    return [
+        {
+            "insurer_code": s.insurer_code,
+            "last_sync_at": format_optional(s.last_sync_at),
+            "stale": s.stale,
+        }
+        for s in sources
+    ]
+
+
+def _policy(view: PolicyView | None) -> dict[str, Any] | None:
+    if view is None:
+        return None
+    return {
+        "insurer_code": view.insurer_code,
+        "insurer_name": view.insurer_name,
+        "policy_no_masked": view.policy_no_masked,
+        "coverage_start": format_instant(view.coverage_start),
+        "coverage_end": format_instant(view.coverage_end),
+    }
+
+
+def _next_policy(view: PolicyView | None) -> dict[str, Any] | None:
+    if view is None:
+        return None
+    return {
+        "insurer_code": view.insurer_code,
+        "coverage_start": format_instant(view.coverage_start),
+        "coverage_end": format_instant(view.coverage_end),
+    }
+
+
+def full_answer(answer: FullAnswer, signer: AnswerSigner) -> dict[str, Any]:
+    """The signed answer of §3.1."""
+    return signer.sign(
+        {
+            "answer_id": answer.answer_id,
+            "as_of": format_instant(answer.as_of),
+            "at": format_instant(answer.at),
+            "plate": answer.plate.display,
+            "vin_masked": answer.vin_masked,
+            "status": answer.status.value,
+            "status_text": answer.status.text_zh,
+            "current_policy": _policy(answer.current_policy),
+            "next_policy": _next_policy(answer.next_policy),
+            "covered_until": format_optional(answer.covered_until),
+            "days_to_expiry": answer.days_to_expiry,
+            "lapsed_since": format_optional(answer.lapsed_since),
+            "days_lapsed": answer.days_lapsed,
+            "flags": {
+                "duplicate_coverage": answer.duplicate_coverage,
+                "gaps": [
+                    {"from": format_instant(g.start), "to": format_instant(g.end)}
+                    for g in answer.gaps
+                ],
+            },
+            "sources": _sources(answer.sources),
+            "caveats": _caveats(answer.caveats),
+        }
+    )
+
+
+def short_answer(answer: ShortAnswer) -> dict[str, Any]:
+    return {
+        "plate": answer.plate.display,
+        "covered": answer.covered,
+        "status_class": answer.status.status_class,
+        "caveats": _caveats(answer.caveats),
+    }
+
+
+def verify_result(result: VerifyResult) -> dict[str, Any]:
+    """One bulk-verify result (§3.1): ``plate`` or ``vin``, ``at``, ``covered``, ``status``,
+    ``insurer_code``, ``covered_until``, then ``error`` or ``caveats`` where there are any."""
+    if isinstance(result, RejectedItem):
+        return {
+            result.key: result.given,
+            "at": result.at,
+            "covered": None,
+            "status": None,
+            "insurer_code": None,
+            "covered_until": None,
+            "error": error_body(result.error),
+        }
+    body: dict[str, Any] = (
+        {"plate": result.plate.display}
+        if result.plate is not None
+        else {"vin": result.vin.value if result.vin else None}
+    )
+    body.update(
+        at=format_instant(result.at),
+        covered=result.covered,
+        status=result.status.value,
+        insurer_code=result.insurer_code,
+        covered_until=format_optional(result.covered_until),
+    )
+    if result.caveats:
+        body["caveats"] = _caveats(result.caveats)
+    return body
+
+
+def verify_answer(results: Iterable[VerifyResult]) -> dict[str, Any]:
+    return {"results": [verify_result(r) for r in results]}
+
+
+def verify_csv(results: Iterable[VerifyResult]) -> str:
+    """The bulk-verify columns of §3.1 / §11 as UTF-8 CSV with a header row."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(VERIFY_CSV_COLUMNS)
+    for result in results:
+        if isinstance(result, RejectedItem):
+            given = result.given or ""
+            writer.writerow(
+                [
+                    given if result.key == "plate" else "",
+                    given if result.key == "vin" else "",
+                    result.at or "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    result.error.code,
+                ]
+            )
+            continue
+        assert isinstance(result, VerifiedItem)
+        writer.writerow(
+            [
+                result.plate.display if result.plate else "",
+                result.vin.value if result.vin else "",
+                format_instant(result.at),
+                "true" if result.covered else "false",
+                result.status.value,
+                result.insurer_code or "",
+                format_optional(result.covered_until) or "",
+                "",
+            ]
+        )
+    return out.getvalue()
+
+
+def receipt(r: Receipt) -> dict[str, Any]:
+    """The answer to an accepted event; ``received_at`` in UTC to the microsecond, the
+    instant the registry stamped it."""
+    return {
+        "event_id": r.event_id,
+        "insurer_code": r.insurer_code,
+        "policy_no": r.policy_no,
+        "version": r.version,
+        "content_hash": r.content_hash,
+        "received_at": r.received_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+    }
+
+
+def line_result(result: LineResult) -> dict[str, Any]:
+    body: dict[str, Any] = {"line": result.line, "status": result.status.value}
+    if result.error is not None:
+        body["error"] = error_body(result.error)
+    return body
+
+
+def sync_status(status: SyncStatus) -> dict[str, Any]:
+    return {
+        "insurer_code": status.insurer_code,
+        "status": status.status,
+        "last_sync_at": format_optional(status.last_sync_at),
+        "lag_s": status.lag_s,
+        "stale": status.stale,
+        "accepted_24h": status.accepted_24h,
+        "rejected_24h": status.rejected_24h,
+    }

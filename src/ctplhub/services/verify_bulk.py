@@ -1,0 +1,144 @@
+"""Use case: police and regulators verify coverage, one vehicle or ten thousand, each at
+its own instant (DESIGN §3 ``/v1/coverage/verify``, §3.1 bulk verify results).
+
+One read fetches every vehicle the items name (``VehicleReader``); each item is then
+answered by the same §2.5 rules as an owner's query. A plate no vehicle carries at the
+instant asked is ``NO_RECORD``, not an error; an item that cannot be read at all (no plate
+or VIN, a malformed one, a bad instant) gets its error and never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from ctplhub.domain.coverage import CoverageStatus, coverage_status
+from ctplhub.domain.errors import DomainError, ValidationFailed
+from ctplhub.domain.freshness import Caveat, Freshness
+from ctplhub.domain.identifiers import Plate, Vin
+from ctplhub.domain.instants import parse_instant
+from ctplhub.services.insurer_directory import InsurerDirectory
+from ctplhub.services.ports import Clock, VehicleReader
+
+_YIELD_EVERY = 500  # items answered between turns of the event loop: others wait less
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedItem:
+    """An item answered: by plate (``plate``) or by VIN (``vin``)."""
+
+    plate: Plate | None
+    vin: Vin | None
+    at: datetime
+    status: CoverageStatus
+    insurer_code: str | None  # of the policy covering ``at``
+    covered_until: datetime | None
+    caveats: tuple[Caveat, ...]
+
+    @property
+    def covered(self) -> bool:
+        return self.status.covered
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedItem:
+    """An item that could not be answered, echoing what was given where it was text."""
+
+    key: Literal["plate", "vin"]
+    given: str | None
+    at: str | None
+    error: DomainError
+
+
+VerifyResult = VerifiedItem | RejectedItem
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    plate: Plate | None
+    vin: Vin | None
+    at: datetime
+
+
+class VerifyBulk:
+    def __init__(
+        self,
+        reader: VehicleReader,
+        insurers: InsurerDirectory,
+        clock: Clock,
+        *,
+        stale_after: timedelta,
+        reminder_window: timedelta,
+    ) -> None:
+        self._reader = reader
+        self._insurers = insurers
+        self._clock = clock
+        self._stale_after = stale_after
+        self._window = reminder_window
+
+    async def verify(self, items: Sequence[object]) -> list[VerifyResult]:
+        """One result per item, in the order asked."""
+        now = self._clock()
+        parsed = [_parse(item, now) for item in items]
+        plates = sorted({p.plate.value for p in parsed if isinstance(p, _Item) and p.plate})
+        vins = sorted({p.vin.value for p in parsed if isinstance(p, _Item) and p.vin})
+        snapshot = await self._reader.vehicles(plates, vins)
+        freshness = Freshness(await self._insurers.get(self._reader), now, self._stale_after)
+        results: list[VerifyResult] = []
+        for index, item in enumerate(parsed):
+            if index and index % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+            if isinstance(item, RejectedItem):
+                results.append(item)
+                continue
+            vehicle = (
+                snapshot.at_plate(item.plate.value, item.at)
+                if item.plate is not None
+                else snapshot.by_vin(item.vin.value if item.vin else "")
+            )
+            policies = vehicle.policies if vehicle else ()
+            result = coverage_status(policies, item.at, reminder_window=self._window)
+            current = result.current_policy
+            results.append(
+                VerifiedItem(
+                    item.plate,
+                    item.vin,
+                    item.at,
+                    result.status,
+                    current.insurer_code if current else None,
+                    result.covered_until,
+                    freshness.caveats({p.insurer_code for p in policies}, result.status),
+                )
+            )
+        return results
+
+
+def _parse(item: object, now: datetime) -> _Item | RejectedItem:
+    key: Literal["plate", "vin"] = "plate"
+    given: object = None
+    at: object = None
+    try:
+        if not isinstance(item, Mapping):
+            raise ValidationFailed("each item is an object with plate or vin")
+        at = item.get("at")
+        if item.get("vin") is not None:
+            key, given = "vin", item["vin"]
+            return _Item(None, Vin.parse(given), _instant(at, now))
+        if item.get("plate") is not None:
+            given = item["plate"]
+            return _Item(Plate.parse(given), None, _instant(at, now))
+        raise ValidationFailed("each item needs plate or vin")
+    except DomainError as error:
+        return RejectedItem(
+            key,
+            given if isinstance(given, str) else None,
+            at if isinstance(at, str) else None,
+            error,
+        )
+
+
+def _instant(raw: object, now: datetime) -> datetime:
+    return now if raw is None else parse_instant(raw, "at")

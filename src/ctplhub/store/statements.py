@@ -1,0 +1,218 @@
+"""The read statements of coverage answers, with the rows they return, for both engines.
+
+One statement answers every coverage question (an owner's query, a police officer's bulk
+verify, the web page): given plates and VINs, it returns the complete history of every
+vehicle that ever carried one of the plates or has one of the VINs: the plate claim of
+each of their events and each of their policies at the version that rules it. Which
+vehicle a plate means at an instant is then decided in the domain (``domain.vehicle``),
+so the statement has no instant in it and one read can serve many questions.
+
+The statement is built once with SQLAlchemy Core and compiled to the SQL text of each
+engine; the readers (``store.readers``) run that text on their own drivers. Lists are
+one parameter each, whatever their length: a PostgreSQL array (``= ANY``) or, on SQLite,
+a JSON array read with ``json_each``, so the driver never renders or parses hundreds of
+placeholders and the prepared statement is the same for one plate and for thousands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any, NamedTuple
+
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    LargeBinary,
+    String,
+    any_,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    null,
+    select,
+    union,
+    union_all,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+
+from ctplhub.domain.coverage import PolicyState
+from ctplhub.domain.policy import EventType
+from ctplhub.domain.vehicle import PlateClaim, VehicleHistory
+from ctplhub.services.ports import InsurerRecord
+from ctplhub.store.tables import insurers, policies, policy_events
+
+CLAIM, POLICY = 0, 1
+
+
+class VehicleRow(NamedTuple):
+    """A row of the vehicle statement: ``kind`` says which half of it is filled.
+
+    ``CLAIM`` rows are events: ``plate`` carried from ``occurred_at`` (``event_id`` is the
+    arrival order) by the owner whose blind index is ``owner_index``. ``POLICY`` rows are
+    policies at their ruling version.
+    """
+
+    kind: int
+    vin: str
+    plate: str | None
+    occurred_at: datetime | None
+    event_id: int | None
+    owner_index: bytes | None
+    insurer_code: str | None
+    policy_no: str | None
+    version: int | None
+    event_type: str | None
+    coverage_start: datetime | None
+    coverage_end: datetime | None
+    effective_at: datetime | None
+
+
+class InsurerRow(NamedTuple):
+    code: str
+    name: str
+    status: str
+    status_reason: str | None
+    status_changed_at: datetime
+    last_sync_at: datetime | None
+
+
+def _pg_member(column: Any, name: str) -> Any:
+    return column == any_(bindparam(name, type_=postgresql.ARRAY(String)))
+
+
+def _pg_values(name: str) -> Any:
+    return select(func.unnest(bindparam(name, type_=postgresql.ARRAY(String))))
+
+
+def _json_values(name: str) -> Any:
+    return select(literal_column("value")).select_from(func.json_each(bindparam(name)))
+
+
+def _sqlite_member(column: Any, name: str) -> Any:
+    return column.in_(_json_values(name))
+
+
+def _vehicle_statement(member: Callable[[Any, str], Any], values: Callable[[str], Any]) -> Any:
+    e, p = policy_events.c, policies.c
+    claimed = policy_events.alias("claimed")
+    wanted = union(
+        select(claimed.c.vin).where(member(claimed.c.plate, "plates")), values("vins")
+    ).cte("wanted")
+    vins = select(wanted.c.vin)
+    claims = select(
+        literal_column(str(CLAIM)).label("kind"),
+        e.vin,
+        e.plate,
+        e.occurred_at,
+        e.id.label("event_id"),
+        e.owner_id_bidx.label("owner_index"),
+        cast(null(), String).label("insurer_code"),
+        cast(null(), String).label("policy_no"),
+        cast(null(), Integer).label("version"),
+        cast(null(), String).label("event_type"),
+        cast(null(), DateTime(timezone=True)).label("coverage_start"),
+        cast(null(), DateTime(timezone=True)).label("coverage_end"),
+        cast(null(), DateTime(timezone=True)).label("effective_at"),
+    ).where(e.vin.in_(vins))
+    heads = select(
+        literal_column(str(POLICY)),
+        p.vin,
+        cast(null(), String),
+        cast(null(), DateTime(timezone=True)),
+        cast(null(), Integer),
+        cast(null(), LargeBinary),
+        p.insurer_code,
+        p.policy_no,
+        p.version,
+        p.event_type,
+        p.coverage_start,
+        p.coverage_end,
+        p.effective_at,
+    ).where(p.vin.in_(vins))
+    return union_all(claims, heads)
+
+
+PG_DIALECT: Dialect = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
+SQLITE_DIALECT: Dialect = sqlite.dialect(paramstyle="named")
+
+
+@dataclass(frozen=True, slots=True)
+class ReadStatements:
+    """SQL text of the reads, for one engine's driver."""
+
+    vehicles: str  # parameters: plates, vins
+    insurers: str
+
+
+def _text(statement: Any, dialect: Dialect) -> str:
+    return str(statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True}))
+
+
+@cache
+def read_statements(engine: str) -> ReadStatements:
+    """Compiled on first use: most processes (importers, CLI commands) never read."""
+    everyone = select(*(insurers.c[name] for name in InsurerRow._fields)).order_by(insurers.c.code)
+    if engine == "postgresql":
+        vehicles = _vehicle_statement(_pg_member, _pg_values)
+        return ReadStatements(_text(vehicles, PG_DIALECT), _text(everyone, PG_DIALECT))
+    vehicles = _vehicle_statement(_sqlite_member, _json_values)
+    return ReadStatements(_text(vehicles, SQLITE_DIALECT), _text(everyone, SQLITE_DIALECT))
+
+
+Instant = Callable[[Any], datetime]
+
+
+def vehicle_histories(rows: Iterable[VehicleRow], instant: Instant) -> list[VehicleHistory]:
+    """Group the rows of the vehicle statement by vehicle. ``instant`` turns the driver's
+    timestamp values into aware UTC datetimes."""
+    claims: dict[str, list[PlateClaim]] = {}
+    owners: dict[str, tuple[tuple[datetime, int], bytes]] = {}
+    states: dict[str, list[PolicyState]] = {}
+    for row in rows:
+        vin = row.vin
+        if row.kind == CLAIM:
+            assert row.plate is not None and row.event_id is not None
+            claim = PlateClaim(vin, row.plate, instant(row.occurred_at), row.event_id)
+            claims.setdefault(vin, []).append(claim)
+            owner = owners.get(vin)
+            if row.owner_index is not None and (owner is None or claim.order > owner[0]):
+                owners[vin] = (claim.order, bytes(row.owner_index))
+        else:
+            assert row.insurer_code is not None and row.policy_no is not None
+            assert row.version is not None and row.event_type is not None
+            states.setdefault(vin, []).append(
+                PolicyState(
+                    row.insurer_code,
+                    row.policy_no,
+                    row.version,
+                    EventType(row.event_type),
+                    instant(row.coverage_start),
+                    instant(row.coverage_end),
+                    None if row.effective_at is None else instant(row.effective_at),
+                )
+            )
+    return [
+        VehicleHistory(
+            vin,
+            tuple(vehicle_claims),
+            tuple(states.get(vin, ())),
+            owners[vin][1] if vin in owners else None,
+        )
+        for vin, vehicle_claims in claims.items()
+    ]
+
+
+def insurer_record(row: InsurerRow, instant: Instant) -> InsurerRecord:
+    return InsurerRecord(
+        code=row.code,
+        name=row.name,
+        status=row.status,
+        status_reason=row.status_reason,
+        status_changed_at=instant(row.status_changed_at),
+        last_sync_at=None if row.last_sync_at is None else instant(row.last_sync_at),
+    )
