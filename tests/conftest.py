@@ -24,6 +24,7 @@ from ctplhub.security.keystore import ensure_keys
 from ctplhub.store.schema import make_engine, migrate
 from ctplhub.store.tables import metadata
 from helpers import Clock, InsurerAccount
+from schema_check import CheckingTransport
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -131,7 +132,9 @@ def container(settings: Settings, clock: Clock) -> Iterator[Container]:
 
 @pytest.fixture
 def client(container: Container) -> Iterator[TestClient]:
+    """The app in-process; every JSON answer is checked against its published model."""
     with TestClient(build_app(container)) as test_client:
+        test_client._transport = CheckingTransport(test_client._transport, test_client.app)
         yield test_client
 
 

@@ -56,6 +56,12 @@ class Container:
         """Close every pooled database connection."""
         self.engine.dispose()
 
+    async def close_resources(self) -> None:
+        """What the app holds while it serves: the readers' connections, the signing
+        thread."""
+        await self.reader.close()
+        self.signer.close()
+
     def ready(self) -> bool:
         try:
             with self.engine.connect() as conn:
@@ -76,7 +82,7 @@ class Container:
             users=self.users,
             signer=self.signer,
             open_resources=self.reader.open,
-            close_resources=self.reader.close,
+            close_resources=self.close_resources,
             ready=self.ready,
             limits=Limits(
                 s.max_event_bytes, s.max_batch_bytes, s.max_batch_lines, s.max_verify_items
@@ -110,26 +116,22 @@ def build_container(
         return SqlUnitOfWork(engine)
 
     reader = vehicle_reader(settings.database_url)
-    directory = InsurerDirectory(settings.insurer_cache_s)
+    stale_after = timedelta(seconds=settings.stale_after_s)
+    directory = InsurerDirectory(settings.insurer_cache_s, stale_after)
 
     nonces: NonceStore = SqlNonceStore(engine)
     if settings.redis_url:
         from ctplhub.security.nonces import RedisNonceStore
 
         nonces = RedisNonceStore(settings.redis_url)
-    stale_after = timedelta(seconds=settings.stale_after_s)
     window = timedelta(days=settings.reminder_window_days)
     return Container(
         settings=settings,
         engine=engine,
         reader=reader,
         report_events=ReportEvents(uow, vault, clock, SqlPlannerStatistics(engine)),
-        coverage=CheckCoverage(
-            reader, directory, vault, clock, stale_after=stale_after, reminder_window=window
-        ),
-        verify=VerifyBulk(
-            reader, directory, clock, stale_after=stale_after, reminder_window=window
-        ),
+        coverage=CheckCoverage(reader, directory, vault, clock, reminder_window=window),
+        verify=VerifyBulk(reader, directory, clock, reminder_window=window),
         insurers=Insurers(
             uow,
             vault,
@@ -162,6 +164,9 @@ def create_app_from_env() -> FastAPI:
     app = build_app(build_container(settings))
     # Everything built so far lives as long as the process: keep it out of the cyclic
     # garbage collector's full passes, whose pauses otherwise show in the latency tail.
+    # Requests make short-lived objects that reference counting frees; the collector's
+    # passes over them come less often (4 % of a query's CPU at the default threshold).
     gc.collect()
     gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
     return app

@@ -97,27 +97,28 @@ def test_a_read_returns_whole_histories_and_resolves_at_the_instant(loaded: Cont
             assert resolved(snapshot, plate, at) == vin, (plate, at)
 
 
-def _small_reader(container: Container) -> VehicleReader:
-    """A reader of the same database whose every read of more than one plate is a bulk
-    read: several chunks on PostgreSQL, a worker thread on SQLite."""
+def _bulk_reader(container: Container) -> VehicleReader:
+    """A second reader of the same database: on PostgreSQL one that reads in chunks of
+    two plates."""
     url = container.settings.database_url
     if url.startswith("sqlite"):
         database = make_url(url).database
         assert database is not None
-        return SqliteVehicleReader(database, on_loop_max=1)
+        return SqliteVehicleReader(database)
     return PostgresVehicleReader(url, batch=1, chunk=2)
 
 
 def test_reads_together_chunked_or_alone_resolve_alike(loaded: Container) -> None:
     plates = sorted({plate for plate, _ in EXPECTED})
-    bulk = _small_reader(loaded)
+    unknown = [f"苏Z{n:05d}" for n in range(20)]  # a read over the batch size: a bulk read
+    bulk = _bulk_reader(loaded)
 
     async def read() -> tuple[list[VehicleSnapshot], list[VehicleSnapshot], VehicleSnapshot]:
         await bulk.open()
         try:
             together = await asyncio.gather(*(loaded.reader.vehicles([p], []) for p in plates))
             alone = [await loaded.reader.vehicles([p], []) for p in plates]
-            return list(together), alone, await bulk.vehicles(plates, [VIN, VIN_C])
+            return list(together), alone, await bulk.vehicles(plates + unknown, [VIN, VIN_C])
         finally:
             await bulk.close()
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import orjson
 from fastapi import Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from ctplhub.domain.errors import (
     MalformedInput,
@@ -20,8 +20,6 @@ from ctplhub.domain.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-
-M = TypeVar("M", bound=BaseModel)
 
 
 def media_type(request: Request) -> str:
@@ -97,17 +95,6 @@ def decode_object(body: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValidationFailed("the body must be a JSON object")
     return value
-
-
-def validate(model: type[M], data: Any) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        details = [
-            {"field": ".".join(str(p) for p in err["loc"]), "problem": err["msg"]}
-            for err in error.errors(include_url=False, include_context=False, include_input=False)
-        ]
-        raise ValidationFailed("the request is not valid", details=details) from None
 
 
 def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:

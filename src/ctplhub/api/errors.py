@@ -54,10 +54,14 @@ def error_response(
     return JSONBody({"error": body}, status_code=status, headers=headers)
 
 
+def domain_error_response(error: e.DomainError) -> Response:
+    return JSONBody({"error": error_body(error)}, status_code=status_for(error))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.DomainError)
     async def _domain(_: Request, error: e.DomainError) -> Response:
-        return JSONBody({"error": error_body(error)}, status_code=status_for(error))
+        return domain_error_response(error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> Response:

@@ -10,13 +10,13 @@ paths could carry identifiers, and bodies carry personal data.
   included, and in every log line of the request, so an operator can find the trace of
   the error a user quotes.
 - One JSON log line per request (``event: "request"``): method, route, status, duration.
-- An exception that reaches here is logged with its stack trace and answered
-  ``500 internal_error``, naming the request id and nothing else.
+- An exception that reaches here is logged with its stack trace (frames and exception
+  types, not messages, which may carry personal data) and answered ``500
+  internal_error``, naming the request id and nothing else.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from typing import Any
@@ -25,6 +25,9 @@ import orjson
 import structlog
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ctplhub.logs import safe_traceback
+from ctplhub.services.ids import new_request_id
 
 REQUESTS = Counter(
     "ctplhub_http_requests_total", "HTTP requests by route and status", ["route", "status"]
@@ -43,9 +46,9 @@ _log = structlog.get_logger("ctplhub.http")
 
 def _request_id(scope: Scope) -> bytes:
     for name, value in scope["headers"]:
-        if name == _HEADER:
-            return value if _GIVEN_ID.fullmatch(value) else os.urandom(8).hex().encode()
-    return os.urandom(8).hex().encode()
+        if name == _HEADER and _GIVEN_ID.fullmatch(value):
+            return bytes(value)
+    return new_request_id().encode()
 
 
 class _RouteMetrics:
@@ -88,13 +91,15 @@ class RequestObservability:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as error:
             status = 500
-            _log.exception(
+            _log.error(
                 "unhandled_error",
                 request_id=request_id.decode(),
                 method=scope["method"],
                 route=_route(scope),
+                error_type=type(error).__qualname__,
+                traceback=safe_traceback(error),  # no exception messages: they carry data
             )
             if not responded:
                 await _internal_error(send, request_id)

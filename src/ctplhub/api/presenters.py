@@ -17,7 +17,6 @@ from typing import Any
 from ctplhub.domain.errors import DomainError
 from ctplhub.domain.freshness import Caveat, Source
 from ctplhub.domain.instants import format_instant, format_optional
-from ctplhub.security.answer_signing import AnswerSigner
 from ctplhub.services.check_coverage import FullAnswer, PolicyView, ShortAnswer
 from ctplhub.services.insurers import SyncStatus
 from ctplhub.services.report_events import LineResult, Receipt
@@ -80,34 +79,34 @@ def _next_policy(view: PolicyView | None) -> dict[str, Any] | None:
     }
 
 
-def full_answer(answer: FullAnswer, signer: AnswerSigner) -> dict[str, Any]:
-    """The signed answer of §3.1."""
-    return signer.sign(
-        {
-            "answer_id": answer.answer_id,
-            "as_of": format_instant(answer.as_of),
-            "at": format_instant(answer.at),
-            "plate": answer.plate.display,
-            "vin_masked": answer.vin_masked,
-            "status": answer.status.value,
-            "status_text": answer.status.text_zh,
-            "current_policy": _policy(answer.current_policy),
-            "next_policy": _next_policy(answer.next_policy),
-            "covered_until": format_optional(answer.covered_until),
-            "days_to_expiry": answer.days_to_expiry,
-            "lapsed_since": format_optional(answer.lapsed_since),
-            "days_lapsed": answer.days_lapsed,
-            "flags": {
-                "duplicate_coverage": answer.duplicate_coverage,
-                "gaps": [
-                    {"from": format_instant(g.start), "to": format_instant(g.end)}
-                    for g in answer.gaps
-                ],
-            },
-            "sources": _sources(answer.sources),
-            "caveats": _caveats(answer.caveats),
-        }
-    )
+def full_answer(answer: FullAnswer) -> dict[str, Any]:
+    """The answer of §3.1 before it is signed. Plain by construction (strings, small
+    integers, booleans, nulls, ASCII keys), which lets the signer skip its check; a
+    property test holds the bytes signed equal to RFC 8785's for every answer this can
+    build."""
+    return {
+        "answer_id": answer.answer_id,
+        "as_of": format_instant(answer.as_of),
+        "at": format_instant(answer.at),
+        "plate": answer.plate.display,
+        "vin_masked": answer.vin_masked,
+        "status": answer.status.value,
+        "status_text": answer.status.text_zh,
+        "current_policy": _policy(answer.current_policy),
+        "next_policy": _next_policy(answer.next_policy),
+        "covered_until": format_optional(answer.covered_until),
+        "days_to_expiry": answer.days_to_expiry,
+        "lapsed_since": format_optional(answer.lapsed_since),
+        "days_lapsed": answer.days_lapsed,
+        "flags": {
+            "duplicate_coverage": answer.duplicate_coverage,
+            "gaps": [
+                {"from": format_instant(g.start), "to": format_instant(g.end)} for g in answer.gaps
+            ],
+        },
+        "sources": _sources(answer.sources),
+        "caveats": _caveats(answer.caveats),
+    }
 
 
 def short_answer(answer: ShortAnswer) -> dict[str, Any]:

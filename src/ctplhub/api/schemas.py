@@ -216,3 +216,26 @@ class VerifyResultBody(_Answer):
 
 class VerifyAnswer(_Answer):
     results: list[VerifyResultBody]
+
+
+class HealthBody(_Answer):
+    status: Literal["ok"]
+
+
+class ReadyBody(_Answer):
+    status: Literal["ready"]
+
+
+class JwkBody(_Answer):
+    """An RFC 8037 public key (``OKP``, ``Ed25519``)."""
+
+    kty: Literal["OKP"]
+    crv: Literal["Ed25519"]
+    kid: str
+    x: str
+    use: Literal["sig"]
+    alg: Literal["EdDSA"]
+
+
+class JwksBody(_Answer):
+    keys: list[JwkBody]

@@ -76,10 +76,16 @@ class PolicyState:
     effective_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        _require_aware(self.coverage_start, "coverage_start")
-        _require_aware(self.coverage_end, "coverage_end")
-        if self.effective_at is not None:
-            _require_aware(self.effective_at, "effective_at")
+        # One test for the common case; ``_require_aware`` names the culprit otherwise.
+        if (
+            self.coverage_start.tzinfo is None
+            or self.coverage_end.tzinfo is None
+            or (self.effective_at is not None and self.effective_at.tzinfo is None)
+        ):
+            _require_aware(self.coverage_start, "coverage_start")
+            _require_aware(self.coverage_end, "coverage_end")
+            if self.effective_at is not None:
+                _require_aware(self.effective_at, "effective_at")
 
     @property
     def interval(self) -> tuple[datetime, datetime] | None:

@@ -136,7 +136,13 @@ class Plate:
         if not isinstance(raw, str):
             raise InvalidPlate(f"plate must be a string, not {type(raw).__name__}")
         value = normalise_plate(raw)
-        return cls(value, _plate_kind(value))
+        kind = _plate_kind(value)
+        # Both invariants hold by construction here; skip ``__post_init__`` checking them
+        # again (every coverage question parses a plate).
+        plate = object.__new__(cls)
+        object.__setattr__(plate, "value", value)
+        object.__setattr__(plate, "kind", kind)
+        return plate
 
     @property
     def display(self) -> str:
@@ -190,6 +196,12 @@ def vin_check_digit(vin17: str) -> str:
     return "X" if remainder == 10 else str(remainder)
 
 
+def mask_vin(vin: str) -> str:
+    """What answers show of a VIN: all but the last six characters, which are an owner's
+    verification factor (§3.1 ``vin_masked``)."""
+    return f"{vin[:-6]}******"
+
+
 def with_vin_check_digit(vin17: str) -> str:
     """``vin17`` with position 9 set to the right check digit (for tests and demo data)."""
     return f"{vin17[:8]}{vin_check_digit(vin17)}{vin17[9:]}"
@@ -225,7 +237,7 @@ class Vin:
 
     @property
     def masked(self) -> str:
-        return f"{self.value[:11]}******"
+        return mask_vin(self.value)
 
     def __repr__(self) -> str:
         return f"Vin({self.masked!r})"

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import hmac
 import unicodedata
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ctplhub.domain.coverage import CoverageStatus, Gap, PolicyState, coverage_status
 from ctplhub.domain.errors import NotFound, ValidationFailed
 from ctplhub.domain.freshness import Caveat, Freshness, Source
-from ctplhub.domain.identifiers import Plate, Vin
+from ctplhub.domain.identifiers import Plate, mask_vin
 from ctplhub.domain.instants import parse_instant
 from ctplhub.domain.vehicle import VehicleHistory
+from ctplhub.services.ids import new_answer_id
 from ctplhub.services.insurer_directory import InsurerDirectory
 from ctplhub.services.ports import Clock, PersonalData, VehicleReader
 
@@ -127,14 +127,12 @@ class CheckCoverage:
         personal: PersonalData,
         clock: Clock,
         *,
-        stale_after: timedelta,
         reminder_window: timedelta,
     ) -> None:
         self._reader = reader
         self._insurers = insurers
         self._personal = personal
         self._clock = clock
-        self._stale_after = stale_after
         self._window = reminder_window
 
     def _ask(self, q: CoverageQuery) -> _Ask:
@@ -160,18 +158,18 @@ class CheckCoverage:
             self._check_factor(ask, vehicle)
         policies = vehicle.policies if vehicle else ()
         result = coverage_status(policies, ask.at, reminder_window=self._window)
-        freshness = Freshness(await self._insurers.get(self._reader), ask.now, self._stale_after)
+        freshness = await self._insurers.freshness(self._reader, ask.now)
         reporting = {p.insurer_code for p in policies}
         caveats = freshness.caveats(reporting, result.status)
         if not ask.verified:
             return ShortAnswer(ask.plate, result.status, caveats)
         assert vehicle is not None
         return FullAnswer(
-            answer_id=str(uuid.uuid4()),
+            answer_id=new_answer_id(),
             as_of=ask.now,
             at=ask.at,
             plate=ask.plate,
-            vin_masked=Vin(vehicle.vin).masked,
+            vin_masked=mask_vin(vehicle.vin),
             status=result.status,
             current_policy=(
                 policy_view(result.current_policy, freshness) if result.current_policy else None

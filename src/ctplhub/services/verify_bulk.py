@@ -17,7 +17,7 @@ from typing import Literal
 
 from ctplhub.domain.coverage import CoverageStatus, coverage_status
 from ctplhub.domain.errors import DomainError, ValidationFailed
-from ctplhub.domain.freshness import Caveat, Freshness
+from ctplhub.domain.freshness import Caveat
 from ctplhub.domain.identifiers import Plate, Vin
 from ctplhub.domain.instants import parse_instant
 from ctplhub.services.insurer_directory import InsurerDirectory
@@ -70,13 +70,11 @@ class VerifyBulk:
         insurers: InsurerDirectory,
         clock: Clock,
         *,
-        stale_after: timedelta,
         reminder_window: timedelta,
     ) -> None:
         self._reader = reader
         self._insurers = insurers
         self._clock = clock
-        self._stale_after = stale_after
         self._window = reminder_window
 
     async def verify(self, items: Sequence[object]) -> list[VerifyResult]:
@@ -86,7 +84,7 @@ class VerifyBulk:
         plates = sorted({p.plate.value for p in parsed if isinstance(p, _Item) and p.plate})
         vins = sorted({p.vin.value for p in parsed if isinstance(p, _Item) and p.vin})
         snapshot = await self._reader.vehicles(plates, vins)
-        freshness = Freshness(await self._insurers.get(self._reader), now, self._stale_after)
+        freshness = await self._insurers.freshness(self._reader, now)
         results: list[VerifyResult] = []
         for index, item in enumerate(parsed):
             if index and index % _YIELD_EVERY == 0:

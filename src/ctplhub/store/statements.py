@@ -165,35 +165,40 @@ def read_statements(engine: str) -> ReadStatements:
 
 
 Instant = Callable[[Any], datetime]
+_EVENT_TYPES = {t.value: t for t in EventType}
 
 
-def vehicle_histories(rows: Iterable[VehicleRow], instant: Instant) -> list[VehicleHistory]:
+def vehicle_histories(rows: Iterable[tuple[Any, ...]], instant: Instant) -> list[VehicleHistory]:
     """Group the rows of the vehicle statement by vehicle. ``instant`` turns the driver's
-    timestamp values into aware UTC datetimes."""
+    timestamp values into aware UTC datetimes.
+
+    Drivers hand in plain tuples in ``VehicleRow`` order (a named tuple per row would cost
+    a tenth of a question's read); the unpacking below names every field, and the kind of
+    a row says which of them are filled.
+    """
     claims: dict[str, list[PlateClaim]] = {}
     owners: dict[str, tuple[tuple[datetime, int], bytes]] = {}
     states: dict[str, list[PolicyState]] = {}
     for row in rows:
-        vin = row.vin
-        if row.kind == CLAIM:
-            assert row.plate is not None and row.event_id is not None
-            claim = PlateClaim(vin, row.plate, instant(row.occurred_at), row.event_id)
+        (kind, vin, plate, occurred_at, event_id, owner_index,
+         insurer_code, policy_no, version, event_type,
+         coverage_start, coverage_end, effective_at) = row  # fmt: skip
+        if kind == CLAIM:
+            claim = PlateClaim(vin, plate, instant(occurred_at), event_id)
             claims.setdefault(vin, []).append(claim)
             owner = owners.get(vin)
-            if row.owner_index is not None and (owner is None or claim.order > owner[0]):
-                owners[vin] = (claim.order, bytes(row.owner_index))
+            if owner_index is not None and (owner is None or claim.order > owner[0]):
+                owners[vin] = (claim.order, bytes(owner_index))
         else:
-            assert row.insurer_code is not None and row.policy_no is not None
-            assert row.version is not None and row.event_type is not None
             states.setdefault(vin, []).append(
                 PolicyState(
-                    row.insurer_code,
-                    row.policy_no,
-                    row.version,
-                    EventType(row.event_type),
-                    instant(row.coverage_start),
-                    instant(row.coverage_end),
-                    None if row.effective_at is None else instant(row.effective_at),
+                    insurer_code,
+                    policy_no,
+                    version,
+                    _EVENT_TYPES[event_type],
+                    instant(coverage_start),
+                    instant(coverage_end),
+                    None if effective_at is None else instant(effective_at),
                 )
             )
     return [

@@ -1,3 +1,4 @@
+import asyncio
 import base64
 import json
 
@@ -155,3 +156,33 @@ json_values = st.recursive(
 @given(json_values)
 def test_fast_canonical_json_is_byte_for_byte_rfc8785(value: object) -> None:
     assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_libsodium_signs_the_bytes_openssl_would(signer: AnswerSigner) -> None:
+    """Signing goes through PyNaCl for speed; Ed25519 is deterministic, so the signature
+    must be exactly the one ``cryptography`` (OpenSSL) makes with the same key."""
+    key = signer._keys[signer._active_kid]
+    for message in (b"", b"{}", canonical_json(ANSWER), bytes(range(256)) * 9):
+        assert signer._sign_bytes(message) == key.sign(message)
+
+
+def test_signed_json_is_the_signed_object_as_text(signer: AnswerSigner) -> None:
+    for obj in (ANSWER, {}):
+        text = signer.signed_json(obj)
+        parsed = json.loads(text)
+        assert {k: v for k, v in parsed.items() if k != "signature"} == obj
+        assert verify_signed(parsed, signer.jwks())
+        assert text.startswith(canonical_json(obj)[:-1])  # the very bytes that were signed
+
+
+def test_signing_off_the_loop_gives_the_same_text(signer: AnswerSigner) -> None:
+    async def many() -> list[bytes]:
+        return list(await asyncio.gather(*(signer.signed_json_off_loop(ANSWER) for _ in range(50))))
+
+    try:
+        texts = asyncio.run(many())
+        assert set(texts) == {signer.signed_json(ANSWER)}  # deterministic signatures
+        assert asyncio.run(many()) == texts  # a new loop is served too
+    finally:
+        signer.close()
+    assert signer._thread._thread is None

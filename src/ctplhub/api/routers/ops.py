@@ -10,16 +10,22 @@ from starlette.responses import Response
 from ctplhub.api.deps import services
 from ctplhub.api.errors import error_response
 from ctplhub.api.responses import JSONBody
+from ctplhub.api.schemas import ErrorAnswer, HealthBody, JwksBody, ReadyBody
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", summary="Liveness: the process answers")
+@router.get("/healthz", summary="Liveness: the process answers", response_model=HealthBody)
 async def healthz() -> Response:
     return JSONBody({"status": "ok"})
 
 
-@router.get("/readyz", summary="Readiness: the database answers")
+@router.get(
+    "/readyz",
+    summary="Readiness: the database answers",
+    response_model=ReadyBody,
+    responses={503: {"model": ErrorAnswer, "description": "the database does not answer"}},
+)
 async def readyz(request: Request) -> Response:
     if await run_in_threadpool(services(request).ready):
         return JSONBody({"status": "ready"})
@@ -34,6 +40,7 @@ async def metrics() -> Response:
 @router.get(
     "/.well-known/ctplhub-keys.json",
     summary="JWKS of the Ed25519 keys that sign answers (RFC 8037)",
+    response_model=JwksBody,
 )
 async def keys(request: Request) -> Response:
     return JSONBody(

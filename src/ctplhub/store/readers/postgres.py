@@ -24,7 +24,6 @@ from ctplhub.services.ports import InsurerRecord
 from ctplhub.store.readers.batcher import ReadBatcher
 from ctplhub.store.statements import (
     InsurerRow,
-    VehicleRow,
     insurer_record,
     read_statements,
     vehicle_histories,
@@ -118,7 +117,7 @@ class PostgresVehicleReader:
     async def _histories(self, plates: list[str], vins: list[str]) -> list[VehicleHistory]:
         pool = await self._pool()
         sql = read_statements("postgresql").vehicles
-        async with pool.connection() as conn, conn.cursor(row_factory=args_row(VehicleRow)) as cur:
+        async with pool.connection() as conn, conn.cursor() as cur:
             await cur.execute(sql, {"plates": plates, "vins": vins})
             rows = await cur.fetchall()
         return vehicle_histories(rows, _as_is)

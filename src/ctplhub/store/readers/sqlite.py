@@ -1,15 +1,18 @@
-"""The coverage read path on SQLite: the standard library's driver, on the event loop.
+"""The coverage read path on SQLite: the standard library's driver on worker threads,
+with concurrent questions batched into one statement.
 
-A coverage question is a few index lookups in a file the process has open: tens of
-microseconds, less than handing the read to a worker thread and back costs. So small
-reads run right on the event loop, on the loop's own connection (docs/PERFORMANCE.md
-has the measurement). Bulk reads (police verify of thousands of plates) would hold the
-loop for too long; they run in a worker thread, each thread with its own connection (the
-driver releases the GIL while SQLite works). WAL mode lets readers run beside the writer.
+The SQLite library releases the GIL while it works, so a read on a worker thread runs
+on another core while the event loop goes on answering; handing a read to a thread and
+back costs more than the read itself, so the questions asked while a read is in flight
+go together in the next one (``ReadBatcher``, as on PostgreSQL). Measured against reads
+right on the event loop and against one thread hop per question, this answered the
+most (docs/PERFORMANCE.md, ``bench/sqlite_read_modes.py``). Each thread has its own
+connection; WAL mode lets readers run beside the writer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import threading
@@ -22,15 +25,16 @@ import anyio.to_thread
 
 from ctplhub.domain.vehicle import VehicleSnapshot
 from ctplhub.services.ports import InsurerRecord
-from ctplhub.store.statements import (
-    InsurerRow,
-    VehicleRow,
-    insurer_record,
-    read_statements,
-    vehicle_histories,
-)
+from ctplhub.store.readers.batcher import ReadBatcher
+from ctplhub.store.statements import InsurerRow, insurer_record, read_statements, vehicle_histories
 
-_ON_LOOP_MAX = 64  # plates and VINs a read may have and still run on the event loop
+_BATCH = 16  # plates and VINs a batched read may hold
+_IN_FLIGHT = 2  # batched reads at once
+# Pages through a memory map and a larger cache: a question reads ~15 pages scattered
+# over the indexes, and a read() system call for each cost a fifth of the lookup. The
+# map grows only as pages are read.
+_MMAP_BYTES = 16 << 30
+_CACHE_KIB = 64 << 10
 
 
 @lru_cache(maxsize=65_536)
@@ -40,17 +44,13 @@ def _instant(value: Any) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-def _vehicle_row(_: sqlite3.Cursor, row: tuple[Any, ...]) -> VehicleRow:
-    return VehicleRow(*row)
-
-
 class SqliteVehicleReader:
-    def __init__(self, path: str, *, on_loop_max: int = _ON_LOOP_MAX) -> None:
+    def __init__(self, path: str) -> None:
         self._path = path
-        self._on_loop_max = on_loop_max
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._batchers: dict[asyncio.AbstractEventLoop, ReadBatcher] = {}
 
     def _connection(self) -> sqlite3.Connection:
         """This thread's read-only connection, opened on first use."""
@@ -59,6 +59,8 @@ class SqliteVehicleReader:
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA query_only = ON")
             conn.execute("PRAGMA busy_timeout = 5000")
+            conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
+            conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
             self._local.conn = conn
             with self._lock:
                 self._opened.append(conn)
@@ -74,19 +76,33 @@ class SqliteVehicleReader:
         for conn in opened:
             conn.close()
         self._local = threading.local()
+        self._batchers.clear()
 
     async def vehicles(self, plates: Sequence[str], vins: Sequence[str]) -> VehicleSnapshot:
-        if len(plates) + len(vins) <= self._on_loop_max:
-            return self._read(plates, vins)
-        return await anyio.to_thread.run_sync(self._read, plates, vins)
+        if len(plates) + len(vins) > _BATCH:  # a bulk read is a batch of its own
+            return await self._on_thread(list(plates), list(vins))
+        return await self._batcher().read(plates, vins)
 
-    def _read(self, plates: Sequence[str], vins: Sequence[str]) -> VehicleSnapshot:
-        cursor = self._connection().cursor()
-        cursor.row_factory = _vehicle_row
+    def _batcher(self) -> ReadBatcher:
+        loop = asyncio.get_running_loop()
+        batcher = self._batchers.get(loop)
+        if batcher is None:
+            batcher = ReadBatcher(self._on_thread, max_in_flight=_IN_FLIGHT, max_batch=_BATCH)
+            self._batchers[loop] = batcher
+        return batcher
+
+    async def _on_thread(self, plates: list[str], vins: list[str]) -> VehicleSnapshot:
+        return await anyio.to_thread.run_sync(self.read, plates, vins)
+
+    def read(self, plates: Sequence[str], vins: Sequence[str]) -> VehicleSnapshot:
+        """One statement on the calling thread's connection."""
         params = {"plates": json.dumps(list(plates)), "vins": json.dumps(list(vins))}
-        rows = cursor.execute(read_statements("sqlite").vehicles, params).fetchall()
+        rows = self._connection().execute(read_statements("sqlite").vehicles, params).fetchall()
         return VehicleSnapshot(vehicle_histories(rows, _instant))
 
     async def insurers(self) -> list[InsurerRecord]:
-        rows = self._connection().execute(read_statements("sqlite").insurers).fetchall()
-        return [insurer_record(InsurerRow(*row), _instant) for row in rows]
+        def read() -> list[InsurerRecord]:
+            rows = self._connection().execute(read_statements("sqlite").insurers).fetchall()
+            return [insurer_record(InsurerRow(*row), _instant) for row in rows]
+
+        return await anyio.to_thread.run_sync(read)

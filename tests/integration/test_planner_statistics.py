@@ -1,0 +1,138 @@
+"""A bulk load leaves the database ready: ``ctplhub import`` (and large batches) refresh
+the planner statistics of the tables they changed, and right after an import the plate
+query keeps to its indexes (PostgreSQL, checked with EXPLAIN)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from ctplhub.bootstrap import Container
+from ctplhub.cli.main import app
+from ctplhub.domain.identifiers import with_vin_check_digit
+from ctplhub.store.maintenance import SqlPlannerStatistics
+from ctplhub.store.schema import make_engine, migrate
+from ctplhub.store.statements import read_statements
+from helpers import event
+
+
+def fleet(n: int, *, first: int = 0) -> list[dict[str, Any]]:
+    """``n`` vehicles of one event each, every one with its own plate and VIN."""
+    return [
+        event(
+            policy_no=f"P{i:07d}",
+            vin=with_vin_check_digit(f"LSVAU2180N{i:07d}"),
+            plate=f"苏E{i % 100000:05d}" if i < 100_000 else f"苏A{i % 100000:05d}",
+        )
+        for i in range(first, first + n)
+    ]
+
+
+def test_a_load_refreshes_what_it_made_stale_and_nothing_else(container: Container) -> None:
+    statistics = SqlPlannerStatistics(container.engine)
+    container.insurers.add("PICC", "人保", actor="test")
+    assert statistics.refresh(0) == []
+    results = container.report_events.report_many(enumerate(fleet(200), 1), insurer_code="PICC")
+    assert {r.status for r in results} == {"accepted"}
+    assert statistics.refresh(200) == ["policy_events", "policies"]  # 200 rows, none known
+    assert statistics.refresh(15) == []  # under a tenth of the 200 the statistics know
+    assert statistics.refresh(20) == ["policy_events", "policies"]
+
+
+@pytest.fixture
+def fresh_postgres(postgres_url: str) -> Iterator[str]:
+    """A database of its own, never analysed: what an operator starts from."""
+    admin = create_engine(
+        "postgresql+psycopg://" + postgres_url.split("://", 1)[1], isolation_level="AUTOCOMMIT"
+    )
+    name = postgres_url.rsplit("/", 1)[1] + "_fresh"
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    url = postgres_url.rsplit("/", 1)[0] + "/" + name
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+def test_right_after_an_import_the_plate_query_uses_its_indexes(
+    fresh_postgres: str, home: Path, tmp_path: Path
+) -> None:
+    env = {"CTPLHUB_DATABASE_URL": fresh_postgres, "CTPLHUB_HOME": str(home)}
+    runner = CliRunner()
+    assert runner.invoke(app, ["insurer", "add", "PICC", "--name", "人保"], env=env).exit_code == 0
+    source = tmp_path / "book.ndjson"
+    source.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in fleet(3_000)))
+
+    imported = runner.invoke(app, ["import", str(source), "--insurer", "PICC", "--json"], env=env)
+
+    assert imported.exit_code == 0, imported.output
+    assert json.loads(imported.stdout)["statistics_refreshed"] == ["policy_events", "policies"]
+    with psycopg.connect(fresh_postgres, autocommit=True) as conn:
+        analysed = dict(
+            conn.execute(
+                "SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                "WHERE relname IN ('policy_events', 'policies')"
+            ).fetchall()
+        )
+        assert analysed == {"policy_events": True, "policies": True}
+        # A plain session, the planner's defaults: no hints of ours.
+        (plan,) = conn.execute(
+            "EXPLAIN (FORMAT JSON) " + read_statements("postgresql").vehicles,
+            {"plates": ["苏E00042"], "vins": []},
+        ).fetchone()
+    nodes = list(_plan_nodes(plan[0]["Plan"]))
+    scans = {(n["Node Type"], n.get("Relation Name"), n.get("Index Name")) for n in nodes}
+    assert ("Index Scan", "policy_events", "ix_events_plate") in scans or (
+        "Bitmap Index Scan",
+        None,
+        "ix_events_plate",
+    ) in scans, scans
+    assert not [s for s in scans if s[0] == "Seq Scan"], scans
+    used = {n.get("Index Name") for n in nodes}
+    assert {"ix_events_plate", "ix_events_vin", "ix_policies_vin"} <= used, used
+
+
+def test_an_import_into_sqlite_leaves_statistics(
+    database_url: str, home: Path, tmp_path: Path
+) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the SQLite half; PostgreSQL is checked with EXPLAIN above")
+    env = {"CTPLHUB_DATABASE_URL": database_url, "CTPLHUB_HOME": str(home)}
+    runner = CliRunner()
+    assert runner.invoke(app, ["insurer", "add", "PICC", "--name", "人保"], env=env).exit_code == 0
+    source = tmp_path / "book.ndjson"
+    source.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in fleet(500)))
+    imported = runner.invoke(app, ["import", str(source), "--insurer", "PICC", "--json"], env=env)
+    assert imported.exit_code == 0, imported.output
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        tables = {row[0] for row in conn.execute(text("SELECT tbl FROM sqlite_stat1"))}
+        plan = " ".join(
+            str(row[-1])
+            for row in conn.execute(
+                text("EXPLAIN QUERY PLAN " + read_statements("sqlite").vehicles),
+                {"plates": '["苏E00042"]', "vins": "[]"},
+            )
+        )
+    engine.dispose()
+    assert {"policy_events", "policies"} <= tables
+    assert "ix_events_plate" in plan and "ix_events_vin" in plan and "ix_policies_vin" in plan
+    assert "SCAN policy_events" not in plan and "SCAN policies" not in plan, plan
