@@ -1,12 +1,17 @@
-"""Benchmark 2: batch ingest of ``--events`` events through ``ctplhub import``.
+"""Benchmark 2: batch ingest of ``--events`` events through ``ctplhub import``, this
+code against an earlier version of it, in the same run.
 
 The demo fleet is written as one NDJSON file per insurer (the generator interleaves
 insurers, and an import is for one insurer), then every file is imported, one after
-the other, into a freshly created database (DROP/CREATE, ``ctplhub init``, ``ctplhub
-insurer add``) with ``ctplhub import FILE --insurer CODE --json``: the whole accepted
-path (parse, validate, encrypt, store, heads). Wall time covers the whole processes;
-peak RSS comes from ``/usr/bin/time -v``. Baseline in the same run: a Python process per
-file that only reads and ``orjson.loads`` every line.
+the other, into a freshly created PostgreSQL database (DROP/CREATE, ``ctplhub init``,
+``ctplhub insurer add``) with ``ctplhub import FILE --insurer CODE --json``: the whole
+accepted path (parse, validate, encrypt, store, heads, planner statistics). Wall time
+covers the whole processes; peak RSS comes from ``/usr/bin/time -v``.
+
+Baselines in the same run, alternating with this code's imports: the same import by the
+code at ``--baseline-rev`` (its ``src/`` exported from git under ``bench/out/``, run by
+the same Python with the same packages), and a Python process per file that only reads
+and ``orjson.loads`` every line.
 
     .venv/bin/python bench/bench_ingest.py                        # 1,000,000 events
     .venv/bin/python bench/bench_ingest.py --events 20000
@@ -17,12 +22,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from common import (
     DATA,
+    OUT,
     PYTHON,
+    ROOT,
     FleetFiles,
     Home,
     add_wait_quiet,
@@ -58,7 +68,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-files", action="store_true", help="keep the NDJSON files (and reuse them)"
     )
+    parser.add_argument(
+        "--baseline-rev",
+        default="dd0ca87",
+        help="git revision of the code to compare with ('none' to skip); default: main "
+        "before the answer-path rework",
+    )
     add_wait_quiet(parser)
+
+
+def baseline_source(rev: str) -> list[str]:
+    """``[python, src folder]`` of the code at ``rev``, exported from git."""
+    folder = OUT / f"baseline-{rev}"
+    if not (folder / "src" / "ctplhub").is_dir():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", rev, "src"], capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    src = str(folder / "src")
+    found = subprocess.run(
+        [PYTHON, "-c", "import ctplhub; print(ctplhub.__file__)"],
+        env={**os.environ, "PYTHONPATH": src},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not Path(found).is_relative_to(src):
+        raise RuntimeError(f"the baseline would import {found}, not the code at {rev}")
+    return [PYTHON, src]
 
 
 def fleet_files(events: int, keep: bool) -> FleetFiles:
@@ -93,10 +132,10 @@ def parse_only(fleet: FleetFiles) -> dict[str, Any]:
     }
 
 
-def one_import(fleet: FleetFiles, db: str) -> dict[str, Any]:
+def one_import(fleet: FleetFiles, db: str, command: list[str] | None = None) -> dict[str, Any]:
     home = Home.for_db(db)
     fresh_home(home)
-    runs = import_fleet(home, fleet)
+    runs = import_fleet(home, fleet, command)
     wall = sum(r.wall_s for r in runs)
     cpu = sum(r.cpu_s for r in runs)
     pg_active = sum(r.pg_active_s for r in runs)
@@ -118,8 +157,8 @@ def one_import(fleet: FleetFiles, db: str) -> dict[str, Any]:
         "accepted": accepted,
         "duplicate": duplicate,
         "rejected": rejected,
-        "events_in_db": count_rows(db, "policy_events"),
-        "policies_in_db": count_rows(db, "policies"),
+        "events_in_db": count_rows(home, "policy_events"),
+        "policies_in_db": count_rows(home, "policies"),
         "per_file": [
             {
                 "insurer": r.insurer,
@@ -143,13 +182,21 @@ def one_import(fleet: FleetFiles, db: str) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     fleet = fleet_files(args.events, args.keep_files)
     log(f"ingest bench: {fleet.events:,} events in {len(fleet.files)} files {fleet.lines}")
+    earlier = None if args.baseline_rev == "none" else baseline_source(args.baseline_rev)
     baselines: list[dict[str, Any]] = []
     imports: list[dict[str, Any]] = []
+    before: list[dict[str, Any]] = []
     for attempt in range(1, args.repeats + 1):
         if args.wait_quiet:
             wait_quiet(args.wait_quiet)
         baselines.append(parse_only(fleet))
         log(f"  run {attempt}: parse-only {baselines[-1]['events_per_s']:,} events/s")
+        if earlier is not None:
+            before.append(one_import(fleet, args.db, earlier))
+            b = before[-1]
+            log(f"  run {attempt}: import by {args.baseline_rev} {b['events_per_s']:,} events/s")
+            if args.wait_quiet:
+                wait_quiet(args.wait_quiet)
         imports.append(one_import(fleet, args.db))
         i = imports[-1]
         log(
@@ -189,11 +236,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "runs": baselines,
         },
         "import_share_of_parse_only": round(rate / base_rate, 4),
+        "baseline_rev": args.baseline_rev,
+        "baseline_import": {
+            "events_per_s_median": round(median([b["events_per_s"] for b in before])),
+            "tree_rss_mb": max(b["tree_rss_mb"] for b in before),
+            "runs": before,
+        }
+        if before
+        else None,
+        "ratio_to_baseline": round(rate / median([b["events_per_s"] for b in before]), 4)
+        if before
+        else None,
         "targets": {
             "ge_15000_events_per_s": rate >= TARGET_EVENTS_PER_S,
             # Summed over the importer and its worker processes: the memory the command
             # needs. The largest single process alone is reported as max_rss_mb.
             "rss_lt_300mb": tree_rss < TARGET_RSS_MB,
+            # The issue: no slower than the code before it (medians, same run).
+            "not_slower_than_baseline": bool(before)
+            and rate >= median([b["events_per_s"] for b in before]),
         },
     }
 
@@ -209,6 +270,16 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         f"  baseline read + orjson.loads only: {b['events_per_s_median']:,} events/s "
         f"(import runs at {result['import_share_of_parse_only']:.1%} of it); "
         f"importer CPU alone: {i['events_per_cpu_s_median']:,} events per CPU second",
+        *(
+            [
+                f"  the code at {result['baseline_rev']}, same run: "
+                f"{result['baseline_import']['events_per_s_median']:,} events/s -> this code "
+                f"at {result['ratio_to_baseline']:.1%} of it (not slower: "
+                f"{'met' if ok['not_slower_than_baseline'] else 'MISSED'})"
+            ]
+            if result["baseline_import"]
+            else []
+        ),
     ]
 
 

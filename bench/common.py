@@ -1,11 +1,12 @@
-"""Shared helpers for the benchmarks: paths, PostgreSQL databases and the key
-directories that go with them, `ctplhub` commands, demo-fleet NDJSON files and a server
-subprocess (`ctplhub serve` equivalent) that is ready once `/readyz` answers.
+"""Shared helpers for the benchmarks: paths, databases on both engines and the key
+directories that go with them, `ctplhub` commands, demo-fleet NDJSON files, and the two
+servers every HTTP figure compares: `ctplhub serve` itself, and the plain FastAPI app of
+``plain_app.py`` under the same uvicorn settings. Each is ready once it answers.
 
 Measuring (CPU, memory, `wrk`) is in ``measure.py``; loading a fleet through
 `ctplhub import` in ``loading.py``. Nothing here is imported by the application or the
-test suite. Everything the benchmarks create lives under ``bench/out/`` (keys, NDJSON
-files, logs, results) and in PostgreSQL databases whose names start with
+test suite. Everything the benchmarks create lives under ``bench/out/`` (keys, SQLite
+files, NDJSON files, logs, results) and in PostgreSQL databases whose names start with
 ``ctplhub_bench``.
 """
 
@@ -19,12 +20,13 @@ import platform
 import re
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,10 +77,19 @@ def recreate_database(name: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def count_rows(name: str, table: str) -> int | None:
-    """Rows in ``table`` of database ``name``; ``None`` when either does not exist."""
+def count_rows(home: Home, table: str) -> int | None:
+    """Rows in ``table`` of the home's database; ``None`` when either does not exist."""
+    if home.engine == "sqlite":
+        if not home.sqlite_file.exists():
+            return None
+        try:
+            with closing(sqlite3.connect(home.sqlite_file)) as conn:
+                row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+                return int(row[0]) if row else None
+        except sqlite3.Error:
+            return None
     try:
-        with psycopg.connect(db_url(name), autocommit=True) as conn:
+        with psycopg.connect(db_url(home.db), autocommit=True) as conn:
             row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
             return int(row[0]) if row else None
     except psycopg.Error:
@@ -135,21 +146,39 @@ def machine() -> dict[str, Any]:
 # --------------------------------------------------------------------------- ctplhub
 
 
+ENGINES = ("postgresql", "sqlite")
+
+
 @dataclass
 class Home:
-    """One database and the key directory that goes with it (keys must match the data)."""
+    """One database and the key directory that goes with it (keys must match the data):
+    a PostgreSQL database named ``db``, or the SQLite file ``bench/out/sqlite/<db>.db``."""
 
     db: str
     path: Path
+    engine: str = "postgresql"
 
     @classmethod
-    def for_db(cls, db: str) -> Home:
-        return cls(db, OUT / "home" / db)
+    def for_db(cls, db: str, engine: str = "postgresql") -> Home:
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}")
+        folder = db if engine == "postgresql" else f"sqlite-{db}"
+        return cls(db, OUT / "home" / folder, engine)
+
+    @property
+    def sqlite_file(self) -> Path:
+        return OUT / "sqlite" / f"{self.db}.db"
+
+    @property
+    def url(self) -> str:
+        if self.engine == "sqlite":
+            return f"sqlite:///{self.sqlite_file}"
+        return db_url(self.db)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
-            CTPLHUB_DATABASE_URL=db_url(self.db),
+            CTPLHUB_DATABASE_URL=self.url,
             CTPLHUB_HOME=str(self.path),
             CTPLHUB_RATE_LIMITS="off",
         )
@@ -182,8 +211,13 @@ def ctplhub(home: Home, *args: str, check: bool = True) -> subprocess.CompletedP
 
 
 def fresh_home(home: Home) -> None:
-    """DROP/CREATE the database, new keys, `ctplhub init`, the five demo insurers."""
-    recreate_database(home.db)
+    """A new empty database, new keys, `ctplhub init`, the five demo insurers."""
+    if home.engine == "sqlite":
+        home.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{home.sqlite_file}{suffix}").unlink(missing_ok=True)
+    else:
+        recreate_database(home.db)
     shutil.rmtree(home.path, ignore_errors=True)
     home.path.mkdir(parents=True)
     ctplhub(home, "init")
@@ -328,33 +362,45 @@ class RunningServer:
     pid: int
 
 
+PLAIN_APP = BENCH / "plain_app.py"
+
+
+def ctplhub_serve(home: Home, port: int) -> list[str]:
+    """`ctplhub serve`, exactly as an operator starts it: one process."""
+    return [CTPLHUB, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+
+
+def plain_serve(port: int) -> list[str]:
+    """The plain FastAPI app under the same ``uvicorn.run`` settings as `ctplhub serve`."""
+    return [PYTHON, str(PLAIN_APP), "--port", str(port)]
+
+
 @contextmanager
-def server(home: Home, *, name: str = "server") -> Iterator[RunningServer]:
-    """`ctplhub serve` equivalent (uvicorn, one worker, access log off) for the real app
-    plus `/bench/constant`; yields once `/readyz` answers 200."""
+def server(
+    home: Home | None, *, name: str = "server", ready_path: str = "/readyz"
+) -> Iterator[RunningServer]:
+    """`ctplhub serve` on the home's database (``home``) or the plain app (``None``);
+    yields once ``ready_path`` answers. Logs (JSON lines) go to ``bench/out/logs``."""
     port = free_port()
     LOGS.mkdir(parents=True, exist_ok=True)
     log_path = LOGS / f"{name}.log"
-    argv = [
-        PYTHON, "-m", "uvicorn", "app_with_constant:create_app", "--factory",
-        "--app-dir", str(BENCH), "--host", "127.0.0.1", "--port", str(port),
-        "--workers", "1", "--no-access-log", "--log-level", "info",
-    ]  # fmt: skip
+    argv = ctplhub_serve(home, port) if home is not None else plain_serve(port)
+    env = home.env() if home is not None else dict(os.environ)
     with log_path.open("w") as log_file:
-        proc = subprocess.Popen(argv, env=home.env(), stdout=log_file, stderr=log_file)
+        proc = subprocess.Popen(argv, env=env, stdout=log_file, stderr=log_file)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 120
             while True:
                 if proc.poll() is not None:
                     raise RuntimeError(f"server exited {proc.returncode}; see {log_path}")
                 try:
-                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    if httpx.get(f"{base}{ready_path}", timeout=2).status_code < 500:
                         break
                 except httpx.HTTPError:
                     pass
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"server not ready after 60s; see {log_path}")
+                    raise RuntimeError(f"server not ready after 120s; see {log_path}")
                 time.sleep(0.2)
             yield RunningServer(base, proc.pid)
         finally:
@@ -374,8 +420,11 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
 
 
 def add_query_db_arguments(parser: argparse.ArgumentParser) -> None:
-    """The 1M-policy database that the query and verify benchmarks read."""
-    parser.add_argument("--db", default="ctplhub_bench", help="PostgreSQL database to query")
+    """The 1M-policy databases that the query and verify benchmarks read."""
+    parser.add_argument(
+        "--engines", nargs="+", default=list(ENGINES), choices=ENGINES, help="engines measured"
+    )
+    parser.add_argument("--db", default="ctplhub_bench", help="database name on each engine")
     parser.add_argument(
         "--policies", type=int, default=1_000_000, help="policies the database must hold"
     )

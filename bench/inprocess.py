@@ -1,16 +1,17 @@
-"""Where a verified query's server CPU goes, without HTTP: the ASGI app called in-process.
+"""Where a verified query's server CPU goes, without HTTP: the ASGI apps called
+in-process.
 
-The benchmark app (``app_with_constant``) runs on the 1M-policy database, and 32
-concurrent callers send it ``GET /bench/constant`` and then ``POST /v1/coverage/query``
-(the query benchmark's bodies) straight through ASGI, with no sockets and no uvicorn.
-It prints the process CPU per request of each, so that
-``query - constant`` is what answering costs on top of the framework. The gap between
-these figures and ``bench_query.py``'s is what the HTTP server costs. ``--profile``
-adds a cProfile listing of the query rounds (cProfile inflates Python-level costs; use
-it to find the code, and py-spy (``profile_spy.py``) for shares).
+The real app (``create_app_from_env``) on a 1M-policy database of the chosen engine and
+the plain FastAPI app of ``plain_app.py`` are each sent ``POST /v1/coverage/query`` (the
+query benchmark's bodies) by 32 concurrent callers straight through ASGI, with no
+sockets and no uvicorn. It prints the process CPU per request of each, so that ``query
+- plain`` is what answering costs on top of the framework; the gap between these figures
+and ``bench_query.py``'s is what HTTP costs. ``--profile`` adds a cProfile listing of a
+query round (cProfile inflates Python-level costs; use it to find the code, and py-spy
+(``profile_spy.py``) for shares).
 
     .venv/bin/python bench/inprocess.py --rounds 3
-    .venv/bin/python bench/inprocess.py --rounds 1 --profile
+    .venv/bin/python bench/inprocess.py --engine sqlite --rounds 1 --profile
 """
 
 from __future__ import annotations
@@ -90,19 +91,21 @@ async def cpu_per_request(
 
 
 async def measure(args: argparse.Namespace) -> None:
-    home, state = ensure_query_db(args.db, args.policies, reuse=True)
+    home, state = ensure_query_db(args.db, args.policies, reuse=True, engine=args.engine)
     os.environ.update(home.env())
-    from app_with_constant import create_app
+    from plain_app import app as plain
 
-    app = create_app()
-    call = make_caller(app)
+    from ctplhub.bootstrap import create_app_from_env
+
+    app = create_app_from_env()
+    call, call_plain = make_caller(app), make_caller(plain)
     bodies = [
         orjson.dumps({"plate": plate, "vin_last6": tail})
         for plate, tail in spread([tuple(p) for p in state["pairs"]], args.pairs)
     ]
 
     def constant() -> list[Callable[[], Awaitable[int]]]:
-        return [lambda: call("GET", "/bench/constant", b"") for _ in bodies]
+        return [lambda b=b: call_plain("POST", "/v1/coverage/query", b) for b in bodies]
 
     def query() -> list[Callable[[], Awaitable[int]]]:
         return [lambda b=b: call("POST", "/v1/coverage/query", b) for b in bodies]
@@ -115,11 +118,11 @@ async def measure(args: argparse.Namespace) -> None:
             q, q_status = await cpu_per_request(query())
             constant_us.append(c)
             query_us.append(q)
-            log(f"round {attempt}: constant {c:.1f} µs {c_status} | query {q:.1f} µs {q_status}")
+            log(f"round {attempt}: plain {c:.1f} µs {c_status} | query {q:.1f} µs {q_status}")
         c, q = median(constant_us), median(query_us)
         print(
-            f"in-process CPU per request (median of {args.rounds}): constant {c:.1f} µs, "
-            f"query {q:.1f} µs; answering costs {q - c:.1f} µs on top of the framework"
+            f"in-process CPU per request on {args.engine} (median of {args.rounds}): plain "
+            f"FastAPI {c:.1f} µs, query {q:.1f} µs; answering costs {q - c:.1f} µs more"
         )
         if args.profile:
             profiler = cProfile.Profile()
@@ -132,6 +135,7 @@ async def measure(args: argparse.Namespace) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_query_db_arguments(parser)
+    parser.add_argument("--engine", default="postgresql", choices=["postgresql", "sqlite"])
     parser.add_argument("--pairs", type=int, default=5_000, help="distinct vehicles queried")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of each")
     parser.add_argument("--profile", action="store_true", help="cProfile one query round")

@@ -1,5 +1,7 @@
-"""Loading demo fleets into PostgreSQL through the real ingest path, `ctplhub import`
-(parse, validate, encrypt, store, heads), timed and with the importer's memory."""
+"""Loading demo fleets through the real ingest path, `ctplhub import` (parse, validate,
+encrypt, store, heads, planner statistics), timed and with the importer's memory, on
+either engine. Nothing is done to a database after its import: it is served as an
+operator would serve it."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from common import (
     CTPLHUB,
     DATA,
@@ -17,7 +18,6 @@ from common import (
     Home,
     count_rows,
     ctplhub,
-    db_url,
     fresh_home,
     log,
     write_fleet_files,
@@ -40,13 +40,22 @@ class ImportRun:
     summary: dict[str, Any]
 
 
-def import_file(home: Home, insurer: str, path: str, lines: int) -> ImportRun:
-    _, active_before = db_stats(home.db)
+def import_file(
+    home: Home, insurer: str, path: str, lines: int, command: list[str] | None = None
+) -> ImportRun:
+    postgres = home.engine == "postgresql"
+    _, active_before = db_stats(home.db) if postgres else (0, 0.0)
     busy_before = machine_busy()
-    t = time_v([CTPLHUB, "import", path, "--insurer", insurer, "--json"], home.env())
+    env = home.env()
+    if command is not None:  # other code: the baseline of the ingest benchmark
+        env["PYTHONPATH"] = command[1]
+    argv = [*(command[:1] if command else [CTPLHUB]), "import", path, "--insurer", insurer]
+    if command:
+        argv[1:1] = ["-c", "import sys; from ctplhub.cli.main import main; sys.exit(main())"]
+    t = time_v([*argv, "--json"], env)
     busy_after = machine_busy()
     time.sleep(0.5)  # let the importer's backends flush their statistics as they exit
-    _, active_after = db_stats(home.db)
+    _, active_after = db_stats(home.db) if postgres else (0, 0.0)
     busy = (busy_after[0] - busy_before[0]) / max(busy_after[1] - busy_before[1], 1)
     if t.returncode not in (0, 1) or not t.stdout.strip():
         raise RuntimeError(
@@ -70,10 +79,14 @@ def import_file(home: Home, insurer: str, path: str, lines: int) -> ImportRun:
     )
 
 
-def import_fleet(home: Home, fleet: FleetFiles) -> list[ImportRun]:
+def import_fleet(
+    home: Home, fleet: FleetFiles, command: list[str] | None = None
+) -> list[ImportRun]:
+    """Import every file of the fleet, one after the other. ``command`` is ``[python,
+    source folder]`` to run another version of the code instead of this one."""
     runs = []
     for code, path in fleet.files.items():
-        run = import_file(home, code, path, fleet.lines[code])
+        run = import_file(home, code, path, fleet.lines[code], command)
         log(
             f"  import {code}: {run.lines:,} lines in {run.wall_s:.1f}s "
             f"({run.lines / run.wall_s:,.0f}/s; importer CPU {run.cpu_s:.1f}s, "
@@ -87,24 +100,27 @@ def import_fleet(home: Home, fleet: FleetFiles) -> list[ImportRun]:
     return runs
 
 
-def ensure_query_db(db: str, policies: int, *, reuse: bool) -> tuple[Home, dict[str, Any]]:
-    """A database with at least ``policies`` policies, loaded through `ctplhub import`.
+def ensure_query_db(
+    db: str, policies: int, *, reuse: bool, engine: str = "postgresql"
+) -> tuple[Home, dict[str, Any]]:
+    """A database with at least ``policies`` policies, loaded through `ctplhub import` and
+    nothing else (no manual ``ANALYZE``: the import refreshes what it made stale).
 
     With ``reuse``, an existing database that already holds enough policies (and whose
     bench state, i.e. the fleet's anchor instant and sample plates, is on disk) is kept.
     """
-    home = Home.for_db(db)
+    home = Home.for_db(db, engine)
     state = home.read_state()
-    held = count_rows(db, "policies")
+    held = count_rows(home, "policies")
     if reuse and state and held is not None and held >= policies:
-        log(f"reusing {db}: {held:,} policies (>= {policies:,}); migrating to head")
+        log(f"reusing {engine} {db}: {held:,} policies (>= {policies:,}); migrating to head")
         ctplhub(home, "init")  # the schema may have moved on since the load
         state["policies_in_db"] = held
         return home, state
-    log(f"loading {db} with >= {policies:,} policies through `ctplhub import` ...")
+    log(f"loading {engine} {db} with >= {policies:,} policies through `ctplhub import` ...")
     fresh_home(home)
     started = time.perf_counter()
-    fleet = write_fleet_files(DATA / db, policies=policies)
+    fleet = write_fleet_files(DATA / f"{engine}-{db}", policies=policies)
     log(
         f"  wrote {fleet.events:,} events of {fleet.vehicles:,} vehicles "
         f"({fleet.policies:,} policies) in {time.perf_counter() - started:.0f}s"
@@ -112,11 +128,10 @@ def ensure_query_db(db: str, policies: int, *, reuse: bool) -> tuple[Home, dict[
     started = time.perf_counter()
     runs = import_fleet(home, fleet)
     wall = time.perf_counter() - started
-    with psycopg.connect(db_url(db), autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
-    held = count_rows(db, "policies") or 0
+    held = count_rows(home, "policies") or 0
     state = {
         "db": db,
+        "engine": engine,
         "now": fleet.now,
         "events": fleet.events,
         "vehicles": fleet.vehicles,
@@ -125,10 +140,11 @@ def ensure_query_db(db: str, policies: int, *, reuse: bool) -> tuple[Home, dict[
         "load_wall_s": round(wall, 1),
         "load_events_per_s": round(fleet.events / wall),
         "rejected": sum(r.summary["rejected"] for r in runs),
+        "statistics_refreshed": [r.summary.get("statistics_refreshed") for r in runs],
     }
     home.write_state(state)
     for path in fleet.files.values():
         os.unlink(path)
-    log(f"  {db} holds {held:,} policies; loaded in {wall:.0f}s")
+    log(f"  {engine} {db} holds {held:,} policies; loaded in {wall:.0f}s")
     state["policies_in_db"] = held
     return home, state

@@ -190,7 +190,7 @@ class CpuMeter:
     Other databases' backends (e.g. someone else's tests) are not counted, but they do
     show in the machine figure."""
 
-    def __init__(self, server_pid: int, db: str) -> None:
+    def __init__(self, server_pid: int, db: str | None) -> None:
         self.server_pid, self.db = server_pid, db
         self._server = 0.0
         self._pg: dict[int, float] = {}
@@ -199,8 +199,8 @@ class CpuMeter:
         self._wall = 0.0
 
     def start(self) -> None:
-        self._stats = db_stats(self.db)
-        self._pg = {pid: _cpu_of(pid) for pid in _backends(self.db)}
+        self._stats = db_stats(self.db) if self.db else (0, 0.0)
+        self._pg = {pid: _cpu_of(pid) for pid in _backends(self.db)} if self.db else {}
         self._server = _cpu_of(self.server_pid)
         self._machine = machine_busy()
         self._wall = time.perf_counter()
@@ -209,6 +209,17 @@ class CpuMeter:
         wall = time.perf_counter() - self._wall
         busy, total = machine_busy()
         server_cpu = _cpu_of(self.server_pid) - self._server
+        if self.db is None:  # SQLite: the database is the server process
+            return {
+                "wall_s": wall,
+                "server_cpu_s": server_cpu,
+                "pg_cpu_s": 0.0,
+                "pg_sessions": 0,
+                "pg_active_s": 0.0,
+                "machine_busy_cores": (busy - self._machine[0])
+                / max(total - self._machine[1], 1)
+                * (os.cpu_count() or 1),
+            }
         pg_cpu = sum(_cpu_of(pid) - self._pg.get(pid, 0.0) for pid in _backends(self.db))
         time.sleep(1.2)  # backends flush their statistics about once a second
         sessions, active_ms = db_stats(self.db)

@@ -76,7 +76,7 @@ def summarise(raw: Path, top: int) -> str:
 
 
 def record(pid: int, seconds: float, raw: Path, gil: bool) -> None:
-    argv = [PY_SPY, "record", "--pid", str(pid), "--duration", str(int(seconds))]
+    argv = [PY_SPY, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--threads"]
     argv += ["--format", "raw", "--output", str(raw), "--rate", "200", "--nonblocking"]
     if gil:
         argv.append("--gil")
@@ -84,13 +84,13 @@ def record(pid: int, seconds: float, raw: Path, gil: bool) -> None:
 
 
 def profile_query(args: argparse.Namespace) -> Path:
-    home = Home.for_db(args.db)
+    home = Home.for_db(args.db, args.engine)
     state = home.read_state()
     if state is None:
         raise SystemExit(f"no bench state for {args.db}: run bench_query.py first")
     pairs = spread([tuple(p) for p in state["pairs"]], 5_000)
     script = query_script(pairs, OUT / "query.lua")
-    raw = OUT / f"profile-query{'-gil' if args.gil else ''}.txt"
+    raw = OUT / f"profile-query-{args.engine}{'-gil' if args.gil else ''}.txt"
     with server(home, name="profile-query") as srv:
         load = subprocess.Popen(
             ["wrk", "-t2", "-c32", f"-d{args.seconds + 4:g}s", "-s", str(script),
@@ -104,13 +104,13 @@ def profile_query(args: argparse.Namespace) -> Path:
 
 
 def profile_verify(args: argparse.Namespace) -> Path:
-    home = Home.for_db(args.db)
+    home = Home.for_db(args.db, args.engine)
     state = home.read_state()
     if state is None:
         raise SystemExit(f"no bench state for {args.db}: run bench_verify.py first")
     items = [{"plate": p} for p, _ in spread([tuple(p) for p in state["pairs"]], 10_000)]
     token = police_token(home)
-    raw = OUT / f"profile-verify{'-gil' if args.gil else ''}.txt"
+    raw = OUT / f"profile-verify-{args.engine}{'-gil' if args.gil else ''}.txt"
     with server(home, name="profile-verify") as srv:
         done = threading.Event()
 
@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("target", choices=["query", "verify", "ingest"])
     parser.add_argument("--db", default="ctplhub_bench", help="database of query/verify")
+    parser.add_argument("--engine", default="postgresql", choices=["postgresql", "sqlite"])
     parser.add_argument("--seconds", type=float, default=15, help="sampling time (server)")
     parser.add_argument("--events", type=int, default=200_000, help="ingest: fleet events")
     parser.add_argument("--gil", action="store_true", help="only threads holding the GIL")

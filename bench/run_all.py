@@ -1,8 +1,9 @@
-"""Run the three benchmarks of docs/PERFORMANCE.md and write ``bench/out/results.json``.
+"""Run the benchmarks of docs/PERFORMANCE.md and write ``bench/out/results.json``.
 
-Order: batch ingest into a fresh database; then the query and bulk-verify benchmarks
-against one database of at least ``--policies`` policies (loaded through ``ctplhub
-import``, kept with ``--reuse`` when it already holds enough).
+Order: batch ingest into a fresh PostgreSQL database, against the code at
+``--baseline-rev`` in the same run; then the query and bulk-verify benchmarks against a
+database of at least ``--policies`` policies on each engine (loaded through ``ctplhub
+import`` and nothing else, kept with ``--reuse`` when it already holds enough).
 
     .venv/bin/python bench/run_all.py --reuse                     # the issue's scale
     .venv/bin/python bench/run_all.py --smoke                     # about a minute
@@ -33,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1_000_000, help="ingest: events")
     parser.add_argument("--ingest-repeats", type=int, default=1, help="ingest: runs")
     parser.add_argument("--keep-files", action="store_true", help="ingest: keep NDJSON files")
+    parser.add_argument("--baseline-rev", default="dd0ca87", help="ingest: code compared with")
+    parser.add_argument("--engines", nargs="+", default=["postgresql", "sqlite"],
+                        choices=["postgresql", "sqlite"], help="query/verify: engines")  # fmt: skip
     parser.add_argument("--policies", type=int, default=1_000_000, help="query DB: policies")
     parser.add_argument("--db", default="ctplhub_bench", help="query DB name")
     parser.add_argument("--reuse", action="store_true", help="query DB: keep when big enough")
@@ -65,14 +69,21 @@ def main(argv: list[str] | None = None) -> int:
                 db=f"{args.db}_ingest",
                 repeats=args.ingest_repeats,
                 keep_files=args.keep_files,
+                baseline_rev=args.baseline_rev,
                 wait_quiet=args.wait_quiet,
             )
         )
         results["ingest"] = ingest
         summary += bench_ingest.summary_lines(ingest)
     if {"query", "verify"} - set(args.skip):
-        home_state = ensure_query_db(args.db, args.policies, reuse=args.reuse)
-        results["query_db"] = {k: v for k, v in home_state[1].items() if k != "pairs"}
+        homes = {
+            engine: ensure_query_db(args.db, args.policies, reuse=args.reuse, engine=engine)
+            for engine in args.engines
+        }
+        results["query_dbs"] = {
+            engine: {k: v for k, v in state.items() if k != "pairs"}
+            for engine, (_, state) in homes.items()
+        }
         if "query" not in args.skip:
             query = bench_query.run(
                 argparse.Namespace(
@@ -83,9 +94,10 @@ def main(argv: list[str] | None = None) -> int:
                     threads=2,
                     repeats=args.repeats,
                     db=args.db,
+                    engines=args.engines,
                     wait_quiet=args.wait_quiet,
                 ),
-                home_state,
+                homes,
             )
             results["query"] = query
             summary += bench_query.summary_lines(query)
@@ -96,9 +108,10 @@ def main(argv: list[str] | None = None) -> int:
                     baseline_plates=100,
                     calls=args.calls,
                     db=args.db,
+                    engines=args.engines,
                     wait_quiet=args.wait_quiet,
                 ),
-                home_state,
+                homes,
             )
             results["verify"] = verify
             summary += bench_verify.summary_lines(verify)

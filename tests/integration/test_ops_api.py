@@ -26,15 +26,37 @@ def test_healthz_and_readyz(client: TestClient) -> None:
     assert ready.json() == {"status": "ready"}
 
 
+def _sample(text: str, name: str) -> float:
+    line = next(line for line in text.splitlines() if line.startswith(name + " "))
+    return float(line.rsplit(" ", 1)[1])
+
+
 def test_metrics_are_prometheus_text_counting_requests(client: TestClient) -> None:
+    before = client.get("/metrics").text
     client.get("/healthz")
+    client.get("/healthz")
+    client.get("/v1/no-such-path")
 
     answer = client.get("/metrics")
 
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/plain")
-    assert "# TYPE ctplhub_http_requests_total counter" in answer.text
-    assert 'ctplhub_http_requests_total{route="/healthz",status="200"}' in answer.text
+    text = answer.text
+    assert "# TYPE ctplhub_http_requests_total counter" in text
+    assert "# TYPE ctplhub_http_request_seconds histogram" in text
+    count = 'ctplhub_http_requests_total{route="/healthz",status="200"}'
+    everything = 'ctplhub_http_request_seconds_bucket{le="+Inf",route="/healthz"}'
+    was = _sample(before, count) if count in before else 0.0
+    assert _sample(text, count) == was + 2
+    assert _sample(text, everything) == _sample(
+        text, 'ctplhub_http_request_seconds_count{route="/healthz"}'
+    )
+    assert _sample(text, 'ctplhub_http_requests_total{route="unmatched",status="404"}') >= 1
+    buckets = [
+        _sample(text, f'ctplhub_http_request_seconds_bucket{{le="{le}",route="/healthz"}}')
+        for le in ("0.002", "0.01", "0.1", "1.0", "10.0", "+Inf")
+    ]
+    assert buckets == sorted(buckets)  # cumulative
 
 
 def test_openapi_lists_the_v1_paths(client: TestClient) -> None:

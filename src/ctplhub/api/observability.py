@@ -19,25 +19,21 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from bisect import bisect_left
+from collections.abc import Iterator
 
 import orjson
 import structlog
-from prometheus_client import Counter, Histogram
+from prometheus_client import REGISTRY
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ctplhub.logs import safe_traceback
 from ctplhub.services.ids import new_request_id
 
-REQUESTS = Counter(
-    "ctplhub_http_requests_total", "HTTP requests by route and status", ["route", "status"]
-)
-LATENCY = Histogram(
-    "ctplhub_http_request_seconds",
-    "HTTP request latency by route",
-    ["route"],
-    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
-)
+_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+_BOUNDS = (*map(floatToGoString, _BUCKETS), "+Inf")  # as prometheus_client writes them
 
 _HEADER = b"x-request-id"
 _GIVEN_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
@@ -51,25 +47,53 @@ def _request_id(scope: Scope) -> bytes:
     return new_request_id().encode()
 
 
-class _RouteMetrics:
-    """The metric children of one (route, status): looked up once, not per request."""
+class RequestMetrics:
+    """Requests by route and status, and their latency by route, for ``/metrics``.
+
+    Counted in plain integers on the event loop and turned into Prometheus families only
+    when scraped: ``prometheus_client``'s own counters take a lock per update, which cost
+    as much as the rest of this middleware. Registered once per process.
+    """
 
     def __init__(self) -> None:
-        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._requests: dict[tuple[str, int], int] = {}
+        self._latency: dict[str, tuple[list[int], list[float]]] = {}  # buckets, [sum]
 
     def observe(self, route: str, status: int, seconds: float) -> None:
-        children = self._children.get((route, status))
-        if children is None:
-            children = (REQUESTS.labels(route, str(status)), LATENCY.labels(route))
-            self._children[(route, status)] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        key = (route, status)
+        self._requests[key] = self._requests.get(key, 0) + 1
+        held = self._latency.get(route)
+        if held is None:
+            held = self._latency[route] = ([0] * (len(_BUCKETS) + 1), [0.0])
+        held[0][bisect_left(_BUCKETS, seconds)] += 1
+        held[1][0] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "ctplhub_http_requests", "HTTP requests by route and status", labels=["route", "status"]
+        )
+        for (route, status), count in sorted(self._requests.items()):
+            requests.add_metric([route, str(status)], count)
+        yield requests
+        latency = HistogramMetricFamily(
+            "ctplhub_http_request_seconds", "HTTP request latency by route", labels=["route"]
+        )
+        for route, (counts, total) in sorted(self._latency.items()):
+            cumulative, running = [], 0
+            for bound, count in zip(_BOUNDS, counts, strict=True):
+                running += count
+                cumulative.append((bound, running))
+            latency.add_metric([route], cumulative, total[0])
+        yield latency
+
+
+METRICS = RequestMetrics()
+REGISTRY.register(METRICS)
 
 
 class RequestObservability:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._metrics = _RouteMetrics()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -106,7 +130,7 @@ class RequestObservability:
         finally:
             route = _route(scope)
             seconds = time.perf_counter() - started
-            self._metrics.observe(route, status, seconds)
+            METRICS.observe(route, status, seconds)
             _log.info(
                 "request",
                 request_id=request_id.decode(),
