@@ -34,7 +34,7 @@ from common import (
     server,
     spread,
 )
-from loading import ensure_query_db
+from loading import query_homes
 from measure import CpuMeter, query_script, run_wrk, wait_quiet
 
 TARGETS = {"postgresql": (0.50, 30.0), "sqlite": (0.40, 50.0)}  # ratio, p99 ms
@@ -169,10 +169,7 @@ def run_engine(
 def run(
     args: argparse.Namespace, homes: dict[str, tuple[Home, dict[str, Any]]] | None = None
 ) -> dict:
-    homes = homes or {
-        engine: ensure_query_db(args.db, args.policies, reuse=args.reuse, engine=engine)
-        for engine in args.engines
-    }
+    homes = homes or query_homes(args)
     with server(None, name="plain", ready_path="/docs") as plain:
         engines = {engine: run_engine(args, plain, *homes[engine]) for engine in args.engines}
     return {

@@ -30,7 +30,7 @@ from common import (
     server,
     spread,
 )
-from loading import ensure_query_db
+from loading import query_homes
 from measure import CpuMeter, wait_quiet
 
 TARGET_S = 0.5
@@ -58,10 +58,7 @@ def _call(client: httpx.Client, items: list[dict[str, str]]) -> tuple[float, dic
 def run(
     args: argparse.Namespace, homes: dict[str, tuple[Home, dict[str, Any]]] | None = None
 ) -> dict:
-    homes = homes or {
-        engine: ensure_query_db(args.db, args.policies, reuse=args.reuse, engine=engine)
-        for engine in args.engines
-    }
+    homes = homes or query_homes(args)
     return {
         "benchmark": "verify",
         "calls": args.calls,

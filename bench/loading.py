@@ -148,3 +148,11 @@ def ensure_query_db(
     log(f"  {engine} {db} holds {held:,} policies; loaded in {wall:.0f}s")
     state["policies_in_db"] = held
     return home, state
+
+
+def query_homes(args: Any) -> dict[str, tuple[Home, dict[str, Any]]]:
+    """The query and verify benchmarks' databases, one per engine of ``args.engines``."""
+    return {
+        engine: ensure_query_db(args.db, args.policies, reuse=args.reuse, engine=engine)
+        for engine in args.engines
+    }

@@ -22,7 +22,7 @@ import bench_ingest
 import bench_query
 import bench_verify
 from common import OUT, log, machine
-from loading import ensure_query_db
+from loading import query_homes
 
 SMOKE = {"events": 20_000, "policies": 20_000, "duration": 3, "warmup": 1, "repeats": 1,
          "calls": 2, "pairs": 2_000, "plates": 10_000}  # fmt: skip
@@ -76,10 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         results["ingest"] = ingest
         summary += bench_ingest.summary_lines(ingest)
     if {"query", "verify"} - set(args.skip):
-        homes = {
-            engine: ensure_query_db(args.db, args.policies, reuse=args.reuse, engine=engine)
-            for engine in args.engines
-        }
+        homes = query_homes(args)
         results["query_dbs"] = {
             engine: {k: v for k, v in state.items() if k != "pairs"}
             for engine, (_, state) in homes.items()

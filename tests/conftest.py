@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from ctplhub.bootstrap import Container, build_app, build_container
@@ -23,7 +23,7 @@ from ctplhub.config import Settings
 from ctplhub.security.keystore import ensure_keys
 from ctplhub.store.schema import make_engine, migrate
 from ctplhub.store.tables import metadata
-from helpers import Clock, InsurerAccount
+from helpers import Clock, InsurerAccount, postgres_database
 from schema_check import CheckingTransport
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
@@ -53,22 +53,8 @@ def postgres_url(worker_id: str) -> Iterator[str]:
         if IN_CI:
             pytest.fail(f"CI=true but PostgreSQL is not reachable at {admin}: {problem}")
         pytest.skip(f"PostgreSQL not reachable ({problem}); set CTPLHUB_TEST_DATABASE_URL")
-    name = f"ctplhub_test_{worker_id}"
-    base = admin.rsplit("/", 1)[0]
-    engine = create_engine(
-        "postgresql+psycopg://" + admin.split("://", 1)[1], isolation_level="AUTOCOMMIT"
-    )
-    with engine.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    url = f"{base}/{name}"
-    migrating = make_engine(url)
-    migrate(migrating)
-    migrating.dispose()
-    yield url
-    with engine.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    engine.dispose()
+    with postgres_database(admin, f"ctplhub_test_{worker_id}") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -7,13 +7,17 @@ second conftest would shadow the first for ``from conftest import ...``.)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from sqlalchemy import create_engine, text
+
 from ctplhub.bootstrap import Container
 from ctplhub.client import CtplHubClient
+from ctplhub.store.schema import make_engine, migrate
 
 T = TypeVar("T")
 
@@ -86,3 +90,25 @@ def run_reads(container: Container, reads: Callable[[], Awaitable[T]]) -> T:
             await container.reader.close()
 
     return asyncio.run(go())
+
+
+@contextmanager
+def postgres_database(url_of_any: str, name: str) -> Iterator[str]:
+    """A new PostgreSQL database ``name`` on the server of ``url_of_any``, migrated to
+    head and never analysed; dropped afterwards."""
+    admin = create_engine(
+        "postgresql+psycopg://" + url_of_any.split("://", 1)[1], isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        url = f"{url_of_any.rsplit('/', 1)[0]}/{name}"
+        migrating = make_engine(url)
+        migrate(migrating)
+        migrating.dispose()
+        yield url
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    finally:
+        admin.dispose()

@@ -11,16 +11,18 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from ctplhub.bootstrap import Container
 from ctplhub.cli.main import app
 from ctplhub.domain.identifiers import with_vin_check_digit
 from ctplhub.store.maintenance import SqlPlannerStatistics
-from ctplhub.store.schema import make_engine, migrate
+from ctplhub.store.repositories.clauses import policy_lookup
+from ctplhub.store.schema import make_engine
 from ctplhub.store.statements import read_statements
-from helpers import event
+from ctplhub.store.tables import policies, policy_events
+from helpers import event, postgres_database
 
 
 def fleet(n: int, *, first: int = 0) -> list[dict[str, Any]]:
@@ -49,21 +51,8 @@ def test_a_load_refreshes_what_it_made_stale_and_nothing_else(container: Contain
 @pytest.fixture
 def fresh_postgres(postgres_url: str) -> Iterator[str]:
     """A database of its own, never analysed: what an operator starts from."""
-    admin = create_engine(
-        "postgresql+psycopg://" + postgres_url.split("://", 1)[1], isolation_level="AUTOCOMMIT"
-    )
-    name = postgres_url.rsplit("/", 1)[1] + "_fresh"
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    url = postgres_url.rsplit("/", 1)[0] + "/" + name
-    engine = make_engine(url)
-    migrate(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
+    with postgres_database(postgres_url, postgres_url.rsplit("/", 1)[1] + "_fresh") as url:
+        yield url
 
 
 def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -136,3 +125,33 @@ def test_an_import_into_sqlite_leaves_statistics(
     assert {"policy_events", "policies"} <= tables
     assert "ix_events_plate" in plan and "ix_events_vin" in plan and "ix_policies_vin" in plan
     assert "SCAN policy_events" not in plan and "SCAN policies" not in plan, plan
+
+
+def test_an_insurers_first_load_looks_policies_up_by_number_after_others_were_analysed(
+    fresh_postgres: str, home: Path, tmp_path: Path
+) -> None:
+    """Statistics taken before an insurer's first load say it has no rows. The lookups
+    of ingest must still probe the index by (insurer, number), not scan all of that
+    insurer's rows and filter: that made every chunk of a load slower than the last."""
+    env = {"CTPLHUB_DATABASE_URL": fresh_postgres, "CTPLHUB_HOME": str(home)}
+    runner = CliRunner()
+    assert runner.invoke(app, ["insurer", "add", "PICC", "--name", "人保"], env=env).exit_code == 0
+    source = tmp_path / "book.ndjson"
+    source.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in fleet(3_000)))
+    assert runner.invoke(app, ["import", str(source), "--insurer", "PICC"], env=env).exit_code == 0
+    engine = make_engine(fresh_postgres)
+    try:
+        with engine.connect() as conn:
+            for table, columns, lock in (
+                (policy_events, ("policy_no", "version", "id"), False),
+                (policies, ("policy_no", "version", "event_type"), True),
+            ):
+                lookup = policy_lookup(conn, table, columns, lock=lock)
+                sql = str(lookup.compile(dialect=conn.dialect))
+                params = {"insurer_code": "NEWCOMER", "values": [f"N{i}" for i in range(1_000)]}
+                plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql, params))
+                assert "Nested Loop" in plan and "Hash" not in plan, plan
+                probes = [line for line in plan.splitlines() if "Index Cond" in line]
+                assert probes and all("policy_no" in line for line in probes), plan
+    finally:
+        engine.dispose()

@@ -18,13 +18,13 @@ from ctplhub.domain.policy import EventType, state_rank
 
 _DAY = timedelta(days=1)
 
-_TEXTS: dict[str, tuple[str, str]] = {
-    "RENEWED": ("已续保", "renewed"),
-    "ACTIVE": ("保障中", "active"),
-    "EXPIRING_SOON": ("即将到期", "expiring soon"),
-    "PENDING_START": ("待生效", "pending start"),
-    "LAPSED": ("已脱保", "lapsed"),
-    "NO_RECORD": ("无记录", "no record"),
+_TEXTS_ZH = {
+    "RENEWED": "已续保",
+    "ACTIVE": "保障中",
+    "EXPIRING_SOON": "即将到期",
+    "PENDING_START": "待生效",
+    "LAPSED": "已脱保",
+    "NO_RECORD": "无记录",
 }
 
 
@@ -38,11 +38,8 @@ class CoverageStatus(StrEnum):
 
     @property
     def text_zh(self) -> str:
-        return _TEXTS[self.value][0]
-
-    @property
-    def text_en(self) -> str:
-        return _TEXTS[self.value][1]
+        """``status_text`` of §2.5's table."""
+        return _TEXTS_ZH[self.value]
 
     @property
     def covered(self) -> bool:

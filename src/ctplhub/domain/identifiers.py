@@ -231,11 +231,6 @@ class Vin:
         return cls("".join(unicodedata.normalize("NFKC", raw).split()).upper())
 
     @property
-    def last6(self) -> str:
-        """The owner's verification factor (车架号后六位, DESIGN §1)."""
-        return self.value[-6:]
-
-    @property
     def masked(self) -> str:
         return mask_vin(self.value)
 

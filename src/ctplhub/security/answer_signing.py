@@ -124,16 +124,12 @@ class AnswerSigner:
         message = plain_canonical_json(unsigned) if plain else canonical_json(unsigned)
         return {**unsigned, "signature": self._signature(message)}
 
-    def signed_json(self, obj: dict[str, Any]) -> bytes:
-        """The JSON text of `obj` signed, for an object its builder guarantees plain and
-        without a ``signature`` field: the canonical bytes that were signed, with the
-        signature appended as the last member. Saves building and serialising the
-        object a second time on the API's hottest path."""
-        message = plain_canonical_json(obj)
-        return self._with_signature(message, self._sign_bytes(message))
-
     async def signed_json_off_loop(self, obj: dict[str, Any]) -> bytes:
-        """``signed_json``, with the signature made on the signing thread."""
+        """The JSON text of `obj` signed, the signature made on the signing thread. For an
+        object its builder guarantees plain and without a ``signature`` field: the text
+        is the canonical bytes that were signed, with the signature appended as the last
+        member, which saves building and serialising the object a second time on the
+        API's hottest path."""
         message = plain_canonical_json(obj)
         return self._with_signature(message, await self._thread.sign(message))
 

@@ -102,7 +102,6 @@ class PersonalDataVault:
     """The ``PersonalData`` port: field encryption plus the ID-number blind index."""
 
     def __init__(self, cipher: FieldCipher, index: BlindIndex) -> None:
-        self._cipher = cipher
         self._index = index
         self.encrypt = cipher.encrypt
         self.decrypt = cipher.decrypt

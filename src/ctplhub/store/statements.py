@@ -17,7 +17,7 @@ placeholders and the prepared statement is the same for one plate and for thousa
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple
@@ -72,13 +72,8 @@ class VehicleRow(NamedTuple):
     effective_at: datetime | None
 
 
-class InsurerRow(NamedTuple):
-    code: str
-    name: str
-    status: str
-    status_reason: str | None
-    status_changed_at: datetime
-    last_sync_at: datetime | None
+INSURER_COLUMNS = tuple(field.name for field in fields(InsurerRecord))
+"""The columns of ``insurers`` an ``InsurerRecord`` is made of, in its order."""
 
 
 def _pg_member(column: Any, name: str) -> Any:
@@ -156,12 +151,16 @@ def _text(statement: Any, dialect: Dialect) -> str:
 @cache
 def read_statements(engine: str) -> ReadStatements:
     """Compiled on first use: most processes (importers, CLI commands) never read."""
-    everyone = select(*(insurers.c[name] for name in InsurerRow._fields)).order_by(insurers.c.code)
+    everyone = select(*(insurers.c[name] for name in INSURER_COLUMNS)).order_by(insurers.c.code)
     if engine == "postgresql":
-        vehicles = _vehicle_statement(_pg_member, _pg_values)
-        return ReadStatements(_text(vehicles, PG_DIALECT), _text(everyone, PG_DIALECT))
-    vehicles = _vehicle_statement(_sqlite_member, _json_values)
-    return ReadStatements(_text(vehicles, SQLITE_DIALECT), _text(everyone, SQLITE_DIALECT))
+        vehicles, dialect = _vehicle_statement(_pg_member, _pg_values), PG_DIALECT
+    else:
+        vehicles, dialect = _vehicle_statement(_sqlite_member, _json_values), SQLITE_DIALECT
+    # The rows are read by position: hold the statement to its named row type.
+    columns = tuple(column.name for column in vehicles.selected_columns)
+    if columns != VehicleRow._fields:
+        raise AssertionError(f"the vehicle statement returns {columns}, not VehicleRow")
+    return ReadStatements(_text(vehicles, dialect), _text(everyone, dialect))
 
 
 Instant = Callable[[Any], datetime]
@@ -212,12 +211,14 @@ def vehicle_histories(rows: Iterable[tuple[Any, ...]], instant: Instant) -> list
     ]
 
 
-def insurer_record(row: InsurerRow, instant: Instant) -> InsurerRecord:
+def insurer_record(row: tuple[Any, ...], instant: Instant) -> InsurerRecord:
+    """A row of ``INSURER_COLUMNS``, its instants made aware by ``instant``."""
+    code, name, status, status_reason, status_changed_at, last_sync_at = row
     return InsurerRecord(
-        code=row.code,
-        name=row.name,
-        status=row.status,
-        status_reason=row.status_reason,
-        status_changed_at=instant(row.status_changed_at),
-        last_sync_at=None if row.last_sync_at is None else instant(row.last_sync_at),
+        code=code,
+        name=name,
+        status=status,
+        status_reason=status_reason,
+        status_changed_at=instant(status_changed_at),
+        last_sync_at=None if last_sync_at is None else instant(last_sync_at),
     )

@@ -52,25 +52,20 @@ YEAR_2 = policy("P2", "CPIC", bj(2026, 3, 1), bj(2027, 3, 1))
 
 
 @pytest.mark.parametrize(
-    ("status", "zh", "en", "covered", "klass"),
+    ("status", "zh", "covered", "klass"),
     [
-        (CoverageStatus.RENEWED, "已续保", "renewed", True, "COVERED"),
-        (CoverageStatus.ACTIVE, "保障中", "active", True, "COVERED"),
-        (CoverageStatus.EXPIRING_SOON, "即将到期", "expiring soon", True, "COVERED"),
-        (CoverageStatus.PENDING_START, "待生效", "pending start", False, "NOT_COVERED"),
-        (CoverageStatus.LAPSED, "已脱保", "lapsed", False, "NOT_COVERED"),
-        (CoverageStatus.NO_RECORD, "无记录", "no record", False, "NO_RECORD"),
+        (CoverageStatus.RENEWED, "已续保", True, "COVERED"),
+        (CoverageStatus.ACTIVE, "保障中", True, "COVERED"),
+        (CoverageStatus.EXPIRING_SOON, "即将到期", True, "COVERED"),
+        (CoverageStatus.PENDING_START, "待生效", False, "NOT_COVERED"),
+        (CoverageStatus.LAPSED, "已脱保", False, "NOT_COVERED"),
+        (CoverageStatus.NO_RECORD, "无记录", False, "NO_RECORD"),
     ],
 )
 def test_status_texts_and_classes(
-    status: CoverageStatus, zh: str, en: str, covered: bool, klass: str
+    status: CoverageStatus, zh: str, covered: bool, klass: str
 ) -> None:
-    assert (status.text_zh, status.text_en, status.covered, status.status_class) == (
-        zh,
-        en,
-        covered,
-        klass,
-    )
+    assert (status.text_zh, status.covered, status.status_class) == (zh, covered, klass)
     assert status == status.name
 
 

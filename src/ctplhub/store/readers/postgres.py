@@ -16,14 +16,12 @@ from datetime import datetime
 from itertools import chain
 from typing import Any
 
-from psycopg.rows import args_row
 from psycopg_pool import AsyncConnectionPool
 
 from ctplhub.domain.vehicle import VehicleHistory, VehicleSnapshot
 from ctplhub.services.ports import InsurerRecord
 from ctplhub.store.readers.batcher import ReadBatcher
 from ctplhub.store.statements import (
-    InsurerRow,
     insurer_record,
     read_statements,
     vehicle_histories,
@@ -125,7 +123,7 @@ class PostgresVehicleReader:
     async def insurers(self) -> list[InsurerRecord]:
         pool = await self._pool()
         sql = read_statements("postgresql").insurers
-        async with pool.connection() as conn, conn.cursor(row_factory=args_row(InsurerRow)) as cur:
+        async with pool.connection() as conn, conn.cursor() as cur:
             await cur.execute(sql)
             rows = await cur.fetchall()
         return [insurer_record(row, _as_is) for row in rows]

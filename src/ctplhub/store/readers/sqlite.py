@@ -26,7 +26,7 @@ import anyio.to_thread
 from ctplhub.domain.vehicle import VehicleSnapshot
 from ctplhub.services.ports import InsurerRecord
 from ctplhub.store.readers.batcher import ReadBatcher
-from ctplhub.store.statements import InsurerRow, insurer_record, read_statements, vehicle_histories
+from ctplhub.store.statements import insurer_record, read_statements, vehicle_histories
 
 _BATCH = 16  # plates and VINs a batched read may hold
 _IN_FLIGHT = 2  # batched reads at once
@@ -103,6 +103,6 @@ class SqliteVehicleReader:
     async def insurers(self) -> list[InsurerRecord]:
         def read() -> list[InsurerRecord]:
             rows = self._connection().execute(read_statements("sqlite").insurers).fetchall()
-            return [insurer_record(InsurerRow(*row), _instant) for row in rows]
+            return [insurer_record(row, _instant) for row in rows]
 
         return await anyio.to_thread.run_sync(read)

@@ -1,44 +1,64 @@
-"""What the repositories share: statements built once per dialect, the "is one of these
-values" clause, and chunking of long value lists."""
+"""What the repositories share: the lookup of an insurer's policies by number, built once
+per engine, and the grouping and chunking of the numbers looked up."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, any_, bindparam
+from sqlalchemy import Connection, String, Table, bindparam, func, literal_column, select, true
 from sqlalchemy.dialects import postgresql
 
 # Bound parameters per statement stay well under SQLite's limit of 32,766.
 _IN_CHUNK = 500
-_ANY_CHUNK = 1_000  # small enough that PostgreSQL keeps to index lookups at 10M rows
-
-Member = Callable[[Any], Any]
-_STATEMENTS: dict[tuple[str, str], Any] = {}
+_ANY_CHUNK = 1_000
+_LOOKUPS: dict[tuple[str, str], Any] = {}
 
 
-def statement(conn: Connection, name: str, build: Callable[[Member], Any]) -> Any:
-    """A statement built once per dialect and reused: building SQLAlchemy constructs costs
-    more than running the hot queries themselves.
+def policy_lookup(conn: Connection, table: Table, columns: Sequence[str], *, lock: bool) -> Any:
+    """``SELECT columns FROM table WHERE insurer_code = :insurer_code AND policy_no IN
+    :values`` (rows locked ``FOR UPDATE`` with ``lock``), built once per engine: building
+    SQLAlchemy constructs costs more than running these lookups.
 
-    ``build`` receives ``member(column)``, the clause "column is one of :values": on
-    PostgreSQL ``= ANY(:values)``, one array parameter, so the driver neither renders nor
-    parses hundreds of placeholders per statement; elsewhere an expanding ``IN``.
+    On PostgreSQL the numbers are one array parameter, and each is looked up on its own
+    (a lateral subquery, fenced with ``OFFSET 0`` so that the planner cannot turn it into
+    a join): an index probe on both columns per number, whatever the statistics say. As
+    a plain ``= ANY`` condition, statistics taken before an insurer's first load made
+    the planner expect no rows of that insurer, scan all of them and filter by number,
+    and every chunk of that load got slower than the last (an import of 150,000 events
+    took 15 s instead of 10 s; docs/PERFORMANCE.md). SQLite gets an expanding ``IN``.
     """
-    key = (name, conn.dialect.name)
-    built = _STATEMENTS.get(key)
+    key = (f"{table.name}:{','.join(columns)}:{lock}", conn.dialect.name)
+    built = _LOOKUPS.get(key)
     if built is None:
-        member = _any_member if conn.dialect.name == "postgresql" else _in_member
-        built = _STATEMENTS[key] = build(member)
+        build = _each_number if conn.dialect.name == "postgresql" else _in_list
+        built = _LOOKUPS[key] = build(table, columns, lock)
     return built
 
 
-def _any_member(column: Any) -> Any:
-    return column == any_(bindparam("values", type_=postgresql.ARRAY(column.type)))
+def _in_list(table: Table, columns: Sequence[str], lock: bool) -> Any:
+    t = table.c
+    query = select(*(t[name] for name in columns)).where(
+        t.insurer_code == bindparam("insurer_code"),
+        t.policy_no.in_(bindparam("values", expanding=True)),
+    )
+    return query.with_for_update() if lock else query
 
 
-def _in_member(column: Any) -> Any:
-    return column.in_(bindparam("values", expanding=True))
+def _each_number(table: Table, columns: Sequence[str], lock: bool) -> Any:
+    t = table.c
+    numbers = (
+        func.unnest(bindparam("values", type_=postgresql.ARRAY(String)))
+        .table_valued("policy_no")
+        .render_derived(name="numbers")
+    )
+    one = (
+        select(*(t[name] for name in columns))
+        .where(t.insurer_code == bindparam("insurer_code"), t.policy_no == numbers.c.policy_no)
+        .offset(literal_column("0"))
+    )
+    found = (one.with_for_update() if lock else one).lateral("found")
+    return select(*(found.c[name] for name in columns)).select_from(numbers.join(found, true()))
 
 
 def chunks(conn: Connection, items: Sequence[Any]) -> list[Sequence[Any]]:

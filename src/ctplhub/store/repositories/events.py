@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, insert
 
 from ctplhub.services.ports import EventKey, NewEventRow, StoredEventRef
 from ctplhub.store.pg_bulk import CopyColumns, copy_in, driver_cursor, next_ids
-from ctplhub.store.repositories.clauses import by_insurer, chunks, statement
+from ctplhub.store.repositories.clauses import by_insurer, chunks, policy_lookup
 from ctplhub.store.tables import policy_events
 
 _COPY = CopyColumns.of(policy_events, ("id", *NewEventRow._fields))
+_STORED = ("policy_no", "version", "id", "content_hash", "received_at")
 
 
 class SqlEventRepository:
@@ -21,17 +22,10 @@ class SqlEventRepository:
     def stored(self, keys: Sequence[EventKey]) -> dict[EventKey, StoredEventRef]:
         """What is already stored under these keys (for duplicates and conflicts)."""
         found: dict[EventKey, StoredEventRef] = {}
-        t = policy_events.c
         wanted = set(keys)
-        # Per insurer, ``policy_no`` is one of a list: a plain index range the planner
-        # always uses (row-value IN lists can degrade to a sequential scan on PostgreSQL).
-        query = statement(
-            self._conn,
-            "stored",
-            lambda member: select(
-                t.policy_no, t.version, t.id, t.content_hash, t.received_at
-            ).where(t.insurer_code == bindparam("insurer_code"), member(t.policy_no)),
-        )
+        # Per insurer, by policy number (row-value IN lists can degrade to a sequential
+        # scan on PostgreSQL).
+        query = policy_lookup(self._conn, policy_events, _STORED, lock=False)
         for insurer_code, policy_nos in by_insurer((k[0], k[1]) for k in keys).items():
             for part in chunks(self._conn, policy_nos):
                 rows = self._conn.execute(

@@ -10,14 +10,14 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ctplhub.services.ports import Activity, InsurerKeyRecord, InsurerRecord
-from ctplhub.store.statements import InsurerRow
+from ctplhub.store.statements import INSURER_COLUMNS
 from ctplhub.store.tables import insurer_activity, insurer_keys, insurer_status_changes, insurers
 
-_RECORD = select(*(insurers.c[name] for name in InsurerRow._fields))
+_RECORD = select(*(insurers.c[name] for name in INSURER_COLUMNS))
 
 
 def _record(row: Any) -> InsurerRecord:
-    return InsurerRecord(*InsurerRow(*row))
+    return InsurerRecord(*row)
 
 
 class SqlInsurerRepository:

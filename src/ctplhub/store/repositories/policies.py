@@ -12,7 +12,6 @@ from sqlalchemy import (
     MetaData,
     Table,
     and_,
-    bindparam,
     literal_column,
     or_,
     select,
@@ -22,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ctplhub.domain.policy import EventType, PolicyHead
 from ctplhub.services.ports import HeadRow, PolicyKey
 from ctplhub.store.pg_bulk import CopyColumns, copy_in, driver_cursor
-from ctplhub.store.repositories.clauses import by_insurer, chunks, statement
+from ctplhub.store.repositories.clauses import by_insurer, chunks, policy_lookup
 from ctplhub.store.tables import policies
 
 _COLUMNS = (
@@ -89,17 +88,10 @@ class SqlPolicyRepository:
         """The ruling version of each policy already stored, locked against concurrent
         writers of the same policies until the transaction ends."""
         found: dict[PolicyKey, PolicyHead] = {}
-        t = policies.c
-        query = statement(
-            self._conn,
-            "heads",
-            # Serialise writers of one policy so "closed" cannot race a new version
-            # (SQLite has one writer at a time anyway and ignores FOR UPDATE).
-            lambda member: (
-                select(t.policy_no, t.version, t.event_type)
-                .where(t.insurer_code == bindparam("insurer_code"), member(t.policy_no))
-                .with_for_update()
-            ),
+        # Locked: writers of one policy are serialised, so "closed" cannot race a new
+        # version (SQLite has one writer at a time anyway and ignores FOR UPDATE).
+        query = policy_lookup(
+            self._conn, policies, ("policy_no", "version", "event_type"), lock=True
         )
         for insurer_code, policy_nos in by_insurer(keys).items():
             for part in chunks(self._conn, policy_nos):
