@@ -59,8 +59,11 @@ def live_server(container: Container) -> Iterator[str]:
         sock.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium per test module. Not per session: Playwright's synchronous API keeps
+    an event loop running on the main thread while it is open, and tests that run
+    afterwards in the same worker call ``asyncio.run``."""
     if not CHROMIUM.exists():
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but {CHROMIUM} is missing")
