@@ -6,8 +6,12 @@ wrong sizes: 100,000 events loaded into a new database then answered 250 coverag
 queries a second instead of thousands, until someone ran ``ANALYZE``. So a bulk load
 refreshes the statistics of the tables it wrote to when they are missing or when the
 load added at least a tenth of what they held; smaller loads leave it to autovacuum.
-On SQLite the same rule runs ``ANALYZE`` with an analysis limit (a sample, so it takes
-milliseconds at a million rows), then ``PRAGMA optimize``.
+
+The refresh is a small sample: on PostgreSQL a statistics target of 10 (3,000 rows
+instead of 30,000) took 0.2 s instead of 0.6-8 s for a million events, and the plans
+that matter here are lookups by key, which need the tables' sizes, not fine histograms;
+autovacuum refines them later with the server's own target. On SQLite, ``ANALYZE``
+with an analysis limit (milliseconds at a million rows), then ``PRAGMA optimize``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from sqlalchemy import Connection, Engine, text
 
 INGEST_TABLES = ("policy_events", "policies")
 _GROWTH = 0.10
+_PG_STATISTICS_TARGET = 10
 _SQLITE_ANALYSIS_LIMIT = 1_000
 
 
@@ -43,7 +48,9 @@ class SqlPlannerStatistics:
                 for table in INGEST_TABLES
                 if counted.get(table, -1) < 0 or written >= _GROWTH * counted[table]
             ]
-            if conn.dialect.name != "postgresql" and stale:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text(f"SET LOCAL default_statistics_target = {_PG_STATISTICS_TARGET}"))
+            elif stale:
                 conn.execute(text(f"PRAGMA analysis_limit = {_SQLITE_ANALYSIS_LIMIT}"))
             for table in stale:  # names from our own constant, never from input
                 conn.execute(text(f"ANALYZE {table}"))
