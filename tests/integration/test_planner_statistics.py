@@ -40,12 +40,18 @@ def fleet(n: int, *, first: int = 0) -> list[dict[str, Any]]:
 def test_a_load_refreshes_what_it_made_stale_and_nothing_else(container: Container) -> None:
     statistics = SqlPlannerStatistics(container.engine)
     container.insurers.add("PICC", "人保", actor="test")
+
+    def load(first: int, n: int) -> int:
+        events = enumerate(fleet(n, first=first), 1)
+        results = container.report_events.report_many(events, insurer_code="PICC")
+        assert {r.status for r in results} == {"accepted"}
+        return n
+
     assert statistics.refresh(0) == []
-    results = container.report_events.report_many(enumerate(fleet(200), 1), insurer_code="PICC")
-    assert {r.status for r in results} == {"accepted"}
-    assert statistics.refresh(200) == ["policy_events", "policies"]  # 200 rows, none known
-    assert statistics.refresh(15) == []  # under a tenth of the 200 the statistics know
-    assert statistics.refresh(20) == ["policy_events", "policies"]
+    assert statistics.refresh(load(0, 400)) == ["policy_events", "policies"]  # none known
+    assert statistics.refresh(load(400, 100)) == []  # 500 rows: not twice the 400 known
+    assert statistics.refresh(load(500, 700)) == ["policy_events", "policies"]  # tripled
+    assert statistics.refresh(load(1200, 50)) == []
 
 
 @pytest.fixture

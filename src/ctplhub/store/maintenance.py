@@ -1,16 +1,17 @@
 """Planner statistics after bulk loads (``services.ports.PlannerStatistics``).
 
 A database filled by ``ctplhub import`` must answer well the moment it is served. On
-PostgreSQL a table that was never analysed, or grew much since, gets plans made for the
-wrong sizes: 100,000 events loaded into a new database then answered 250 coverage
-queries a second instead of thousands, until someone ran ``ANALYZE``. So a bulk load
-refreshes the statistics of the tables it wrote to when they are missing or when the
-load added at least a tenth of what they held; smaller loads leave it to autovacuum.
+PostgreSQL a table that was never analysed gets plans made for the wrong sizes: 100,000
+events loaded into a new database then answered 250 coverage queries a second instead
+of thousands, until someone ran ``ANALYZE``. So a bulk load refreshes the statistics of
+the tables it wrote to when they have none, or when the table has at least doubled since
+they were taken: the plans that matter here are lookups by key, which change with the
+order of magnitude of a table, not with every tenth more rows (autovacuum refreshes at a
+tenth in the background, with the server's own settings). A series of imports of similar
+size so pays for few refreshes: in the ingest benchmark, two of five.
 
 The refresh is a small sample: on PostgreSQL a statistics target of 10 (3,000 rows
-instead of 30,000) took 0.2 s instead of 0.6-8 s for a million events, and the plans
-that matter here are lookups by key, which need the tables' sizes, not fine histograms;
-autovacuum refines them later with the server's own target. On SQLite, ``ANALYZE``
+instead of 30,000), 0.2 s instead of 0.6-8 s for a million events; on SQLite ``ANALYZE``
 with an analysis limit (milliseconds at a million rows), then ``PRAGMA optimize``.
 """
 
@@ -19,9 +20,11 @@ from __future__ import annotations
 from sqlalchemy import Connection, Engine, text
 
 INGEST_TABLES = ("policy_events", "policies")
-_GROWTH = 0.10
 _PG_STATISTICS_TARGET = 10
 _SQLITE_ANALYSIS_LIMIT = 1_000
+
+# Per table: (its size when last analysed, or None when never; its size now).
+Sizes = dict[str, tuple[float | None, float]]
 
 
 class SqlPlannerStatistics:
@@ -29,46 +32,60 @@ class SqlPlannerStatistics:
         self._engine = engine
 
     def refresh(self, written: int) -> list[str]:
-        """Refresh the statistics of the ingest tables that ``written`` new rows made
-        stale; returns the tables analysed."""
+        """After a load that added ``written`` rows: refresh the statistics of the ingest
+        tables that have none or have doubled since; returns the tables analysed."""
         if written <= 0:
             return []
         with self._engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                counted = dict(
-                    conn.execute(
-                        text("SELECT relname, reltuples FROM pg_class WHERE relname = ANY(:names)"),
-                        {"names": list(INGEST_TABLES)},
-                    ).all()
-                )
-            else:
-                counted = self._sqlite_counts(conn)
+            postgres = conn.dialect.name == "postgresql"
+            sizes = _postgres_sizes(conn) if postgres else _sqlite_sizes(conn)
             stale = [
                 table
                 for table in INGEST_TABLES
-                if counted.get(table, -1) < 0 or written >= _GROWTH * counted[table]
+                if (known := sizes.get(table, (None, 0.0)))[0] is None
+                or known[1] >= 2 * max(known[0] or 0.0, 1.0)
             ]
-            if conn.dialect.name == "postgresql":
+            if stale and postgres:
                 conn.execute(text(f"SET LOCAL default_statistics_target = {_PG_STATISTICS_TARGET}"))
             elif stale:
                 conn.execute(text(f"PRAGMA analysis_limit = {_SQLITE_ANALYSIS_LIMIT}"))
             for table in stale:  # names from our own constant, never from input
                 conn.execute(text(f"ANALYZE {table}"))
-            if conn.dialect.name != "postgresql" and stale:
+            if stale and not postgres:
                 conn.execute(text("PRAGMA optimize"))
             conn.commit()
         return stale
 
-    @staticmethod
-    def _sqlite_counts(conn: Connection) -> dict[str, float]:
-        """Rows per table as of the last ``ANALYZE`` (``sqlite_stat1``); none when never."""
-        exists = conn.execute(
-            text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")
-        ).first()
-        if exists is None:
-            return {}
-        counts: dict[str, float] = {}
+
+def _postgres_sizes(conn: Connection) -> Sizes:
+    """Measured in pages, as the planner itself scales its row counts: the table's pages
+    when it was last analysed (``relpages``; never, when ``reltuples`` is -1) and its
+    pages now, from the size of its file, so that rows other sessions wrote just now
+    count too (the statistics system learns of them only seconds later)."""
+    rows = conn.execute(
+        text(
+            "SELECT relname, reltuples, relpages, "
+            "pg_relation_size(oid) / current_setting('block_size')::int FROM pg_class "
+            "WHERE relname = ANY(:names) AND relkind = 'r'"
+        ),
+        {"names": list(INGEST_TABLES)},
+    ).all()
+    return {
+        name: (None if tuples < 0 else float(pages), float(now))
+        for name, tuples, pages, now in rows
+    }
+
+
+def _sqlite_sizes(conn: Connection) -> Sizes:
+    """The count as of the last ANALYZE is the first number of ``sqlite_stat1``; the live
+    count is counted (tens of milliseconds at a million rows)."""
+    known: dict[str, float] = {}
+    if conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")).first():
         for table, stat in conn.execute(text("SELECT tbl, stat FROM sqlite_stat1")).all():
             if table in INGEST_TABLES and stat:
-                counts[table] = max(counts.get(table, 0), float(str(stat).split()[0]))
-        return counts
+                known[table] = max(known.get(table, 0.0), float(str(stat).split()[0]))
+    sizes: Sizes = {}
+    for table in INGEST_TABLES:
+        live = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+        sizes[table] = (known.get(table), float(live))
+    return sizes
