@@ -139,16 +139,24 @@ def _rank(state: PolicyState) -> tuple[int, int, datetime, datetime, str, bool, 
 def ruling_versions(states: Iterable[PolicyState]) -> list[PolicyState]:
     """Each policy at the version that rules it (§2.4: its lowest-versioned surrender or
     cancel, else its highest version), whatever order the versions arrived in."""
+    return sorted(_ruling(states), key=lambda s: (s.coverage_start, s.insurer_code, s.policy_no))
+
+
+def _ruling(states: Iterable[PolicyState]) -> Iterable[PolicyState]:
     best: dict[tuple[str, str], PolicyState] = {}
     for state in states:
         key = (state.insurer_code, state.policy_no)
         held = best.get(key)
         if held is None or _rank(state) > _rank(held):
             best[key] = state
-    return sorted(best.values(), key=lambda s: (s.coverage_start, s.insurer_code, s.policy_no))
+    return best.values()
 
 
 _Cover = tuple[datetime, datetime, PolicyState]
+
+
+def _cover_order(cover: _Cover) -> tuple[datetime, datetime, str, str]:
+    return (cover[0], cover[1], cover[2].insurer_code, cover[2].policy_no)
 
 
 def _earliest(covers: Iterable[_Cover]) -> _Cover | None:
@@ -213,11 +221,12 @@ def coverage_status(
     """The §2.5 status of one vehicle at ``at``, given its policies (any versions, any order)."""
     _require_aware(at, "at")
     covers: list[_Cover] = []
-    for state in ruling_versions(policies):
+    for state in _ruling(policies):
         interval = state.interval
         if interval is not None:
             covers.append((interval[0], interval[1], state))
-    covers.sort(key=lambda c: (c[0], c[1], c[2].insurer_code, c[2].policy_no))
+    # One policy per (insurer, number) by now: the key below never ties.
+    covers.sort(key=_cover_order)
     if not covers:
         return CoverageResult(
             at, CoverageStatus.NO_RECORD, None, None, None, None, None, None, False, ()

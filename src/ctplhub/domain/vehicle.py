@@ -66,24 +66,41 @@ def resolve_plate(
     plate: str, at: datetime, candidates: Iterable[VehicleHistory]
 ) -> VehicleHistory | None:
     """The vehicle ``plate`` (canonical form) means at ``at``, among ``candidates``: the
-    complete histories of the vehicles that ever claimed it (others may be among them)."""
-    holders: list[tuple[PlateClaim, VehicleHistory]] = []
-    firsts: list[tuple[PlateClaim, VehicleHistory]] = []
+    complete histories of the vehicles that ever claimed it (others may be among them).
+
+    One pass over each vehicle's claims finds its latest claim up to ``at`` (its plate
+    then), its earliest claim, and whether anyone claimed ``plate`` by ``at``."""
+    holder: tuple[tuple[datetime, int], VehicleHistory] | None = None
+    first: tuple[tuple[datetime, int], VehicleHistory] | None = None
     claimed_by_then = False
     for vehicle in candidates:
-        current = vehicle.plate_at(at)
-        if current is not None and current.plate == plate:
-            holders.append((current, vehicle))
-        if not claimed_by_then:
-            claimed_by_then = any(c.plate == plate and c.occurred_at <= at for c in vehicle.claims)
-        first = vehicle.first_claim
-        if first is not None and first.plate == plate:
-            firsts.append((first, vehicle))
-    if holders:
-        return max(holders, key=lambda pair: pair[0].order)[1]
+        latest: PlateClaim | None = None
+        earliest: PlateClaim | None = None
+        for claim in vehicle.claims:
+            if claim.occurred_at <= at:
+                if latest is None or claim.order > latest.order:
+                    latest = claim
+                if claim.plate == plate:
+                    claimed_by_then = True
+            if earliest is None or claim.order < earliest.order:
+                earliest = claim
+        if (
+            latest is not None
+            and latest.plate == plate
+            and (holder is None or latest.order > holder[0])
+        ):
+            holder = (latest.order, vehicle)
+        if (
+            earliest is not None
+            and earliest.plate == plate
+            and (first is None or earliest.order < first[0])
+        ):
+            first = (earliest.order, vehicle)
+    if holder is not None:
+        return holder[1]
     if claimed_by_then:
         return None  # the plate was in use before ``at`` and had left every vehicle by then
-    return min(firsts, key=lambda pair: pair[0].order, default=(None, None))[1]
+    return first[1] if first is not None else None
 
 
 class VehicleSnapshot:
@@ -99,6 +116,11 @@ class VehicleSnapshot:
             self._by_vin[vehicle.vin] = vehicle
             for plate in {claim.plate for claim in vehicle.claims}:
                 self._by_plate.setdefault(plate, []).append(vehicle)
+
+    @classmethod
+    def union(cls, parts: Iterable[VehicleSnapshot]) -> VehicleSnapshot:
+        """One snapshot of several reads (a vehicle read twice is the same history)."""
+        return cls({v.vin: v for part in parts for v in part._by_vin.values()}.values())
 
     def by_vin(self, vin: str) -> VehicleHistory | None:
         return self._by_vin.get(vin)

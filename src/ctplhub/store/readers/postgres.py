@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime
-from itertools import chain
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -91,13 +90,11 @@ class PostgresVehicleReader:
         parts += [([], vins[i : i + self._chunk]) for i in range(0, len(vins), self._chunk)]
         gate = asyncio.Semaphore(self._in_flight)
 
-        async def part(plates: list[str], vins: list[str]) -> list[VehicleHistory]:
+        async def part(plates: list[str], vins: list[str]) -> VehicleSnapshot:
             async with gate:
-                return await self._histories(plates, vins)
+                return await self._snapshot(plates, vins)
 
-        found = await asyncio.gather(*(part(p, v) for p, v in parts))
-        unique = {vehicle.vin: vehicle for vehicle in chain.from_iterable(found)}
-        return VehicleSnapshot(unique.values())
+        return VehicleSnapshot.union(await asyncio.gather(*(part(p, v) for p, v in parts)))
 
     def _batcher(self) -> ReadBatcher:
         loop = asyncio.get_running_loop()
