@@ -61,6 +61,20 @@ def fresh_postgres(postgres_url: str) -> Iterator[str]:
         yield url
 
 
+def import_fleet(url: str, home: Path, tmp_path: Path, vehicles: int) -> dict[str, Any]:
+    """``ctplhub import`` of ``vehicles`` events for PICC (registered first); the
+    command's JSON summary."""
+    env = {"CTPLHUB_DATABASE_URL": url, "CTPLHUB_HOME": str(home)}
+    runner = CliRunner()
+    assert runner.invoke(app, ["insurer", "add", "PICC", "--name", "人保"], env=env).exit_code == 0
+    source = tmp_path / "book.ndjson"
+    source.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in fleet(vehicles)))
+    imported = runner.invoke(app, ["import", str(source), "--insurer", "PICC", "--json"], env=env)
+    assert imported.exit_code == 0, imported.output
+    summary: dict[str, Any] = json.loads(imported.stdout)
+    return summary
+
+
 def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield plan
     for child in plan.get("Plans", []):
@@ -70,16 +84,9 @@ def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def test_right_after_an_import_the_plate_query_uses_its_indexes(
     fresh_postgres: str, home: Path, tmp_path: Path
 ) -> None:
-    env = {"CTPLHUB_DATABASE_URL": fresh_postgres, "CTPLHUB_HOME": str(home)}
-    runner = CliRunner()
-    assert runner.invoke(app, ["insurer", "add", "PICC", "--name", "人保"], env=env).exit_code == 0
-    source = tmp_path / "book.ndjson"
-    source.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in fleet(3_000)))
+    summary = import_fleet(fresh_postgres, home, tmp_path, 3_000)
 
-    imported = runner.invoke(app, ["import", str(source), "--insurer", "PICC", "--json"], env=env)
-
-    assert imported.exit_code == 0, imported.output
-    assert json.loads(imported.stdout)["statistics_refreshed"] == ["policy_events", "policies"]
+    assert summary["statistics_refreshed"] == ["policy_events", "policies"]
     with psycopg.connect(fresh_postgres, autocommit=True) as conn:
         analysed = dict(
             conn.execute(
@@ -110,13 +117,7 @@ def test_an_import_into_sqlite_leaves_statistics(
 ) -> None:
     if not database_url.startswith("sqlite"):
         pytest.skip("the SQLite half; PostgreSQL is checked with EXPLAIN above")
-    env = {"CTPLHUB_DATABASE_URL": database_url, "CTPLHUB_HOME": str(home)}
-    runner = CliRunner()
-    assert runner.invoke(app, ["insurer", "add", "PICC", "--name", "人保"], env=env).exit_code == 0
-    source = tmp_path / "book.ndjson"
-    source.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in fleet(500)))
-    imported = runner.invoke(app, ["import", str(source), "--insurer", "PICC", "--json"], env=env)
-    assert imported.exit_code == 0, imported.output
+    import_fleet(database_url, home, tmp_path, 500)
     engine = make_engine(database_url)
     with engine.connect() as conn:
         tables = {row[0] for row in conn.execute(text("SELECT tbl FROM sqlite_stat1"))}
@@ -139,12 +140,7 @@ def test_an_insurers_first_load_looks_policies_up_by_number_after_others_were_an
     """Statistics taken before an insurer's first load say it has no rows. The lookups
     of ingest must still probe the index by (insurer, number), not scan all of that
     insurer's rows and filter: that made every chunk of a load slower than the last."""
-    env = {"CTPLHUB_DATABASE_URL": fresh_postgres, "CTPLHUB_HOME": str(home)}
-    runner = CliRunner()
-    assert runner.invoke(app, ["insurer", "add", "PICC", "--name", "人保"], env=env).exit_code == 0
-    source = tmp_path / "book.ndjson"
-    source.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in fleet(3_000)))
-    assert runner.invoke(app, ["import", str(source), "--insurer", "PICC"], env=env).exit_code == 0
+    import_fleet(fresh_postgres, home, tmp_path, 3_000)
     engine = make_engine(fresh_postgres)
     try:
         with engine.connect() as conn:

@@ -94,3 +94,49 @@ class ReadBatcher:
         finally:
             self._in_flight -= 1
             self._schedule()
+
+
+class BatchedReads:
+    """How both readers read: a small read (an owner's question) joins the next batch
+    of the event loop's ``ReadBatcher``; a bulk read (a police verify) goes out in chunks,
+    ``bulk_at_once`` at a time, and their snapshots are joined."""
+
+    def __init__(
+        self, read: Read, *, batch: int, in_flight: int, chunk: int, bulk_at_once: int
+    ) -> None:
+        self._read = read
+        self._batch = batch
+        self._in_flight = in_flight
+        self._chunk = chunk
+        self._bulk_at_once = bulk_at_once
+        # One batcher per event loop: a server has one; tests start an app per client.
+        self._batchers: dict[asyncio.AbstractEventLoop, ReadBatcher] = {}
+
+    async def vehicles(self, plates: Sequence[str], vins: Sequence[str]) -> VehicleSnapshot:
+        if len(plates) + len(vins) <= self._batch:
+            return await self._batcher().read(plates, vins)
+        size = self._chunk
+        unique_plates, unique_vins = sorted(set(plates)), sorted(set(vins))
+        parts: list[tuple[list[str], list[str]]] = [
+            (unique_plates[i : i + size], []) for i in range(0, len(unique_plates), size)
+        ]
+        parts += [([], unique_vins[i : i + size]) for i in range(0, len(unique_vins), size)]
+        gate = asyncio.Semaphore(self._bulk_at_once)
+
+        async def part(plates: list[str], vins: list[str]) -> VehicleSnapshot:
+            async with gate:
+                return await self._read(plates, vins)
+
+        return VehicleSnapshot.union(await asyncio.gather(*(part(p, v) for p, v in parts)))
+
+    def forget(self) -> None:
+        """Drop the running loop's batcher (its loop is ending)."""
+        self._batchers.pop(asyncio.get_running_loop(), None)
+
+    def _batcher(self) -> ReadBatcher:
+        loop = asyncio.get_running_loop()
+        batcher = self._batchers.get(loop)
+        if batcher is None:
+            batcher = ReadBatcher(self._read, max_in_flight=self._in_flight, max_batch=self._batch)
+            self._batchers[loop] = batcher
+        return batcher

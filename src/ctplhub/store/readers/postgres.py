@@ -19,7 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ctplhub.domain.vehicle import VehicleHistory, VehicleSnapshot
 from ctplhub.services.ports import InsurerRecord
-from ctplhub.store.readers.batcher import ReadBatcher
+from ctplhub.store.readers.batcher import BatchedReads
 from ctplhub.store.statements import (
     insurer_record,
     read_statements,
@@ -47,12 +47,12 @@ class PostgresVehicleReader:
     ) -> None:
         self._conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
         self._size = size
-        self._in_flight = min(in_flight, size)
-        self._batch = batch
-        self._chunk = chunk
+        in_flight = min(in_flight, size)
         # One pool per event loop: a server has one; tests start an app (a loop) per client.
         self._pools: dict[asyncio.AbstractEventLoop, AsyncConnectionPool] = {}
-        self._batchers: dict[asyncio.AbstractEventLoop, ReadBatcher] = {}
+        self._reads = BatchedReads(
+            self._snapshot, batch=batch, in_flight=in_flight, chunk=chunk, bulk_at_once=in_flight
+        )
 
     async def _pool(self) -> AsyncConnectionPool:
         loop = asyncio.get_running_loop()
@@ -74,37 +74,13 @@ class PostgresVehicleReader:
         await self._pool()
 
     async def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._batchers.pop(loop, None)
-        pool = self._pools.pop(loop, None)
+        self._reads.forget()
+        pool = self._pools.pop(asyncio.get_running_loop(), None)
         if pool is not None:
             await pool.close()
 
     async def vehicles(self, plates: Sequence[str], vins: Sequence[str]) -> VehicleSnapshot:
-        if len(plates) + len(vins) <= self._batch:
-            return await self._batcher().read(plates, vins)
-        plates, vins = sorted(set(plates)), sorted(set(vins))
-        parts: list[tuple[list[str], list[str]]] = [
-            (plates[i : i + self._chunk], []) for i in range(0, len(plates), self._chunk)
-        ]
-        parts += [([], vins[i : i + self._chunk]) for i in range(0, len(vins), self._chunk)]
-        gate = asyncio.Semaphore(self._in_flight)
-
-        async def part(plates: list[str], vins: list[str]) -> VehicleSnapshot:
-            async with gate:
-                return await self._snapshot(plates, vins)
-
-        return VehicleSnapshot.union(await asyncio.gather(*(part(p, v) for p, v in parts)))
-
-    def _batcher(self) -> ReadBatcher:
-        loop = asyncio.get_running_loop()
-        batcher = self._batchers.get(loop)
-        if batcher is None:
-            batcher = ReadBatcher(
-                self._snapshot, max_in_flight=self._in_flight, max_batch=self._batch
-            )
-            self._batchers[loop] = batcher
-        return batcher
+        return await self._reads.vehicles(plates, vins)
 
     async def _snapshot(self, plates: list[str], vins: list[str]) -> VehicleSnapshot:
         return VehicleSnapshot(await self._histories(plates, vins))

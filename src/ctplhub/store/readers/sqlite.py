@@ -12,7 +12,6 @@ connection; WAL mode lets readers run beside the writer.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import threading
@@ -25,7 +24,7 @@ import anyio.to_thread
 
 from ctplhub.domain.vehicle import VehicleSnapshot
 from ctplhub.services.ports import InsurerRecord
-from ctplhub.store.readers.batcher import ReadBatcher
+from ctplhub.store.readers.batcher import BatchedReads
 from ctplhub.store.statements import insurer_record, read_statements, vehicle_histories
 
 _BATCH = 16  # plates and VINs a batched read may hold
@@ -52,7 +51,15 @@ class SqliteVehicleReader:
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._batchers: dict[asyncio.AbstractEventLoop, ReadBatcher] = {}
+        # A bulk read (police verify) goes out in chunks on two threads at once, so that
+        # SQLite works on both cores while the loop waits.
+        self._reads = BatchedReads(
+            self._on_thread,
+            batch=_BATCH,
+            in_flight=_IN_FLIGHT,
+            chunk=_CHUNK,
+            bulk_at_once=_BULK_THREADS,
+        )
 
     def _connection(self) -> sqlite3.Connection:
         """This thread's read-only connection, opened on first use."""
@@ -78,32 +85,10 @@ class SqliteVehicleReader:
         for conn in opened:
             conn.close()
         self._local = threading.local()
-        self._batchers.clear()
+        self._reads.forget()
 
     async def vehicles(self, plates: Sequence[str], vins: Sequence[str]) -> VehicleSnapshot:
-        if len(plates) + len(vins) <= _BATCH:
-            return await self._batcher().read(plates, vins)
-        # A bulk read (police verify): chunks on two threads at once, so SQLite works on
-        # both cores while the loop waits.
-        parts: list[tuple[list[str], list[str]]] = [
-            (list(plates[i : i + _CHUNK]), []) for i in range(0, len(plates), _CHUNK)
-        ]
-        parts += [([], list(vins[i : i + _CHUNK])) for i in range(0, len(vins), _CHUNK)]
-        gate = asyncio.Semaphore(_BULK_THREADS)
-
-        async def part(plates: list[str], vins: list[str]) -> VehicleSnapshot:
-            async with gate:
-                return await self._on_thread(plates, vins)
-
-        return VehicleSnapshot.union(await asyncio.gather(*(part(p, v) for p, v in parts)))
-
-    def _batcher(self) -> ReadBatcher:
-        loop = asyncio.get_running_loop()
-        batcher = self._batchers.get(loop)
-        if batcher is None:
-            batcher = ReadBatcher(self._on_thread, max_in_flight=_IN_FLIGHT, max_batch=_BATCH)
-            self._batchers[loop] = batcher
-        return batcher
+        return await self._reads.vehicles(plates, vins)
 
     async def _on_thread(self, plates: list[str], vins: list[str]) -> VehicleSnapshot:
         return await anyio.to_thread.run_sync(self.read, plates, vins)
