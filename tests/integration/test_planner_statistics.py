@@ -5,6 +5,7 @@ query keeps to its indexes (PostgreSQL, checked with EXPLAIN)."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -113,10 +114,12 @@ def test_right_after_an_import_the_plate_query_uses_its_indexes(
 
 
 def test_an_import_into_sqlite_leaves_statistics(
-    database_url: str, home: Path, tmp_path: Path
+    sqlite_template: Path, home: Path, tmp_path: Path
 ) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("the SQLite half; PostgreSQL is checked with EXPLAIN above")
+    """The SQLite half (PostgreSQL is checked with EXPLAIN above): a new database file."""
+    database = tmp_path / "fresh.db"
+    shutil.copyfile(sqlite_template, database)
+    database_url = f"sqlite:///{database}"
     import_fleet(database_url, home, tmp_path, 500)
     engine = make_engine(database_url)
     with engine.connect() as conn:
