@@ -289,3 +289,54 @@ def test_bulk_verify_refuses_more_than_ten_thousand_items(
     )
     assert answer.status_code == 413
     assert answer.json()["error"]["code"] == "payload_too_large"
+
+
+def test_a_verify_csv_that_is_not_utf8_is_a_clear_400(
+    client: TestClient, police_token: str
+) -> None:
+    answer = client.post(
+        "/v1/coverage/verify",
+        content=b"plate,vin,at\n\xff,,\n",
+        headers={**bearer_headers(police_token), "Content-Type": "text/csv"},
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["code"] == "malformed_csv"
+
+
+def test_a_bare_carriage_return_in_a_verify_csv_ends_a_row(
+    client: TestClient, police_token: str
+) -> None:
+    # It used to be a 500. A lone CR is a line break to CSV readers (and to Excel): the
+    # two halves are answered as the two rows they are.
+    answer = client.post(
+        "/v1/coverage/verify",
+        content="plate,vin,at\n苏E1\r2345,,\n苏E12345,,\n".encode(),
+        headers={**bearer_headers(police_token), "Content-Type": "text/csv"},
+    )
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert [r.get("error", {}).get("code") for r in results] == [
+        "invalid_plate",
+        "invalid_plate",
+        None,
+    ]
+    assert results[2]["status"] == "NO_RECORD"
+
+
+def test_verify_errors_echo_only_strings(client: TestClient, police_token: str) -> None:
+    items = [{"vin": 0}, {"plate": ["苏E12345"], "at": 5}, {"plate": "XE1", "at": "bad"}]
+    answer = client.post(
+        "/v1/coverage/verify", json={"items": items}, headers=bearer_headers(police_token)
+    )
+    assert answer.status_code == 200
+    results = answer.json()["results"]
+    assert [(r.get("vin"), r.get("plate"), r["at"]) for r in results] == [
+        (None, None, None),
+        (None, None, None),
+        (None, "XE1", "bad"),
+    ]
+    assert [r["error"]["code"] for r in results] == [
+        "invalid_vin",
+        "invalid_plate",
+        "invalid_plate",
+    ]
