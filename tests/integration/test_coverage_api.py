@@ -248,10 +248,10 @@ def test_bulk_verify_accepts_csv_and_can_answer_csv(
     picc: InsurerAccount, client: TestClient, police_token: str
 ) -> None:
     picc.api.report_event(event(**THIS_YEAR))
-    csv_body = "plate,vin,at\n苏E12345,,\n,LSVAU218XN2183294,2020-01-01T00:00:00+08:00\n"
+    csv_body = "plate,vin,at\n苏E12345,,\n,LSVAU218XN2183294,2020-01-01T00:00:00+08:00\nXE1,,\n"
     headers = {**bearer_headers(police_token), "Content-Type": "text/csv"}
     as_json = client.post("/v1/coverage/verify", content=csv_body.encode(), headers=headers)
-    assert [r["covered"] for r in as_json.json()["results"]] == [True, False]
+    assert [r["covered"] for r in as_json.json()["results"]] == [True, False, None]
     as_csv = client.post(
         "/v1/coverage/verify",
         content=csv_body.encode(),
@@ -259,7 +259,11 @@ def test_bulk_verify_accepts_csv_and_can_answer_csv(
     )
     lines = as_csv.text.strip().splitlines()
     assert lines[0].startswith("plate,vin,at,covered,status")
-    assert lines[1].startswith("苏E·12345,,2026-11-25T10:00:00+08:00,true,ACTIVE,PICC")
+    assert lines[1] == (
+        "苏E·12345,,2026-11-25T10:00:00+08:00,true,ACTIVE,PICC,2027-03-01T00:00:00+08:00,"
+    )
+    assert lines[2] == ",LSVAU218XN2183294,2020-01-01T00:00:00+08:00,false,PENDING_START,,,"
+    assert lines[3] == "XE1,,,,,,,invalid_plate"
 
 
 def test_bulk_verify_needs_a_police_or_regulator_token(

@@ -22,13 +22,13 @@ import time
 from bisect import bisect_left
 from collections.abc import Iterator
 
-import orjson
 import structlog
 from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ctplhub.api.errors import error_response
 from ctplhub.logs import safe_traceback
 from ctplhub.services.ids import new_request_id
 
@@ -126,7 +126,14 @@ class RequestObservability:
                 traceback=safe_traceback(error),  # no exception messages: they carry data
             )
             if not responded:
-                await _internal_error(send, request_id)
+                message = (
+                    "an unexpected error occurred; quote the request id "
+                    f"{request_id.decode()} when you report it"
+                )
+                headers = {"X-Request-ID": request_id.decode()}
+                await error_response(500, "internal_error", message, headers=headers)(
+                    scope, receive, send
+                )
         finally:
             route = _route(scope)
             seconds = time.perf_counter() - started
@@ -146,27 +153,3 @@ def _route(scope: Scope) -> str:
     it is safe to log and keeps the metrics' cardinality bounded."""
     route = scope.get("route")
     return str(getattr(route, "path", "unmatched"))
-
-
-async def _internal_error(send: Send, request_id: bytes) -> None:
-    body = orjson.dumps(
-        {
-            "error": {
-                "code": "internal_error",
-                "message": "an unexpected error occurred; quote the request id "
-                f"{request_id.decode()} when you report it",
-            }
-        }
-    )
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 500,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (_HEADER, request_id),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -20,7 +20,7 @@ from ctplhub.domain.instants import format_instant, format_optional
 from ctplhub.services.check_coverage import FullAnswer, PolicyView, ShortAnswer
 from ctplhub.services.insurers import SyncStatus
 from ctplhub.services.report_events import LineResult, Receipt
-from ctplhub.services.verify_bulk import RejectedItem, VerifiedItem, VerifyResult
+from ctplhub.services.verify_bulk import RejectedItem, VerifyResult
 
 VERIFY_CSV_COLUMNS = (
     "plate",
@@ -153,38 +153,19 @@ def verify_answer(results: Iterable[VerifyResult]) -> dict[str, Any]:
 
 
 def verify_csv(results: Iterable[VerifyResult]) -> str:
-    """The bulk-verify columns of §3.1 / §11 as UTF-8 CSV with a header row."""
+    """The bulk-verify columns of §3.1 / §11 as UTF-8 CSV with a header row: the JSON
+    results, one row each, ``covered`` as ``true``/``false``/empty and ``error`` as its
+    code."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(VERIFY_CSV_COLUMNS)
     for result in results:
-        if isinstance(result, RejectedItem):
-            given = result.given or ""
-            writer.writerow(
-                [
-                    given if result.key == "plate" else "",
-                    given if result.key == "vin" else "",
-                    result.at or "",
-                    "",
-                    "",
-                    "",
-                    "",
-                    result.error.code,
-                ]
-            )
-            continue
-        assert isinstance(result, VerifiedItem)
+        body = verify_result(result)
+        covered = body["covered"]
+        body["covered"] = "" if covered is None else str(covered).lower()
+        body["error"] = body["error"]["code"] if "error" in body else ""
         writer.writerow(
-            [
-                result.plate.display if result.plate else "",
-                result.vin.value if result.vin else "",
-                format_instant(result.at),
-                "true" if result.covered else "false",
-                result.status.value,
-                result.insurer_code or "",
-                format_optional(result.covered_until) or "",
-                "",
-            ]
+            ["" if body.get(name) is None else body[name] for name in VERIFY_CSV_COLUMNS]
         )
     return out.getvalue()
 
