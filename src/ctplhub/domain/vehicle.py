@@ -49,18 +49,6 @@ class VehicleHistory:
     policies: tuple[PolicyState, ...]
     owner_index: bytes | None
 
-    def plate_at(self, at: datetime) -> PlateClaim | None:
-        """The claim that gives the vehicle's plate at ``at``: its latest up to then."""
-        return max((c for c in self.claims if c.occurred_at <= at), key=_order, default=None)
-
-    @property
-    def first_claim(self) -> PlateClaim | None:
-        return min(self.claims, key=_order, default=None)
-
-
-def _order(claim: PlateClaim) -> tuple[datetime, int]:
-    return claim.order
-
 
 def resolve_plate(
     plate: str, at: datetime, candidates: Iterable[VehicleHistory]

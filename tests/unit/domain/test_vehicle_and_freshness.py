@@ -32,14 +32,14 @@ def vin_at(claims: list[PlateClaim], plate: str, days: float) -> str | None:
 
 
 def test_current_plate_is_the_most_recent_event_ties_broken_by_arrival() -> None:
-    history = VehicleHistory(
-        "A",
-        (claim("A", "苏E12345", 0, 1), claim("A", "苏E77777", 5, 2), claim("A", "苏E88888", 5, 3)),
-        (),
-        None,
-    )
-    latest = history.plate_at(T0 + timedelta(days=9))
-    assert latest is not None and latest.plate == "苏E88888"
+    claims = [
+        claim("A", "苏E12345", 0, 1),
+        claim("A", "苏E77777", 5, 2),
+        claim("A", "苏E88888", 5, 3),
+    ]
+    assert vin_at(claims, "苏E88888", 9) == "A"
+    assert vin_at(claims, "苏E77777", 9) is None  # same instant, received earlier
+    assert vin_at(claims, "苏E12345", 3) == "A"
 
 
 def test_plate_resolves_to_the_vehicle_that_holds_it_at_the_instant() -> None:
