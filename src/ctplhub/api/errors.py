@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from ctplhub.api.presenters import error_body
+from ctplhub.api.presenters import error_body, error_fields
 from ctplhub.api.responses import JSONBody
 from ctplhub.domain import errors as e
 
@@ -45,13 +45,8 @@ def status_for(error: e.DomainError) -> int:
     raise TypeError(f"{type(error).__name__} has no HTTP status in STATUS_BY_ERROR")
 
 
-def error_response(
-    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
-) -> Response:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if details is not None:
-        body["details"] = details
-    return JSONBody({"error": body}, status_code=status, headers=headers)
+def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+    return JSONBody({"error": error_fields(code, message, details)}, status_code=status)
 
 
 def domain_error_response(error: e.DomainError) -> Response:

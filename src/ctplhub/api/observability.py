@@ -130,10 +130,7 @@ class RequestObservability:
                     "an unexpected error occurred; quote the request id "
                     f"{request_id.decode()} when you report it"
                 )
-                headers = {"X-Request-ID": request_id.decode()}
-                await error_response(500, "internal_error", message, headers=headers)(
-                    scope, receive, send
-                )
+                await error_response(500, "internal_error", message)(scope, receive, send_with_id)
         finally:
             route = _route(scope)
             seconds = time.perf_counter() - started

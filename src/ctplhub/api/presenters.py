@@ -34,12 +34,16 @@ VERIFY_CSV_COLUMNS = (
 )
 
 
-def error_body(error: DomainError) -> dict[str, Any]:
+def error_fields(code: str, message: str, details: Any = None) -> dict[str, Any]:
     """``{"code", "message", "details"?}``: the inside of every error answer."""
-    body: dict[str, Any] = {"code": error.code, "message": error.message}
-    if error.details is not None:
-        body["details"] = error.details
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        body["details"] = details
     return body
+
+
+def error_body(error: DomainError) -> dict[str, Any]:
+    return error_fields(error.code, error.message, error.details)
 
 
 def _caveats(caveats: Iterable[Caveat]) -> list[dict[str, Any]]:

@@ -88,8 +88,9 @@ def _unsigned(obj: dict[str, Any]) -> dict[str, Any]:
 def plain_canonical_json(obj: dict[str, Any]) -> bytes:
     """JCS of an object its builder guarantees plain (strings, booleans, nulls, integers
     within ±2**53, ASCII keys): the fast path of :func:`canonical_json` without the walk
-    that checks it. The presenters that build answers call this; a property test holds
-    it equal to ``rfc8785`` for every answer they can build."""
+    that checks it. The answers the presenters build are signed through it
+    (``signed_json_off_loop``); a property test holds it equal to ``rfc8785`` for every
+    answer they can build."""
     return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
 
 
@@ -115,14 +116,10 @@ class AnswerSigner:
         ]
         self._thread = SigningThread(self._sign_bytes)
 
-    def sign(self, obj: dict[str, Any], *, plain: bool = False) -> dict[str, Any]:
-        """A new dict: `obj` minus any old signature, plus a signature over the rest.
-
-        ``plain=True`` is the builder's promise that the object is plain (see
-        :func:`plain_canonical_json`); anything else goes through the checked path."""
+    def sign(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """A new dict: `obj` minus any old signature, plus a signature over the rest."""
         unsigned = _unsigned(obj)
-        message = plain_canonical_json(unsigned) if plain else canonical_json(unsigned)
-        return {**unsigned, "signature": self._signature(message)}
+        return {**unsigned, "signature": self._signature(canonical_json(unsigned))}
 
     async def signed_json_off_loop(self, obj: dict[str, Any]) -> bytes:
         """The JSON text of `obj` signed, the signature made on the signing thread. For an
