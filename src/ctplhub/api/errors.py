@@ -49,6 +49,17 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
     return JSONBody({"error": error_fields(code, message, details)}, status_code=status)
 
 
+REQUEST_ID = "ctplhub.request_id"
+"""The key under which ``RequestObservability`` leaves a request's id in its ASGI scope."""
+
+
+def internal_error_response(request_id: str) -> Response:
+    """A failure nobody foresaw: ``500 internal_error``, naming the request id and nothing
+    else (the log line of the same id holds the stack trace)."""
+    message = f"an unexpected error occurred; quote the request id {request_id} when you report it"
+    return error_response(500, "internal_error", message)
+
+
 def domain_error_response(error: e.DomainError) -> Response:
     return JSONBody({"error": error_body(error)}, status_code=status_for(error))
 
@@ -57,6 +68,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.DomainError)
     async def _domain(_: Request, error: e.DomainError) -> Response:
         return domain_error_response(error)
+
+    @app.exception_handler(Exception)  # Starlette's error guard answers with it, then re-raises
+    async def _unforeseen(request: Request, _: Exception) -> Response:
+        return internal_error_response(request.scope.get(REQUEST_ID, "unknown"))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> Response:

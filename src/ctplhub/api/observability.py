@@ -1,8 +1,8 @@
 """What every request leaves behind: a request id, one log line, metrics, and for a
 failure nobody foresaw, its stack trace and an answer in the one error shape.
 
-A thin ASGI middleware (cheaper than Starlette's ``BaseHTTPMiddleware``), outermost but
-for Starlette's own error guard. It logs the route *template*, never the path or a body:
+A thin ASGI middleware (cheaper than Starlette's ``BaseHTTPMiddleware``), the outermost
+layer of the app (``api/app.py``). It logs the route *template*, never the path or a body:
 paths could carry identifiers, and bodies carry personal data.
 
 - ``X-Request-ID``: taken from the request when it is a short token a proxy could have
@@ -28,7 +28,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.utils import floatToGoString
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ctplhub.api.errors import error_response
+from ctplhub.api.errors import REQUEST_ID, internal_error_response
 from ctplhub.logs import safe_traceback
 from ctplhub.services.ids import new_request_id
 
@@ -102,6 +102,7 @@ class RequestObservability:
         started = time.perf_counter()
         request_id = _request_id(scope)
         id_header = (_HEADER, request_id)
+        scope[REQUEST_ID] = text_id = request_id.decode()
         status = 500
         responded = False
 
@@ -119,25 +120,21 @@ class RequestObservability:
             status = 500
             _log.error(
                 "unhandled_error",
-                request_id=request_id.decode(),
+                request_id=text_id,
                 method=scope["method"],
                 route=_route(scope),
                 error_type=type(error).__qualname__,
                 traceback=safe_traceback(error),  # no exception messages: they carry data
             )
             if not responded:
-                message = (
-                    "an unexpected error occurred; quote the request id "
-                    f"{request_id.decode()} when you report it"
-                )
-                await error_response(500, "internal_error", message)(scope, receive, send_with_id)
+                await internal_error_response(text_id)(scope, receive, send_with_id)
         finally:
             route = _route(scope)
             seconds = time.perf_counter() - started
             METRICS.observe(route, status, seconds)
             _log.info(
                 "request",
-                request_id=request_id.decode(),
+                request_id=text_id,
                 method=scope["method"],
                 route=route,
                 status=status,
