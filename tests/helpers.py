@@ -7,6 +7,7 @@ second conftest would shadow the first for ``from conftest import ...``.)
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -96,6 +97,7 @@ def run_reads(container: Container, reads: Callable[[], Awaitable[T]]) -> T:
 def postgres_database(url_of_any: str, name: str) -> Iterator[str]:
     """A new PostgreSQL database ``name`` on the server of ``url_of_any``, migrated to
     head and never analysed; dropped afterwards."""
+    name += os.environ.get("CTPLHUB_TEST_DB_TAG", "")  # two runs on one server keep apart
     admin = create_engine(
         "postgresql+psycopg://" + url_of_any.split("://", 1)[1], isolation_level="AUTOCOMMIT"
     )
