@@ -365,6 +365,9 @@ class RunningServer:
 PLAIN_APP = BENCH / "plain_app.py"
 
 
+_RUN_CLI = "import sys; from ctplhub.cli.main import main; sys.exit(main())"
+
+
 def ctplhub_serve(home: Home, port: int) -> list[str]:
     """`ctplhub serve`, exactly as an operator starts it: one process."""
     return [CTPLHUB, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
@@ -377,15 +380,26 @@ def plain_serve(port: int) -> list[str]:
 
 @contextmanager
 def server(
-    home: Home | None, *, name: str = "server", ready_path: str = "/readyz"
+    home: Home | None,
+    *,
+    name: str = "server",
+    ready_path: str = "/readyz",
+    code: list[str] | None = None,
+    env_extra: dict[str, str] | None = None,
 ) -> Iterator[RunningServer]:
     """`ctplhub serve` on the home's database (``home``) or the plain app (``None``);
-    yields once ``ready_path`` answers. Logs (JSON lines) go to ``bench/out/logs``."""
+    yields once ``ready_path`` answers. Logs (JSON lines) go to ``bench/out/logs``.
+    ``code`` is ``[python, src folder]`` to serve another version of the code (a
+    baseline exported from git); ``env_extra`` adds settings (``CTPLHUB_*``)."""
     port = free_port()
     LOGS.mkdir(parents=True, exist_ok=True)
     log_path = LOGS / f"{name}.log"
     argv = ctplhub_serve(home, port) if home is not None else plain_serve(port)
     env = home.env() if home is not None else dict(os.environ)
+    if code is not None:
+        env["PYTHONPATH"] = code[1]
+        argv = [code[0], "-c", _RUN_CLI, *argv[1:]]
+    env.update(env_extra or {})
     with log_path.open("w") as log_file:
         proc = subprocess.Popen(argv, env=env, stdout=log_file, stderr=log_file)
         base = f"http://127.0.0.1:{port}"

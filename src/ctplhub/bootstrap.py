@@ -4,30 +4,39 @@ and the web application from ``Settings``."""
 from __future__ import annotations
 
 import gc
+import hmac
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, text
 
 from ctplhub.config import Settings, load_settings
 from ctplhub.logs import configure_logging
-from ctplhub.security import request_signing, tokens
+from ctplhub.security import passwords, request_signing, tokens
+from ctplhub.security.access_log import AccessLogWriter, VehicleIndex
 from ctplhub.security.answer_signing import AnswerSigner
-from ctplhub.security.keystore import ensure_keys, load_keys
-from ctplhub.security.pii import BlindIndex, FieldCipher, PersonalDataVault
+from ctplhub.security.envelope import Keyring
+from ctplhub.security.keystore import Keys, ensure_keys, load_keys
+from ctplhub.security.throttle import Throttle, parse_rate_limits
+from ctplhub.services.access_log import OwnerAccessLog
 from ctplhub.services.check_coverage import CheckCoverage
 from ctplhub.services.insurer_directory import InsurerDirectory
 from ctplhub.services.insurers import Insurers
+from ctplhub.services.key_rotation import KeyRotation
 from ctplhub.services.ports import NonceStore, UnitOfWork, VehicleReader
 from ctplhub.services.report_events import ReportEvents
+from ctplhub.services.staff_sessions import StaffSessions
 from ctplhub.services.users import Users
 from ctplhub.services.verify_bulk import VerifyBulk
+from ctplhub.store.data_keys import SqlDataKeys, SqlSealedRows
 from ctplhub.store.maintenance import SqlPlannerStatistics
 from ctplhub.store.nonces import SqlNonceStore
 from ctplhub.store.readers import vehicle_reader
+from ctplhub.store.repositories.access_log import SqlAccessLogStore
 from ctplhub.store.schema import make_engine, migrate
 from ctplhub.store.unit_of_work import SqlUnitOfWork
 
@@ -51,17 +60,30 @@ class Container:
     verify: VerifyBulk
     insurers: Insurers
     users: Users
+    staff_sessions: StaffSessions
     signer: AnswerSigner
+    throttle: Throttle
+    access_log: AccessLogWriter  # queued on the answer path, written in batches
+    owner_access_log: OwnerAccessLog
 
     def close(self) -> None:
-        """Close every pooled database connection."""
+        """Close every pooled database connection, after writing the access log entries
+        still queued (recorded with no server running, e.g. by a command)."""
+        self.access_log.flush_now()
+        self.access_log.close()
         self.engine.dispose()
 
     async def close_resources(self) -> None:
         """What the app holds while it serves: the readers' connections, the signing
-        thread."""
+        thread, the access log's flusher (which writes what waits)."""
+        await self.access_log.stop()
         await self.reader.close()
         self.signer.close()
+        await self.throttle.close()
+
+    async def open_resources(self) -> None:
+        await self.reader.open()
+        await self.access_log.start()
 
     def ready(self) -> bool:
         try:
@@ -82,7 +104,9 @@ class Container:
             insurers=self.insurers,
             users=self.users,
             signer=self.signer,
-            open_resources=self.reader.open,
+            throttle=self.throttle,
+            access_log=self.owner_access_log,
+            open_resources=self.open_resources,
             close_resources=self.close_resources,
             ready=self.ready,
             limits=Limits(
@@ -97,9 +121,40 @@ def initialise(settings: Settings) -> list[str]:
     engine = make_engine(settings.database_url)
     try:
         migrate(engine)
+        # The first envelope data keys (DESIGN §5.3), once: rows sealed under an older
+        # install's key files stay readable and move on the next `ctplhub keys rotate`.
+        tools = KeyTools(engine, settings.home, utc_now)
+        tools.rotation.ensure_active_keys()
     finally:
         engine.dispose()
     return created
+
+
+def build_keyring(keys: Keys, engine: Engine, home: Path) -> Keyring:
+    """Every process's personal-data keys: the key files plus the database's data keys."""
+
+    def reread_masters() -> tuple[dict[str, bytes], str | None]:
+        fresh = load_keys(home)
+        return fresh.master_keys, fresh.active_master_kid
+
+    return Keyring(
+        legacy_keys=keys.pii_keys,
+        legacy_active_kid=keys.active_pii_kid,
+        legacy_blind_key=keys.blind_index_key,
+        master_keys=keys.master_keys,
+        active_master_kid=keys.active_master_kid,
+        load=SqlDataKeys(engine).all,
+        reread_masters=reread_masters,
+    )
+
+
+class KeyTools:
+    """What `ctplhub keys` works with: this process's keyring and the rotation use case."""
+
+    def __init__(self, engine: Engine, home: Path, clock: Callable[[], datetime]) -> None:
+        self.engine = engine
+        self.keyring = build_keyring(load_keys(home), engine, home)
+        self.rotation = KeyRotation(SqlDataKeys(engine), SqlSealedRows(engine), self.keyring, clock)
 
 
 def build_container(
@@ -113,9 +168,7 @@ def build_container(
     settings = settings or load_settings()
     keys = load_keys(settings.home)
     engine = make_engine(settings.database_url)
-    vault = PersonalDataVault(
-        FieldCipher(keys.pii_keys, keys.active_pii_kid), BlindIndex(keys.blind_index_key)
-    )
+    vault = build_keyring(keys, engine, settings.home)
     signer = AnswerSigner(keys.signing_keys, keys.active_signing_kid)
 
     def uow() -> UnitOfWork:
@@ -131,13 +184,17 @@ def build_container(
 
         nonces = RedisNonceStore(settings.redis_url)
     window = timedelta(days=settings.reminder_window_days)
+    access_log = AccessLogWriter(SqlAccessLogStore(engine), VehicleIndex(keys.access_log_key))
+    coverage = CheckCoverage(
+        reader, directory, vault, clock, reminder_window=window, access_log=access_log
+    )
     return Container(
         settings=settings,
         engine=engine,
         reader=reader,
         report_events=ReportEvents(uow, vault, clock, SqlPlannerStatistics(engine)),
-        coverage=CheckCoverage(reader, directory, vault, clock, reminder_window=window),
-        verify=VerifyBulk(reader, directory, clock, reminder_window=window),
+        coverage=coverage,
+        verify=VerifyBulk(reader, directory, clock, reminder_window=window, access_log=access_log),
         insurers=Insurers(
             uow,
             vault,
@@ -149,17 +206,58 @@ def build_container(
             new_key_id=tokens.new_key_id,
             new_secret=tokens.new_secret,
         ),
-        users=Users(uow, clock, new_token=tokens.new_token, hash_token=tokens.hash_token),
+        users=Users(
+            uow,
+            clock,
+            new_token=tokens.new_token,
+            hash_token=tokens.hash_token,
+            hash_password=passwords.hash_password,
+            token_ttl=timedelta(days=settings.token_ttl_days),
+        ),
+        staff_sessions=StaffSessions(
+            uow,
+            clock,
+            new_session_id=tokens.new_session_id,
+            hash_id=tokens.hash_token,
+            csrf_of=tokens.csrf_token,
+            password_matches=passwords.password_matches,
+            lifetime=timedelta(hours=settings.staff_session_hours),
+        ),
         signer=signer,
+        access_log=access_log,
+        owner_access_log=OwnerAccessLog(coverage, access_log, clock),
+        throttle=Throttle(
+            parse_rate_limits(settings.rate_limits),
+            throttle_secret(keys.blind_index_key),
+            redis_url=settings.redis_url,
+        ),
     )
+
+
+def throttle_secret(deployment_key: bytes) -> bytes:
+    """The key of the throttle's stored names (docs/DECISIONS.md, "Throttling"): derived
+    from a key every process of a deployment holds, and useless for anything else."""
+    return hmac.digest(deployment_key, b"ctplhub rate-limit keys v1", "sha256")
 
 
 def build_app(container: Container) -> FastAPI:
     from ctplhub.api.app import create_app
     from ctplhub.web.pages import build_router as build_web_router
+    from ctplhub.web.staff import Cookies
+    from ctplhub.web.staff import build_router as build_staff_router
+
+    settings = container.settings
+    staff_cookies = Cookies(settings.cookie_secure, int(settings.staff_session_hours * 3600))
 
     return create_app(
-        container.app_services(), extra_routers=(build_web_router(container.coverage),)
+        container.app_services(),
+        extra_routers=(
+            build_web_router(container.coverage, throttle=container.throttle),
+            build_staff_router(
+                container.staff_sessions, container.verify, container.throttle, staff_cookies
+            ),
+        ),
+        cors_origins=container.settings.cors_origins,
     )
 
 

@@ -8,10 +8,10 @@ own. Secrets are not settings: keys live under ``CTPLHUB_HOME`` and are created 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -30,11 +30,41 @@ class Settings(BaseSettings):
     max_batch_bytes: int = 64 * 1024 * 1024
     max_batch_lines: int = 100_000
     max_verify_items: int = 10_000
+    # Throttling of DESIGN §5.3: "" = the defaults, "off", or overrides such as
+    # "failed_per_plate=20/hour" (grammar: security/throttle_rules.py, docs/DECISIONS.md).
+    rate_limits: str = ""
+    # Accounts (docs/DECISIONS.md "Accounts"): bearer tokens and staff page sessions end
+    # by themselves. The session cookie is Secure unless this is false, which only
+    # ``ctplhub demo`` sets (it serves plain http on 127.0.0.1).
+    token_ttl_days: int = Field(default=30, ge=1, le=366)
+    staff_session_hours: float = Field(default=8.0, gt=0, le=24)
+    cookie_secure: bool = True
+
+    # Origins whose browser pages may call the API (CORS), comma-separated; none by
+    # default, so no Access-Control-Allow-Origin is ever sent (api/headers.py).
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        if "*" in value:
+            raise ValueError("list the origins that may call the API; '*' would allow every site")
+        return value
 
     @field_validator("redis_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _rate_limits_readable(cls, value: str) -> str:
+        from ctplhub.security.throttle_rules import parse_rate_limits
+
+        parse_rate_limits(value)  # a typo refuses to start, with the message saying what
+        return value
 
 
 def load_settings(**overrides: Any) -> Settings:

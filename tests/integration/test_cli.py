@@ -106,9 +106,15 @@ def test_init_creates_keys_and_schema_and_is_idempotent(
     first = run("init", env_override=fresh)
 
     assert first.exit_code == 0, first.output
-    assert first.stderr.count("created key file") == 3
+    assert first.stderr.count("created key file") == 5
     key_files = sorted(p.name for p in (home / "keys").iterdir())
-    assert key_files == ["blind-index.key", "pii-keys.json", "signing-keys.json"]
+    assert key_files == [
+        "access-log.key",
+        "blind-index.key",
+        "master-keys.json",
+        "pii-keys.json",
+        "signing-keys.json",
+    ]
     keys_before = {name: (home / "keys" / name).read_bytes() for name in key_files}
     engine = make_engine(url)
     try:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from ctplhub.bootstrap import Container
 from ctplhub.domain.errors import DomainError
 from ctplhub.domain.identifiers import with_vin_check_digit
+from ctplhub.services.ports import Reader
 from ctplhub.services.verify_bulk import VerifiedItem
 from helpers import event, run_reads
 
@@ -98,7 +99,9 @@ def _ingest(container: Container, events: list[dict[str, Any]]) -> None:
 
 def _answers(container: Container, vin: str) -> list[tuple[Any, ...]]:
     items = [{"vin": vin, "at": t.isoformat()} for t in PROBES]
-    results = run_reads(container, lambda: container.verify.verify(items))
+    results = run_reads(
+        container, lambda: container.verify.verify(items, reader=Reader("test", "police", "test"))
+    )
     return [
         (r.status, r.covered, r.insurer_code, r.covered_until)
         for r in results

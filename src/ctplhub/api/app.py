@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.routing import BaseRoute
@@ -14,8 +15,10 @@ from starlette.types import ASGIApp
 from ctplhub import __version__
 from ctplhub.api.deps import AppServices
 from ctplhub.api.errors import install_error_handlers
+from ctplhub.api.headers import harden
 from ctplhub.api.observability import RequestObservability
-from ctplhub.api.routers import coverage, events, ops
+from ctplhub.api.openapi import complete_document
+from ctplhub.api.routers import access_log, agent, coverage, events, ops
 from ctplhub.api.routing import DirectRoutes
 from ctplhub.logs import flush_logs, flush_periodically
 
@@ -40,17 +43,31 @@ class _App(FastAPI):
     then passes through two layers of ours instead of six (docs/PERFORMANCE.md). A failure
     of any other route still reaches Starlette's guard first, which answers it through the
     handler ``install_error_handlers`` gives it, then reaches ``RequestObservability``,
-    which logs it."""
+    which logs it. Around both, a third thin layer adds the security headers (and CORS
+    when origins are configured: ``api/headers.py``)."""
 
     direct_routes: list[BaseRoute]
+    cors_origins: tuple[str, ...] = ()
 
     def build_middleware_stack(self) -> ASGIApp:
-        return RequestObservability(
-            DirectRoutes(super().build_middleware_stack(), self.direct_routes)
-        )
+        inner = DirectRoutes(super().build_middleware_stack(), self.direct_routes)
+        # Security headers and CORS (api/headers.py) outermost: a 500 carries them too.
+        return harden(RequestObservability(inner), self, self.cors_origins)
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, completed once by ``api/openapi.py``: every ``$ref``
+        resolvable, every status an operation can answer documented, no 422."""
+        if self.openapi_schema is None:
+            self.openapi_schema = complete_document(super().openapi())
+        return self.openapi_schema
 
 
-def create_app(services: AppServices, *, extra_routers: tuple[APIRouter, ...] = ()) -> FastAPI:
+def create_app(
+    services: AppServices,
+    *,
+    extra_routers: tuple[APIRouter, ...] = (),
+    cors_origins: tuple[str, ...] = (),
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await services.open_resources()  # e.g. the async database pool of answers
@@ -70,10 +87,22 @@ def create_app(services: AppServices, *, extra_routers: tuple[APIRouter, ...] = 
         # FastAPI's OpenTelemetry hooks check the global providers on every request; the
         # platform's metrics and logs are its own (``RequestObservability``).
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # One documentation page, whose script the CSP can name (api/headers.py): ReDoc
+        # and the OAuth redirect page load other scripts, and nothing here uses OAuth.
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
+    app.cors_origins = cors_origins
     app.state.services = services
     install_error_handlers(app)
-    routers = (coverage.router, events.router, ops.router, *extra_routers)
+    routers = (
+        coverage.router,
+        access_log.router,
+        agent.router,
+        events.router,
+        ops.router,
+        *extra_routers,
+    )
     app.direct_routes = list(coverage.router.routes)
     # The routers' routes go straight onto the application's router, ahead of the docs'
     # and with the hottest first: an included router is matched through its own layer of

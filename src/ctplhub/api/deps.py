@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from ctplhub.api.errors import REQUEST_ID
 from ctplhub.security.answer_signing import AnswerSigner
 from ctplhub.security.request_signing import (
     HEADER_KEY,
@@ -14,6 +15,8 @@ from ctplhub.security.request_signing import (
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
 )
+from ctplhub.security.throttle import Throttle
+from ctplhub.services.access_log import OwnerAccessLog
 from ctplhub.services.check_coverage import CheckCoverage
 from ctplhub.services.insurers import Insurers
 from ctplhub.services.report_events import ReportEvents
@@ -37,6 +40,8 @@ class AppServices:
     insurers: Insurers
     users: Users
     signer: AnswerSigner
+    access_log: OwnerAccessLog  # an owner's listing of reads (DESIGN §5.3)
+    throttle: Throttle  # DESIGN §5.3 budgets: security/throttle.py
     ready: Callable[[], bool]
     limits: Limits
     open_resources: Callable[[], Awaitable[None]]
@@ -46,6 +51,14 @@ class AppServices:
 def services(request: Request) -> AppServices:
     found: AppServices = request.app.state.services
     return found
+
+
+def client_address(request: Request) -> str:
+    """Whom the throttle counts (DESIGN §5.3): the peer's address. Behind a proxy, uvicorn
+    puts the client's own there from X-Forwarded-For when it trusts the proxy
+    (``FORWARDED_ALLOW_IPS``, default 127.0.0.1 and ::1; docs/DECISIONS.md)."""
+    peer = request.client
+    return peer.host if peer is not None else "unknown"
 
 
 def signed_insurer(request: Request, body_digest: bytes) -> str:
@@ -68,6 +81,12 @@ def signed_insurer(request: Request, body_digest: bytes) -> str:
         path=target,
         body_digest=body_digest,
     )
+
+
+def request_id(request: Request) -> str | None:
+    """The request's id (``RequestObservability``), for the access log's entries."""
+    found = request.scope.get(REQUEST_ID)
+    return found if isinstance(found, str) else None
 
 
 def bearer(request: Request, *roles: str) -> Caller:

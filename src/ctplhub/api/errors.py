@@ -27,6 +27,7 @@ STATUS_BY_ERROR: tuple[tuple[type[e.DomainError], int], ...] = (
     (e.UnknownInsurer, 404),
     (e.Conflict, 409),
     (e.AlreadyExists, 409),
+    (e.RateLimited, 429),
 )
 
 # Starlette's own errors (no route, wrong method, ...) in our body shape.
@@ -61,7 +62,10 @@ def internal_error_response(request_id: str) -> Response:
 
 
 def domain_error_response(error: e.DomainError) -> Response:
-    return JSONBody({"error": error_body(error)}, status_code=status_for(error))
+    response = JSONBody({"error": error_body(error)}, status_code=status_for(error))
+    if isinstance(error, e.RateLimited):  # RFC 9110 §10.2.3: whole seconds
+        response.headers["Retry-After"] = str(error.retry_after_s)
+    return response
 
 
 def install_error_handlers(app: FastAPI) -> None:

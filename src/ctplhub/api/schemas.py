@@ -239,3 +239,29 @@ class JwkBody(_Answer):
 
 class JwksBody(_Answer):
     keys: list[JwkBody]
+
+
+ActorRole = Literal[
+    "owner", "insurer", "police", "regulator", "agent", "admin", "auditor", "registrar"
+]
+
+
+class AccessLogEntryBody(_Answer):
+    """One read of the vehicle's data (DESIGN §5.3): when, by which role, why."""
+
+    at: str = Field(examples=["2026-11-25T10:00:00+08:00"])
+    actor_role: ActorRole
+    purpose: str = Field(examples=["coverage_query"])
+
+
+class AccessLogAnswer(_Answer):
+    """Who read this vehicle's data: newest first, the last 365 days, at most 500."""
+
+    entries: list[AccessLogEntryBody]
+
+
+class AgentQueryBody(CoverageQueryBody):
+    """A hotline agent's query on a caller's behalf: a verified query body (a factor is
+    required) plus the reason, a snake_case code kept in the access log."""
+
+    reason: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$", examples=["hotline"])

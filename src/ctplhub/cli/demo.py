@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -56,6 +57,10 @@ def load_demo(
     if "police_token" not in state:
         try:
             state["police_token"] = container.users.add("demo-police", "police")
+            # A password for the staff pages (/staff), made here and kept in the demo's
+            # state file with the token: the demo's only secrets, never a default.
+            state["police_password"] = secrets.token_urlsafe(12)
+            container.users.set_password("demo-police", state["police_password"])
         except DomainError:
             state["police_token"] = None
     _save_state(container, state)
@@ -100,6 +105,7 @@ def load_demo(
             for code, keys in state["insurers"].items()
         ],
         "police_token": state.get("police_token"),
+        "police_password": state.get("police_password"),
         "secrets_file": str(_state_file(container)),
         "samples": [
             {
@@ -125,4 +131,9 @@ def print_samples(report: dict[str, Any], console: Console) -> None:
     console.print(table)
     if report.get("police_token"):
         console.print(f"police token for POST /v1/coverage/verify: {report['police_token']}")
+    if report.get("police_password"):
+        console.print(
+            "staff pages http://127.0.0.1:8000/staff: sign in as demo-police with password "
+            f"{report['police_password']}"
+        )
     console.print(f"insurer API keys and secrets: {report['secrets_file']}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,10 +18,12 @@ from rich.table import Table
 from ctplhub.api.presenters import error_body
 from ctplhub.bootstrap import Container, build_container, initialise
 from ctplhub.cli.importer import import_file
+from ctplhub.cli.keys import insurer_rotate_secret, keys_app
+from ctplhub.cli.users import register as register_user_commands
 from ctplhub.config import load_settings
 from ctplhub.domain.errors import DomainError
 from ctplhub.domain.instants import format_optional
-from ctplhub.logs import configure_logging
+from ctplhub.logs import configure_logging, flush_logs
 from ctplhub.security.keystore import KeysMissing
 
 app = typer.Typer(
@@ -31,6 +35,8 @@ insurer_app = typer.Typer(help="Register insurers and change their certification
 user_app = typer.Typer(help="Named accounts (police, regulator, agent, admin, auditor).")
 app.add_typer(insurer_app, name="insurer")
 app.add_typer(user_app, name="user")
+app.add_typer(keys_app, name="keys")
+insurer_app.command("rotate-secret")(insurer_rotate_secret)
 
 console = Console(stderr=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -95,6 +101,7 @@ def serve(
     import uvicorn
 
     configure_logging(load_settings().log_level)
+    _flush_logs_before_dying_of(signal.SIGTERM, signal.SIGINT)
     uvicorn.run(
         "ctplhub.bootstrap:create_app_from_env",
         factory=True,
@@ -104,6 +111,22 @@ def serve(
         access_log=False,  # our own request line replaces it (route template, request id)
         log_config=None,  # the logging configured here, not uvicorn's own
     )
+
+
+def _flush_logs_before_dying_of(*signals: signal.Signals) -> None:
+    """uvicorn shuts down gracefully on SIGTERM or SIGINT, then raises the signal again
+    under the handler it found, so that the process ends the way it was told to; by then
+    ``atexit`` would never run, and the last buffered log lines ("shutdown complete")
+    would be lost. The handler it finds is this one: flush, then die of the signal."""
+
+    def flush_and_reraise(number: int, _: object) -> None:
+        flush_logs()
+        signal.signal(number, previous[number])
+        signal.raise_signal(number)
+
+    previous = {int(s): signal.getsignal(s) for s in signals}
+    for s in signals:
+        signal.signal(s, flush_and_reraise)
 
 
 @insurer_app.command("add")
@@ -175,24 +198,7 @@ def insurer_list(as_json: JsonFlag = False) -> None:
     Console().print(table)
 
 
-@user_app.command("add")
-def user_add(
-    name: Annotated[str, typer.Argument(help="Account name, e.g. officer-0421.")],
-    role: Annotated[str, typer.Option(help="police | regulator | agent | admin | auditor")],
-    as_json: JsonFlag = False,
-) -> None:
-    """Create an account and print its bearer token (shown once)."""
-    try:
-        with _container() as container:
-            token = container.users.add(name, role)
-    except DomainError as error:
-        _fail(error, as_json)
-        return
-    _emit(
-        {"user": name, "role": role, "token": token},
-        as_json,
-        f"user [bold]{name}[/bold] ({role}) created\ntoken: {token}\n(not shown again)",
-    )
+register_user_commands(user_app, _container, _fail, _emit)  # add, list, token, disable, ...
 
 
 @app.command("import")
@@ -254,6 +260,9 @@ def demo(
         print_samples(report, Console())
     container.close()
     if serve_after:
+        # The demo serves plain http, where a browser would drop a Secure cookie: only
+        # here are the staff pages' cookies sent without it (docs/DECISIONS.md).
+        os.environ["CTPLHUB_COOKIE_SECURE"] = "false"
         serve(host=host, port=port, workers=1)
 
 

@@ -117,3 +117,14 @@ class MalformedInput(DomainError):
 
 class UnsupportedMediaType(DomainError):
     code = "unsupported_media_type"
+
+
+class RateLimited(DomainError):
+    """Too many attempts (DESIGN §5.3): ``retry_after_s`` is how many whole seconds to wait
+    before the budget that refused this one has room again (the ``Retry-After`` header)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message, details={"retry_after_s": retry_after_s})
+        self.retry_after_s = retry_after_s

@@ -16,7 +16,7 @@ import json
 import os
 import secrets
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 PII_KEYS_FILE = "pii-keys.json"
 BLIND_INDEX_FILE = "blind-index.key"
 SIGNING_KEYS_FILE = "signing-keys.json"
+# Master keys wrap the envelope data keys kept in the database (security/envelope.py).
+# Optional when loading: a home made before envelope keys runs on pii-keys.json alone
+# until `ctplhub init` adds this file (docs/DECISIONS.md, "Key rotation").
+MASTER_KEYS_FILE = "master-keys.json"
+# The access log's vehicle index (security/access_log.py): a key of its own, never rotated,
+# so that an owner's listing still finds the entries of past years.
+ACCESS_LOG_KEY_FILE = "access-log.key"
 _KEY_LEN = 32
 
 
@@ -41,6 +48,9 @@ class Keys:
     blind_index_key: bytes
     signing_keys: dict[str, Ed25519PrivateKey]
     active_signing_kid: str
+    access_log_key: bytes
+    master_keys: dict[str, bytes] = field(default_factory=dict)
+    active_master_kid: str | None = None
 
 
 def new_kid(prefix: str) -> str:
@@ -64,7 +74,38 @@ def ensure_keys(home: Path) -> list[str]:
     )
     if _write_new(keys_dir / SIGNING_KEYS_FILE, _key_set("sig", signing)):
         created.append(SIGNING_KEYS_FILE)
+    access_log = base64.b64encode(secrets.token_bytes(_KEY_LEN)) + b"\n"
+    if _write_new(keys_dir / ACCESS_LOG_KEY_FILE, access_log):
+        created.append(ACCESS_LOG_KEY_FILE)
+    if _write_new(keys_dir / MASTER_KEYS_FILE, _key_set("mk", secrets.token_bytes(_KEY_LEN))):
+        created.append(MASTER_KEYS_FILE)
     return created
+
+
+def add_master_key(home: Path) -> str:
+    """A new active master key, the older ones kept (data keys wrapped by them must stay
+    readable until re-wrapped); returns its kid. The file is replaced atomically."""
+    path = home / "keys" / MASTER_KEYS_FILE
+    active, keys = _read_key_set(path)
+    del active
+    kid = new_kid("mk")
+    keys[kid] = secrets.token_bytes(_KEY_LEN)
+    document = {
+        "active": kid,
+        "keys": {k: base64.b64encode(v).decode("ascii") for k, v in keys.items()},
+    }
+    content = (json.dumps(document, indent=2) + "\n").encode("ascii")
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(content)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        os.unlink(tmp_name)
+        raise
+    return kid
 
 
 def load_keys(home: Path) -> Keys:
@@ -79,12 +120,19 @@ def load_keys(home: Path) -> Keys:
         }
     except ValueError as exc:
         raise KeysMissing(f"{SIGNING_KEYS_FILE}: invalid Ed25519 key ({exc})") from exc
+    master_active: str | None = None
+    master_raw: dict[str, bytes] = {}
+    if (keys_dir / MASTER_KEYS_FILE).exists():
+        master_active, master_raw = _read_key_set(keys_dir / MASTER_KEYS_FILE)
     return Keys(
         pii_keys=pii_raw,
         active_pii_kid=pii_active,
         blind_index_key=blind_index_key,
         signing_keys=signing_keys,
         active_signing_kid=sig_active,
+        access_log_key=_b64_key(_read(keys_dir / ACCESS_LOG_KEY_FILE).strip(), "access-log.key"),
+        master_keys=master_raw,
+        active_master_kid=master_active,
     )
 
 

@@ -12,7 +12,12 @@ Blob layout, version 1::
 
 ID numbers must also be found by value; a keyed HMAC (the blind index) allows equality
 look-ups without storing the number, and without the key the index cannot be brute-forced
-over the small space of valid ID numbers.
+over the small space of valid ID numbers. Blind-index keys rotate too: an index made under
+an envelope key starts with that key's one-byte number (``seq``, 1-255), so a stored index
+says which key to check it with; a 32-byte index without the byte is under the original
+key file (``blind-index.key``). Layout::
+
+    seq (1 byte) | HMAC-SHA256(key[seq], value) (32 bytes)      or, legacy, the HMAC alone
 """
 
 from __future__ import annotations
@@ -49,8 +54,14 @@ class FieldCipher:
         # of fields a second, and key setup would otherwise dominate each call.
         self._ciphers = {kid: AESGCM(key) for kid, key in keys.items()}
         self._active = self._ciphers[active_kid]
-        kid_bytes = active_kid.encode("ascii")
-        self._header = bytes((_VERSION, len(kid_bytes))) + kid_bytes
+        self._header = self.header_of(active_kid)
+        self.kids = frozenset(keys)
+
+    @staticmethod
+    def header_of(kid: str) -> bytes:
+        """The bytes every blob sealed under ``kid`` starts with (to find them in SQL)."""
+        kid_bytes = kid.encode("ascii")
+        return bytes((_VERSION, len(kid_bytes))) + kid_bytes
 
     def encrypt(self, plaintext: str, *, aad: bytes) -> bytes:
         # A random 96-bit nonce per field. NIST SP 800-38D caps random nonces at 2**32
@@ -98,6 +109,50 @@ class BlindIndex:
         return hmac.new(self._key, value.encode("utf-8"), hashlib.sha256).digest()
 
 
+class BlindIndexRing:
+    """Blind indexes under several keys, each index naming its own (see the module doc).
+
+    ``None`` is the legacy key, whose indexes carry no key byte. New indexes are made
+    under ``active``; an index under any known key can be checked against a value, which
+    is what lets a look-up match while a rotation has moved only some rows.
+    """
+
+    def __init__(self, keys: dict[int | None, bytes], active: int | None) -> None:
+        if active not in keys:
+            raise ValueError(f"active blind-index key {active!r} is not among the keys")
+        for seq in keys:
+            if seq is not None and not 0 < seq < 256:
+                raise ValueError(f"blind-index key number {seq} must be 1-255")
+        self._indexes = {seq: BlindIndex(key) for seq, key in keys.items()}
+        self.active = active
+        self.prefix = b"" if active is None else bytes((active,))
+        self._active = self._indexes[active]
+
+    def compute(self, value: str) -> bytes:
+        return self.prefix + self._active.compute(value)
+
+    @staticmethod
+    def key_of(held: bytes) -> int | None:
+        """The key number a stored index names; ValueError when it has no known shape."""
+        if len(held) == _KEY_LEN:
+            return None
+        if len(held) == _KEY_LEN + 1 and held[0] != 0:
+            return held[0]
+        raise ValueError("not a blind index")
+
+    def matches(self, held: bytes, value: str) -> bool | None:
+        """Whether ``held`` is the index of ``value``; None when its key is unknown here."""
+        try:
+            seq = self.key_of(held)
+        except ValueError:
+            return False
+        index = self._indexes.get(seq)
+        if index is None:
+            return None
+        prefix = b"" if seq is None else held[:1]
+        return hmac.compare_digest(held, prefix + index.compute(value))
+
+
 class PersonalDataVault:
     """The ``PersonalData`` port: field encryption plus the ID-number blind index."""
 
@@ -108,3 +163,6 @@ class PersonalDataVault:
 
     def blind_index(self, value: str) -> bytes:
         return self._index.compute(value)
+
+    def blind_index_matches(self, held: bytes, given: str) -> bool:
+        return hmac.compare_digest(held, self._index.compute(given))

@@ -80,8 +80,10 @@ def digest_signature_matches(
 def timestamp_fresh(timestamp: str, now_s: float) -> bool:
     """True when `timestamp` is integer unix seconds within MAX_SKEW_S of `now_s`."""
     # int() would also accept " 5", "+5", "1_000" and non-ASCII digits; only plain ASCII
-    # digits are a timestamp, so two parsers can never disagree on what was signed.
-    if not (timestamp.isascii() and timestamp.isdigit()):
+    # digits are a timestamp, so two parsers can never disagree on what was signed. More
+    # than 12 digits is no time of this era, and would overflow the float subtraction
+    # (or, past 4,300 digits, int() itself): a 500 for anyone who knows a key id.
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         return False
     return abs(now_s - int(timestamp)) <= MAX_SKEW_S
 

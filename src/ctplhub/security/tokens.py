@@ -9,6 +9,7 @@ logs) and says what kind of credential it is.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 
 
@@ -30,3 +31,14 @@ def hash_token(token: str) -> str:
 def new_key_id(insurer_code: str) -> str:
     """A public key id such as "PICC-1a2b3c4d5e6f", sent in X-CTPL-Key; not a secret."""
     return f"{insurer_code}-{secrets.token_hex(6)}"
+
+
+def new_session_id() -> str:
+    """A staff page session id (the cookie's value), 256 random bits, stored hashed."""
+    return secrets.token_urlsafe(32)
+
+
+def csrf_token(secret: str) -> str:
+    """The anti-forgery token of the forms of one session, derived from its secret id:
+    a page may show it, since it does not reveal the id, and it needs no storage."""
+    return hmac.new(secret.encode("utf-8"), b"ctplhub csrf v1", hashlib.sha256).hexdigest()

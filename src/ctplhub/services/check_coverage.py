@@ -3,13 +3,18 @@
 
 A service answers with typed objects that hold only what may be shown: the VIN and the
 policy numbers arrive masked. The API's presenter turns them into JSON and signs them.
+
+Every answer about a vehicle is a read of its data and goes to the access log (§5.3): a
+verified answer as ``reader`` (by default an anonymous owner, ``coverage_query``), a
+short answer that resolved a vehicle as ``coverage_status_lookup`` (it tells whether the
+vehicle is insured).
 """
 
 from __future__ import annotations
 
 import hmac
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from ctplhub.domain.coverage import CoverageStatus, Gap, PolicyState, coverage_status
@@ -20,9 +25,15 @@ from ctplhub.domain.instants import parse_instant
 from ctplhub.domain.vehicle import VehicleHistory
 from ctplhub.services.ids import new_answer_id
 from ctplhub.services.insurer_directory import InsurerDirectory
-from ctplhub.services.ports import Clock, PersonalData, VehicleReader
+from ctplhub.services.ports import AccessLog, Clock, PersonalData, Reader, VehicleReader
 
 _NOT_FOUND = "no vehicle matches this plate and verification factor"
+
+OWNER = Reader("anonymous", "owner", "coverage_query")
+"""An owner's query: owners are anonymous (DESIGN §1), their factor is not kept."""
+STATUS_LOOKUP = "coverage_status_lookup"
+"""The purpose of a short answer: it reveals whether a vehicle is insured."""
+_OWNER_LOOKUP = replace(OWNER, purpose=STATUS_LOOKUP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +139,14 @@ class CheckCoverage:
         clock: Clock,
         *,
         reminder_window: timedelta,
+        access_log: AccessLog,
     ) -> None:
         self._reader = reader
         self._insurers = insurers
         self._personal = personal
         self._clock = clock
         self._window = reminder_window
+        self._access_log = access_log
 
     def _ask(self, q: CoverageQuery) -> _Ask:
         now = self._clock()
@@ -149,13 +162,20 @@ class CheckCoverage:
             raise ValidationFailed("give one verification factor: vin_last6 or owner_id_number")
         return _Ask(now, plate, at, vin_last6, owner_id)
 
-    async def query(self, q: CoverageQuery) -> FullAnswer | ShortAnswer:
-        """The full answer with a matching factor, else the short public one."""
+    async def query(self, q: CoverageQuery, reader: Reader = OWNER) -> FullAnswer | ShortAnswer:
+        """The full answer with a matching factor, else the short public one; either is
+        recorded in the access log when it is about a vehicle, as read by ``reader``."""
         ask = self._ask(q)
         snapshot = await self._reader.vehicles((ask.plate.value,), ())
         vehicle = snapshot.at_plate(ask.plate.value, ask.at)
         if ask.verified:
             self._check_factor(ask, vehicle)
+        if vehicle is not None:
+            if not ask.verified:
+                reader = (
+                    _OWNER_LOOKUP if reader is OWNER else replace(reader, purpose=STATUS_LOOKUP)
+                )
+            self._access_log.record(reader, vehicle.vin, ask.now)
         policies = vehicle.policies if vehicle else ()
         result = coverage_status(policies, ask.at, reminder_window=self._window)
         freshness = await self._insurers.freshness(self._reader, ask.now)
@@ -185,6 +205,22 @@ class CheckCoverage:
             caveats=caveats,
         )
 
+    async def verified_vehicle(self, q: CoverageQuery) -> VehicleHistory:
+        """The vehicle a verified query body names, for the other endpoints that take one
+        (§3: the access log, certificates, disputes): a factor is required, and a wrong
+        one is ``404 not_found`` exactly as for the query. Records nothing."""
+        ask = self._ask(q)
+        if not ask.verified:
+            raise ValidationFailed(
+                "a verification factor is required: vin_last6 or owner_id_number",
+                details=[{"field": "vin_last6", "problem": "Field required"}],
+            )
+        snapshot = await self._reader.vehicles((ask.plate.value,), ())
+        vehicle = snapshot.at_plate(ask.plate.value, ask.at)
+        self._check_factor(ask, vehicle)
+        assert vehicle is not None
+        return vehicle
+
     def _check_factor(self, ask: _Ask, vehicle: VehicleHistory | None) -> None:
         """A wrong factor answers exactly like a plate that does not exist (§3)."""
         if vehicle is None:
@@ -193,8 +229,7 @@ class CheckCoverage:
             matches = hmac.compare_digest(vehicle.vin[-6:].encode(), ask.vin_last6.encode())
         else:
             assert ask.owner_id is not None
-            given = self._personal.blind_index(ask.owner_id)
             held = vehicle.owner_index
-            matches = held is not None and hmac.compare_digest(held, given)
+            matches = held is not None and self._personal.blind_index_matches(held, ask.owner_id)
         if not matches:
             raise NotFound(_NOT_FOUND)

@@ -21,6 +21,7 @@ from ctplhub.domain.instants import parse_instant
 from ctplhub.domain.policy import normalise_insurer_code
 from ctplhub.services.ports import (
     Clock,
+    InsurerKeyRecord,
     InsurerRecord,
     NonceStore,
     PersonalData,
@@ -52,7 +53,23 @@ class SyncStatus:
     rejected_24h: int
 
 
-def _secret_aad(key_id: str) -> bytes:
+@dataclass(frozen=True, slots=True)
+class RotatedSecret:
+    insurer_code: str
+    key_id: str
+    secret: str
+    old_keys_until: datetime  # when the keys in ``old_key_ids`` stop working
+    old_key_ids: tuple[str, ...]
+
+
+MAX_OVERLAP = timedelta(days=90)
+
+
+def _in_force(key: InsurerKeyRecord, now: datetime) -> bool:
+    return key.valid_until is None or now < key.valid_until
+
+
+def secret_aad(key_id: str) -> bytes:
     return f"insurer-key|{key_id}".encode()
 
 
@@ -92,10 +109,29 @@ class Insurers:
                 raise InsurerExists(f"insurer {code} already exists")
             uow.insurers.add(code, name.strip(), actor, now)
             uow.insurers.add_key(
-                key_id, code, self._personal.encrypt(secret, aad=_secret_aad(key_id)), now
+                key_id, code, self._personal.encrypt(secret, aad=secret_aad(key_id)), now
             )
             uow.commit()
         return NewInsurer(code, key_id, secret)
+
+    def rotate_secret(self, code: str, *, overlap: timedelta) -> RotatedSecret:
+        """A new API key and secret; the insurer's older keys keep working until
+        ``overlap`` from now, then answer ``401 unknown_key`` (DESIGN §8). The database
+        holds both, so every process honours the change at once."""
+        if overlap < timedelta(0) or overlap > MAX_OVERLAP:
+            raise ValidationFailed(f"the overlap must be between 0 and {MAX_OVERLAP.days} days")
+        code = normalise_insurer_code(code)
+        now = self._clock()
+        key_id, secret = self._new_key_id(code), self._new_secret()
+        with self._uow() as uow:
+            if uow.insurers.get(code) is None:
+                raise UnknownInsurer(f"no insurer {code}")
+            ended = uow.insurers.end_keys(code, now + overlap)
+            uow.insurers.add_key(
+                key_id, code, self._personal.encrypt(secret, aad=secret_aad(key_id)), now
+            )
+            uow.commit()
+        return RotatedSecret(code, key_id, secret, now + overlap, tuple(ended))
 
     def set_status(self, code: str, status: str, *, reason: str, actor: str) -> None:
         if status not in STATUSES:
@@ -143,7 +179,7 @@ class Insurers:
         with self._uow() as uow:
             key = uow.insurers.key(key_id)
             insurer = uow.insurers.get(key.insurer_code) if key else None
-        if key is None or insurer is None:
+        if key is None or insurer is None or not _in_force(key, self._clock()):
             raise Unauthenticated("unknown API key", code="unknown_key")
         if not self._timestamp_fresh(timestamp, time.time()):
             raise Unauthenticated(
@@ -155,7 +191,7 @@ class Insurers:
                 f"X-CTPL-Nonce must be {MIN_NONCE_LEN} to 128 random characters",
                 code="bad_nonce",
             )
-        secret = self._personal.decrypt(key.secret_enc, aad=_secret_aad(key.key_id))
+        secret = self._personal.decrypt(key.secret_enc, aad=secret_aad(key.key_id))
         if not self._signature_matches(
             secret, method, path, timestamp, nonce, body_digest, signature
         ):

@@ -87,12 +87,20 @@ class InsurerKeyRecord:
     key_id: str
     insurer_code: str
     secret_enc: bytes
+    # Refused from this instant on (`ctplhub insurer rotate-secret`: the overlap's end).
+    valid_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class UserRecord:
+    """An account as services see it: never its token or password hash."""
+
     name: str
     role: str
+    created_at: datetime
+    token_expires_at: datetime
+    disabled_at: datetime | None
+    has_password: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +126,10 @@ class InsurerRepository(Protocol):
     def set_status(self, code: str, status: str, reason: str, actor: str, at: datetime) -> None: ...
     def add_key(self, key_id: str, code: str, secret_enc: bytes, at: datetime) -> None: ...
     def key(self, key_id: str) -> InsurerKeyRecord | None: ...
+    def end_keys(self, code: str, at: datetime) -> list[str]:
+        """Every key of ``code`` that would outlive ``at`` now ends at ``at``; their ids."""
+        ...
+
     def touch_sync(self, code: str, at: datetime) -> None: ...
     def record_activity(
         self, code: str, minute: datetime, accepted: int, rejected: int
@@ -126,9 +138,26 @@ class InsurerRepository(Protocol):
 
 
 class UserRepository(Protocol):
+    """Accounts and their staff page sessions (one table family)."""
+
     def exists(self, name: str) -> bool: ...
-    def add(self, name: str, role: str, token_hash: str, at: datetime) -> None: ...
+    def add(
+        self, name: str, role: str, token_hash: str, token_expires_at: datetime, at: datetime
+    ) -> None: ...
+    def get(self, name: str) -> UserRecord | None: ...
+    def all(self) -> list[UserRecord]: ...
     def by_token_hash(self, token_hash: str) -> UserRecord | None: ...
+    def set_token(self, name: str, token_hash: str, expires_at: datetime) -> None: ...
+    def set_disabled(self, name: str, at: datetime | None) -> None: ...
+    def set_password(self, name: str, password_hash: str) -> None: ...
+    def password_hash(self, name: str) -> str | None: ...
+    def add_session(
+        self, id_hash: str, name: str, created_at: datetime, expires_at: datetime
+    ) -> None: ...
+    def session_user(self, id_hash: str, now: datetime) -> UserRecord | None: ...
+    def delete_session(self, id_hash: str) -> None: ...
+    def delete_sessions(self, name: str) -> None: ...
+    def delete_expired_sessions(self, now: datetime) -> None: ...
 
 
 class UnitOfWork(Protocol):
@@ -185,6 +214,9 @@ class PersonalData(Protocol):
     def encrypt(self, plaintext: str, *, aad: bytes) -> bytes: ...
     def decrypt(self, blob: bytes, *, aad: bytes) -> str: ...
     def blind_index(self, value: str) -> bytes: ...
+    def blind_index_matches(self, held: bytes, given: str) -> bool:
+        """Whether a stored index is that of ``given``, under whichever key made it."""
+        ...
 
 
 class RetryableConflict(Exception):
@@ -200,3 +232,57 @@ def chunked(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+# --- The access log (DESIGN §5.3): who read which vehicle's data, and why. ---
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """Who reads a vehicle's data and why: ``actor`` is a user name, an insurer code or
+    ``anonymous`` (owners), ``role`` one of the role names of DESIGN §1, ``purpose`` a
+    short snake_case code (``coverage_query``, ``bulk_verify``, ``hotline``, ...)."""
+
+    actor: str
+    role: str
+    purpose: str
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccessEntry:
+    """One read as its vehicle's owner sees it: when, by which role, why."""
+
+    at: datetime
+    actor_role: str
+    purpose: str
+
+
+class AccessRow(NamedTuple):
+    """A row of ``access_log`` as written, in column order; the vehicle is a keyed index."""
+
+    at: datetime
+    actor: str
+    actor_role: str
+    purpose: str
+    vehicle_key: bytes
+    request_id: str | None
+
+
+class AccessLog(Protocol):
+    """The append-only access log. ``record`` is called on the answer path: it only queues
+    (microseconds, never blocks, never raises); the entries reach the database in batches."""
+
+    def record(self, reader: Reader, vin: str, at: datetime) -> None: ...
+    def record_many(self, reader: Reader, vins: Iterable[str], at: datetime) -> None: ...
+    async def entries(self, vin: str, *, since: datetime, limit: int) -> list[AccessEntry]:
+        """The vehicle's entries since ``since``, newest first, at most ``limit``; every
+        entry this process recorded before the call is included."""
+        ...
+
+
+class AccessLogStore(Protocol):
+    """Where the access log's batches go (``store``); called on a worker thread."""
+
+    def append(self, rows: Sequence[AccessRow]) -> None: ...
+    def newest(self, vehicle_key: bytes, since: datetime, limit: int) -> list[AccessEntry]: ...

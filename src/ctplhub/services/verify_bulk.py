@@ -5,6 +5,9 @@ One read fetches every vehicle the items name (``VehicleReader``); each item is 
 answered by the same §2.5 rules as an owner's query. A plate no vehicle carries at the
 instant asked is ``NO_RECORD``, not an error; an item that cannot be read at all (no plate
 or VIN, a malformed one, a bad instant) gets its error and never stops the others.
+
+Each vehicle the call read goes to the access log once (§5.3), however many items named
+it, as read by the caller (``reader``: the bearer token's user and role).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from ctplhub.domain.freshness import Caveat
 from ctplhub.domain.identifiers import Plate, Vin
 from ctplhub.domain.instants import parse_instant
 from ctplhub.services.insurer_directory import InsurerDirectory
-from ctplhub.services.ports import Clock, VehicleReader
+from ctplhub.services.ports import AccessLog, Clock, Reader, VehicleReader
 
 _YIELD_EVERY = 500  # items answered between turns of the event loop: others wait less
 
@@ -71,14 +74,16 @@ class VerifyBulk:
         clock: Clock,
         *,
         reminder_window: timedelta,
+        access_log: AccessLog,
     ) -> None:
         self._reader = reader
         self._insurers = insurers
         self._clock = clock
         self._window = reminder_window
+        self._access_log = access_log
 
-    async def verify(self, items: Sequence[object]) -> list[VerifyResult]:
-        """One result per item, in the order asked."""
+    async def verify(self, items: Sequence[object], *, reader: Reader) -> list[VerifyResult]:
+        """One result per item, in the order asked; one access-log entry per vehicle read."""
         now = self._clock()
         parsed = [_parse(item, now) for item in items]
         plates = sorted({p.plate.value for p in parsed if isinstance(p, _Item) and p.plate})
@@ -86,6 +91,7 @@ class VerifyBulk:
         snapshot = await self._reader.vehicles(plates, vins)
         freshness = await self._insurers.freshness(self._reader, now)
         results: list[VerifyResult] = []
+        read: dict[str, None] = {}  # the VINs of the vehicles answered, each once, in order
         for index, item in enumerate(parsed):
             if index and index % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)
@@ -97,6 +103,8 @@ class VerifyBulk:
                 if item.plate is not None
                 else snapshot.by_vin(item.vin.value if item.vin else "")
             )
+            if vehicle is not None:
+                read[vehicle.vin] = None
             policies = vehicle.policies if vehicle else ()
             result = coverage_status(policies, item.at, reminder_window=self._window)
             current = result.current_policy
@@ -111,6 +119,7 @@ class VerifyBulk:
                     freshness.caveats({p.insurer_code for p in policies}, result.status),
                 )
             )
+        self._access_log.record_many(reader, read, now)
         return results
 
 

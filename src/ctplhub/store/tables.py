@@ -116,6 +116,20 @@ users = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("disabled_at", UTCDateTime, nullable=True),
+    # Accounts (0003): the token's end, and the staff password as an Argon2id PHC string.
+    Column("token_expires_at", UTCDateTime, nullable=False),
+    Column("password_hash", String(255), nullable=True),
+)
+
+# Staff page sessions, server-side so that disabling a user or signing out ends them in
+# every process at once; only the SHA-256 of the cookie's session id is kept.
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Id64, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
 )
 
 policy_events = Table(
@@ -180,4 +194,38 @@ request_nonces = Table(
     Column("key_id", String(64), primary_key=True),
     Column("nonce", String(128), primary_key=True),
     Column("seen_at", UTCDateTime, nullable=False, index=True),
+)
+
+# Who read which vehicle's data, and why (DESIGN §5.3; migration 0002). Append-only: a
+# trigger refuses UPDATE and DELETE on both engines. The vehicle is named by a keyed
+# HMAC of its VIN (its own key, ``access-log.key``), never by the VIN or the plate.
+access_log = Table(
+    "access_log",
+    metadata,
+    Column("id", Id64, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("actor_role", String(16), nullable=False),
+    Column("purpose", String(40), nullable=False),
+    Column("vehicle_key", LargeBinary(32), nullable=False),
+    Column("request_id", String(64), nullable=True),
+    Index("ix_access_log_vehicle_at", "vehicle_key", "at"),
+)
+
+# Envelope data keys (DESIGN §5.3; migration 0004): each personal-data or blind-index key,
+# wrapped (AES-256-GCM) by a master key that lives only in CTPLHUB_HOME/keys. In the
+# database so that every process sees a new active key at once (security/envelope.py).
+# ``seq`` numbers the keys of one purpose; a blind index names its key by that number.
+data_keys = Table(
+    "data_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("purpose", String(8), nullable=False),  # "field" | "blind"
+    Column("seq", Integer, nullable=False),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("master_kid", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # "active" | "retiring" | "retired"
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("retired_at", UTCDateTime, nullable=True),
+    UniqueConstraint("purpose", "seq", name="uq_data_keys_purpose_seq"),
 )

@@ -17,7 +17,14 @@ from jinja2 import Environment, PackageLoader
 from starlette.datastructures import FormData
 from starlette.responses import FileResponse, HTMLResponse, Response
 
-from ctplhub.domain.errors import DomainError, InvalidPlate, NotFound, ValidationFailed
+from ctplhub.domain.errors import (
+    DomainError,
+    InvalidPlate,
+    NotFound,
+    RateLimited,
+    ValidationFailed,
+)
+from ctplhub.security.throttle import Throttle, guarded_lookup
 from ctplhub.services.check_coverage import CheckCoverage, CoverageQuery, FullAnswer
 from ctplhub.web.formatting import AnswerView, describe_answer
 
@@ -58,6 +65,9 @@ def _page_error(error: DomainError) -> tuple[PageError, int]:
         # Same words for an unknown plate and a wrong VIN tail: the page must not tell a
         # guesser which of the two was right (DESIGN §3, coverage query).
         return PageError("未找到匹配的车辆：请核对号牌和车架号后六位"), 404
+    if isinstance(error, RateLimited):
+        # Same budgets as the API (DESIGN §5.3): a wrong tail counts here as it does there.
+        return PageError(f"查询过于频繁，请在 {error.retry_after_s} 秒后再试"), 429
     if isinstance(error, ValidationFailed):
         return PageError("输入有误：请填写号牌和车架号后六位（6 位字母或数字）", error.message), 400
     return PageError("暂时无法完成查询，请稍后再试"), 400
@@ -92,7 +102,7 @@ def _text(form: FormData, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def build_router(coverage: CheckCoverage) -> APIRouter:
+def build_router(coverage: CheckCoverage, *, throttle: Throttle) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/", response_class=HTMLResponse)
@@ -104,15 +114,24 @@ def build_router(coverage: CheckCoverage) -> APIRouter:
         if _too_large(request):
             error = PageError("提交的内容过长，请只填写号牌和车架号后六位")
             return _render(error=error, status_code=413)
-        form = await request.form()
-        plate, vin_tail = _text(form, "plate")[:32], _text(form, "vin_last6")
+        async with request.form() as form:  # closed at once: a multipart upload spools to a file
+            plate, vin_tail = _text(form, "plate")[:32], _text(form, "vin_last6")
         try:
             _check_vin_tail(vin_tail)
-            answer = await coverage.query(CoverageQuery(plate=plate, vin_last6=vin_tail))
+            answer = await guarded_lookup(
+                throttle,
+                request.client.host if request.client else "unknown",
+                plate,
+                lambda: coverage.query(CoverageQuery(plate=plate, vin_last6=vin_tail)),
+                verified=True,
+            )
         except DomainError as failure:
             error, status_code = _page_error(failure)
             # The plate comes back so the owner can correct it; the VIN tail never does.
-            return _render(plate=plate, error=error, status_code=status_code)
+            page = _render(plate=plate, error=error, status_code=status_code)
+            if isinstance(failure, RateLimited):
+                page.headers["Retry-After"] = str(failure.retry_after_s)
+            return page
         assert isinstance(answer, FullAnswer)  # a factor was given, so the answer is full
         return _render(plate=answer.plate.display, answer=describe_answer(answer))
 

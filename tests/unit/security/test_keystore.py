@@ -9,7 +9,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ctplhub.security.keystore import KeysMissing, ensure_keys, load_keys
 
-FILES = ["pii-keys.json", "blind-index.key", "signing-keys.json"]
+FILES = [
+    "pii-keys.json",
+    "blind-index.key",
+    "signing-keys.json",
+    "access-log.key",
+    "master-keys.json",
+]
 
 
 def _mode(path: Path) -> int:

@@ -17,7 +17,7 @@ from ctplhub.api.bodies import (
     read_limited,
     require_media_type,
 )
-from ctplhub.api.deps import bearer, services
+from ctplhub.api.deps import bearer, client_address, request_id, services
 from ctplhub.api.responses import JSONBody
 from ctplhub.api.routing import RequestRoute
 from ctplhub.api.schemas import (
@@ -29,7 +29,9 @@ from ctplhub.api.schemas import (
     VerifyBody,
 )
 from ctplhub.domain.errors import MalformedInput, PayloadTooLarge, ValidationFailed
+from ctplhub.security.throttle import guarded_lookup
 from ctplhub.services.check_coverage import CoverageQuery, FullAnswer
+from ctplhub.services.ports import Reader
 
 router = APIRouter(tags=["coverage"], route_class=RequestRoute)
 
@@ -55,7 +57,14 @@ async def query(request: Request) -> Response:
     app = services(request)
     require_media_type(request, "application/json")
     body = decode_object(await read_limited(request, app.limits.event_bytes))
-    answer = await app.coverage.query(coverage_query(body))
+    question = coverage_query(body)
+    answer = await guarded_lookup(
+        app.throttle,
+        client_address(request),
+        question.plate,
+        lambda: app.coverage.query(question),
+        verified=question.vin_last6 is not None or question.owner_id_number is not None,
+    )
     if isinstance(answer, FullAnswer):
         signed = await app.signer.signed_json_off_loop(presenters.full_answer(answer))
         return Response(signed, media_type=JSON)
@@ -103,13 +112,15 @@ def coverage_query(body: dict[str, Any]) -> CoverageQuery:
 )
 async def verify(request: Request) -> Response:
     app = services(request)
-    await run_in_threadpool(bearer, request, *VERIFY_ROLES)
+    caller = await run_in_threadpool(bearer, request, *VERIFY_ROLES)
+    # Each vehicle read is access-logged under the token's account (DESIGN §5.3).
+    reader = Reader(caller.name, caller.role, "bulk_verify", request_id(request))
     kind = require_media_type(request, "application/json", "text/csv")
     raw = await read_limited(request, _VERIFY_BYTES)
     items = _csv_items(raw) if kind == "text/csv" else _json_items(raw)
     if len(items) > app.limits.verify_items:
         raise PayloadTooLarge(f"at most {app.limits.verify_items:,} items per call")
-    results = await app.verify.verify(items)
+    results = await app.verify.verify(items, reader=reader)
     if "text/csv" in request.headers.get("accept", ""):
         return Response(presenters.verify_csv(results), media_type="text/csv; charset=utf-8")
     return JSONBody(presenters.verify_answer(results))

@@ -37,6 +37,9 @@ _LARGE_BATCH = 10_000
 
 router = APIRouter(tags=["insurers"])
 
+# DESIGN §3: the insurer itself (signed) or a regulator (bearer) reads its sync health.
+SYNC_ROLES = ("regulator",)
+
 
 @router.post(
     "/v1/policy-events",
@@ -156,7 +159,7 @@ async def sync(code: str, request: Request) -> Response:
     code = code.upper()
     caller = None
     if request.headers.get("authorization"):
-        await run_in_threadpool(bearer, request, "regulator", "admin")
+        await run_in_threadpool(bearer, request, *SYNC_ROLES)
     else:
         caller = await run_in_threadpool(signed_insurer, request, hashlib.sha256(b"").digest())
     status = await run_in_threadpool(lambda: app.insurers.sync(code, caller=caller))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ctplhub.services.ports import Activity, InsurerKeyRecord, InsurerRecord
@@ -72,13 +72,20 @@ class SqlInsurerRepository:
         )
 
     def key(self, key_id: str) -> InsurerKeyRecord | None:
+        """The key with its end (``revoked_at``, which a rotation sets in the future);
+        whether it is still valid is the service's to decide, by its clock."""
         t = insurer_keys.c
         row = self._conn.execute(
-            select(t.key_id, t.insurer_code, t.secret_enc).where(
-                t.key_id == key_id, t.revoked_at.is_(None)
-            )
+            select(t.key_id, t.insurer_code, t.secret_enc, t.revoked_at).where(t.key_id == key_id)
         ).first()
-        return InsurerKeyRecord(row[0], row[1], bytes(row[2])) if row else None
+        return InsurerKeyRecord(row[0], row[1], bytes(row[2]), row[3]) if row else None
+
+    def end_keys(self, code: str, at: datetime) -> list[str]:
+        t = insurer_keys.c
+        which = and_(t.insurer_code == code, or_(t.revoked_at.is_(None), t.revoked_at > at))
+        ids = [r[0] for r in self._conn.execute(select(t.key_id).where(which))]
+        self._conn.execute(update(insurer_keys).where(which).values(revoked_at=at))
+        return sorted(ids)
 
     def touch_sync(self, code: str, at: datetime) -> None:
         """Move the watermark forward, never back."""

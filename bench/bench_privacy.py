@@ -1,0 +1,167 @@
+"""Benchmark of issue 7: what throttling and the access log cost a verified query.
+
+The figure: with throttling and the access log on, the verified query keeps at least 90 %
+of its throughput without them, in the same run, on the same data, on each engine.
+
+"Without them" is the code before issue 7 (``--baseline-rev``, exported from git and
+served by the same Python and packages): the access log has no switch, on purpose (a
+registry that can stop recording who read whose data is one an insider can blind), so
+the honest yardstick is the code that did not have it. Beside it, this code with
+``CTPLHUB_RATE_LIMITS=off`` shows the share of the throttle alone.
+
+Each server is `ctplhub serve` (one process) on the 1M-policy database of the query
+benchmark (loaded by `ctplhub import`, nothing else); ``wrk -t2 -c32`` POSTs verified
+queries cycling over ``--pairs`` vehicles, all from one client address, all answered (pairs
+that do not answer 200 are left out first: a verified owner is never throttled, only
+failures count). Rounds alternate
+without → with → limits off, ``--repeats`` times; medians and ratios are reported, with
+the access-log rows the "with" server wrote, which prove it was recording.
+
+    .venv/bin/python bench/bench_privacy.py --reuse --duration 10 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import httpx
+from bench_ingest import baseline_source
+from bench_query import _measured, _summary, precheck
+from common import (
+    OUT,
+    Home,
+    add_query_db_arguments,
+    add_wait_quiet,
+    bench_main,
+    count_rows,
+    log,
+    median,
+    server,
+    spread,
+)
+from loading import query_homes
+from measure import query_script, run_wrk, wait_quiet
+
+TARGET = 0.90
+VARIANTS = ("without", "with", "limits_off")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_query_db_arguments(parser)
+    parser.add_argument("--baseline-rev", default="2129812", help="the code without them")
+    parser.add_argument("--pairs", type=int, default=5_000, help="distinct vehicles queried")
+    parser.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
+    parser.add_argument("--warmup", type=float, default=4, help="seconds of unmeasured load")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each")
+    add_wait_quiet(parser)
+
+
+def answered(base: str, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    with httpx.Client(base_url=base, timeout=10) as client:
+        return [
+            (plate, tail)
+            for plate, tail in pairs
+            if client.post(
+                "/v1/coverage/query", json={"plate": plate, "vin_last6": tail}
+            ).status_code
+            == 200
+        ]
+
+
+def run_engine(args: argparse.Namespace, home: Home, state: dict[str, Any]) -> dict[str, Any]:
+    engine = home.engine
+    pairs = spread([tuple(p) for p in state["pairs"]], args.pairs)
+    script = query_script(pairs, OUT / f"privacy-{engine}.lua")
+    db = home.db if engine == "postgresql" else None
+    wrk = {"connections": args.connections, "threads": args.threads}
+    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
+    logged_before = count_rows(home, "access_log") or 0
+    baseline = baseline_source(args.baseline_rev)
+    with (
+        server(home, name=f"privacy-without-{engine}", code=baseline) as without,
+        server(home, name=f"privacy-with-{engine}") as with_,
+        server(home, name=f"privacy-off-{engine}", env_extra={"CTPLHUB_RATE_LIMITS": "off"}) as off,
+    ):
+        # Only pairs that answer 200: 30 wrong factors from one address in 10 minutes would
+        # turn the rest of a throttled run into quick 429s. Sifted on the server without a
+        # throttle, so that the sifting spends no budget.
+        kept = answered(without.base, pairs)
+        if len(kept) < len(pairs):
+            log(f"  {len(pairs) - len(kept)} of {len(pairs):,} pairs do not answer 200: left out")
+            pairs = kept
+            script = query_script(pairs, OUT / f"privacy-{engine}.lua")
+        servers = {"without": without, "with": with_, "limits_off": off}
+        checks = {name: precheck(srv.base, pairs, n=100) for name, srv in servers.items()}
+        log(f"privacy bench on {engine}: prechecks {checks}")
+        if args.warmup > 0:
+            for srv in servers.values():
+                run_wrk(f"{srv.base}/v1/coverage/query", duration=args.warmup, script=script, **wrk)
+        for attempt in range(1, args.repeats + 1):
+            if args.wait_quiet:
+                wait_quiet(args.wait_quiet)
+            for name, srv in servers.items():
+                url = f"{srv.base}/v1/coverage/query"
+                rounds[name].append(_measured(srv, db, url, args, script=script))
+            w, o, f = (rounds[name][-1] for name in VARIANTS)
+            log(
+                f"  run {attempt}: without {w['rps']:,.0f} | with {o['rps']:,.0f} "
+                f"(p99 {o['p99_ms']:.1f} ms, non-2xx {o['non_2xx_share']:.2%}) | limits off "
+                f"{f['rps']:,.0f} req/s -> with/without {o['rps'] / w['rps']:.1%}; CPU per "
+                f"request {w['server_cpu_ms_per_req']:.3f} / {o['server_cpu_ms_per_req']:.3f} "
+                f"/ {f['server_cpu_ms_per_req']:.3f} ms"
+            )
+    logged = (count_rows(home, "access_log") or 0) - logged_before
+    ratio = median([r["rps"] for r in rounds["with"]]) / median(
+        [r["rps"] for r in rounds["without"]]
+    )
+    return {
+        "engine": engine,
+        "db": home.db,
+        "baseline_rev": args.baseline_rev,
+        "prechecks": checks,
+        **{name: _summary(runs) for name, runs in rounds.items()},
+        "ratio_with_over_without": round(ratio, 4),
+        "ratio_per_run": [
+            round(o["rps"] / w["rps"], 4)
+            for w, o in zip(rounds["without"], rounds["with"], strict=True)
+        ],
+        "access_log_rows_written": logged,
+        "target_ratio_ge_0.90": ratio >= TARGET,
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    homes = query_homes(args)
+    return {
+        "benchmark": "privacy",
+        "wrk": f"wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s --latency",
+        "repeats": args.repeats,
+        "engines": {engine: run_engine(args, *homes[engine]) for engine in args.engines},
+    }
+
+
+def summary_lines(result: dict[str, Any]) -> list[str]:
+    lines = []
+    for engine, e in result["engines"].items():
+        w, o, f = (e[name] for name in VARIANTS)
+        lines.append(
+            f"verified query on {engine}: with throttling and the access log "
+            f"{o['rps_median']:,} req/s, without (code at {e['baseline_rev']}) "
+            f"{w['rps_median']:,} req/s -> {e['ratio_with_over_without']:.1%} (target >= "
+            f"{TARGET:.0%}: {'met' if e['target_ratio_ge_0.90'] else 'MISSED'}); limits off "
+            f"{f['rps_median']:,} req/s; p99 with {o['p99_ms_median']:.1f} ms; "
+            f"{e['access_log_rows_written']:,} access-log rows written"
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    return bench_main("privacy", __doc__ or "", add_arguments, run, summary_lines, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Security headers on every answer, and CORS closed unless origins are configured.
+
+A thin ASGI middleware, outermost in the app (``api/app.py``), so the 500 of an
+unforeseen failure carries the headers too. It adds header tuples built once, at start-up,
+to each answer's start message: a scan of the few headers an answer already has and a
+list concatenation, nothing per request that allocates more.
+
+- Every answer: ``X-Content-Type-Options: nosniff`` (no MIME sniffing of a JSON body into
+  HTML) and ``Referrer-Policy: no-referrer`` (a page's URL never leaves with a link).
+- Pages (``text/html``): a Content-Security-Policy that allows scripts, styles and images
+  from our own origin only, never inline script, never framing (``frame-ancestors``
+  'none' plus ``X-Frame-Options: DENY`` for older browsers). An answer's own header of the
+  same name wins, so a page can be stricter.
+- API answers: a CSP that forbids everything (a JSON body opened in a browser runs and
+  loads nothing) and ``Cache-Control: no-store`` unless the route set its own caching:
+  answers carry personal data by default, and only a route that knows its answer is
+  public (the JWKS, the stylesheet) opts in to caching.
+- ``/docs`` (Swagger UI) loads its script and style from a CDN and starts with one inline
+  script; its CSP names that CDN and the hash of that one script, nothing else.
+
+CORS: browsers on other origins are refused by default (no ``Access-Control-Allow-Origin``
+is ever sent); ``CTPLHUB_CORS_ORIGINS`` lists the origins that may call the API from a
+browser, without credentials (docs/DECISIONS.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Sequence
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+Header = tuple[bytes, bytes]
+
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+_SWAGGER_CDN = "https://cdn.jsdelivr.net"
+
+_EVERY_ANSWER: tuple[Header, ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
+_PAGE: tuple[Header, ...] = (
+    *_EVERY_ANSWER,
+    (b"content-security-policy", PAGE_CSP.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"cache-control", b"no-store"),
+)
+_API: tuple[Header, ...] = (
+    *_EVERY_ANSWER,
+    (b"content-security-policy", API_CSP.encode()),
+    (b"cache-control", b"no-store"),
+)
+
+_NAMES = frozenset(name for name, _ in (*_PAGE, *_API))
+
+# Methods and request headers a browser on an allowed origin may use; what it may read.
+CORS_METHODS = ("GET", "POST", "DELETE")
+CORS_HEADERS = ("Authorization", "Content-Type", "X-Request-ID")
+CORS_EXPOSED = ("X-Request-ID", "Retry-After")
+
+
+def _missing(headers: Sequence[Header], extra: tuple[Header, ...]) -> list[Header]:
+    """``extra`` less the headers the answer already names (the route's choice wins)."""
+    present = {name for name, _ in headers}
+    return [header for header in extra if header[0] not in present]
+
+
+class SecurityHeaders:
+    """ASGI middleware: the headers above on every HTTP answer."""
+
+    def __init__(self, app: ASGIApp, *, page_overrides: dict[str, str] | None = None) -> None:
+        self.app = app
+        # path -> the page headers of that path, for pages that cannot meet PAGE_CSP
+        self._page_by_path = {
+            path: tuple(
+                (name, csp.encode() if name == b"content-security-policy" else value)
+                for name, value in _PAGE
+            )
+            for path, csp in (page_overrides or {}).items()
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.get("headers", ())
+                kind = b""
+                own = False  # the route set one of these headers itself
+                for name, value in headers:
+                    if name == b"content-type":
+                        kind = value
+                    elif name in _NAMES:
+                        own = True
+                if kind.startswith(b"text/html"):
+                    extra = self._page_by_path.get(scope["path"], _PAGE)
+                else:
+                    extra = _API
+                # The start message is built afresh for each answer: extended in place.
+                message["headers"] = [*headers, *(_missing(headers, extra) if own else extra)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def swagger_csp(app: FastAPI) -> str:
+    """The CSP of FastAPI's ``/docs``: its CDN, and the SHA-256 of its one inline script
+    as FastAPI renders it for this app (at the root path; behind a proxy prefix the
+    hash no longer matches and the page stays blank rather than run other script)."""
+    html = get_swagger_ui_html(
+        openapi_url=app.openapi_url or "",
+        title=f"{app.title} - Swagger UI",
+        oauth2_redirect_url=app.swagger_ui_oauth2_redirect_url,
+        init_oauth=app.swagger_ui_init_oauth,
+        swagger_ui_parameters=app.swagger_ui_parameters,
+    ).body
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(script).digest()).decode() + "'"
+        for script in re.findall(rb"<script>(.*?)</script>", bytes(html), re.DOTALL)
+    )
+    return (
+        f"default-src 'none'; script-src {_SWAGGER_CDN} {hashes}; style-src {_SWAGGER_CDN}; "
+        "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+        "form-action 'none'"
+    )
+
+
+def harden(app: ASGIApp, fastapi_app: FastAPI, cors_origins: Sequence[str]) -> ASGIApp:
+    """``app`` behind the security headers, and behind CORS when origins are listed."""
+    if cors_origins:
+        app = CORSMiddleware(
+            app,
+            allow_origins=list(cors_origins),
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_HEADERS,
+            expose_headers=CORS_EXPOSED,
+            allow_credentials=False,  # staff session cookies never travel cross-origin
+            max_age=600,
+        )
+    overrides = {fastapi_app.docs_url: swagger_csp(fastapi_app)} if fastapi_app.docs_url else {}
+    return SecurityHeaders(app, page_overrides=overrides)

@@ -1,0 +1,98 @@
+"""The ports of envelope keys (DESIGN §5.3): a wrapped data key as stored, the sealed
+rows a rotation moves, and what it needs of the keyring. ``store`` and ``security``
+implement them; ``services.key_rotation`` uses them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from ctplhub.services.ports import PersonalData
+
+FIELD = "field"
+BLIND = "blind"
+ACTIVE = "active"
+RETIRING = "retiring"
+RETIRED = "retired"
+MAX_BLIND_SEQ = 255  # a blind index names its key in one byte
+
+
+@dataclass(frozen=True, slots=True)
+class WrappedDataKey:
+    """A row of ``data_keys``: a data key sealed under the master key ``master_kid``."""
+
+    kid: str
+    purpose: str  # FIELD or BLIND
+    seq: int
+    wrapped: bytes
+    master_kid: str
+    state: str  # ACTIVE, RETIRING or RETIRED
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SealedEvent:
+    """A policy event's personal fields as stored."""
+
+    id: int
+    insurer_code: str
+    policy_no: str
+    version: int
+    owner_name_enc: bytes
+    owner_id_enc: bytes
+    owner_phone_enc: bytes | None
+    owner_id_bidx: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SealedSecret:
+    key_id: str
+    secret_enc: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Markers:
+    """How rows under the active keys begin: the field blobs' header, the index's byte."""
+
+    field_header: bytes
+    blind_prefix: bytes
+
+
+class DataKeyRepository(Protocol):
+    def all(self) -> list[WrappedDataKey]: ...
+    def begin_rotation(self, new_keys: Sequence[WrappedDataKey]) -> None:
+        """In one transaction: the active keys become retiring, ``new_keys`` active."""
+        ...
+
+    def retire(self, at: datetime) -> list[str]:
+        """Retiring keys become retired; returns their kids."""
+        ...
+
+    def rewrap(self, keys: Sequence[WrappedDataKey]) -> None: ...
+
+
+class SealedRows(Protocol):
+    """The rows that hold ciphertext or blind indexes (``store``)."""
+
+    def stale_events(self, after_id: int, limit: int, markers: Markers) -> list[SealedEvent]:
+        """Events with id > ``after_id`` not under the active keys, by id, at most ``limit``."""
+        ...
+
+    def count_stale_events(self, markers: Markers) -> int: ...
+    def reseal_events(self, rows: Sequence[SealedEvent]) -> None:
+        """Write the rows' four sealed columns, by id, in one transaction."""
+        ...
+
+    def insurer_secrets(self) -> list[SealedSecret]: ...
+    def reseal_secrets(self, rows: Sequence[SealedSecret]) -> None: ...
+
+
+class RotatingKeys(PersonalData, Protocol):
+    """The keyring of this process, as a rotation needs it (``security.envelope``)."""
+
+    def reload(self) -> None: ...
+    def markers(self) -> Markers: ...
+    def new_data_key(self, purpose: str, seq: int, at: datetime) -> WrappedDataKey: ...
+    def rewrapped(self, key: WrappedDataKey) -> WrappedDataKey: ...

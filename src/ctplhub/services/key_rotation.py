@@ -1,0 +1,241 @@
+"""Use case: rotate the personal-data keys while the server keeps answering (DESIGN §5.3,
+§8 ``ctplhub keys rotate``).
+
+A rotation makes a new active field key and a new active blind-index key, then moves
+every row to them in batches, one transaction each: personal fields are decrypted under
+whatever key they name and sealed again under the active one; the ID number's blind
+index is recomputed from the decrypted number. Readers in every process accept any known
+key throughout, so a half-rotated table answers exactly like a rotated one.
+
+The work left is always "rows not under the active keys", found by their bytes in SQL,
+so an interrupted rotation is resumed by running it again: it makes no new key while
+the last rotation is unfinished (keys still ``retiring``, or rows not yet under the
+active keys). The old keys become ``retired`` only after a pass finds no row under them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ctplhub.domain.errors import ValidationFailed
+from ctplhub.services.insurers import secret_aad
+from ctplhub.services.key_ports import (
+    ACTIVE,
+    BLIND,
+    FIELD,
+    MAX_BLIND_SEQ,
+    RETIRING,
+    DataKeyRepository,
+    Markers,
+    RotatingKeys,
+    SealedEvent,
+    SealedRows,
+    SealedSecret,
+    WrappedDataKey,
+)
+from ctplhub.services.ports import Clock, RetryableConflict
+from ctplhub.services.report_events import personal_aad
+
+
+@dataclass
+class RotationReport:
+    field_kid: str
+    blind_kid: str
+    resumed: bool
+    started_with: int  # rows not under the active keys when the run began
+    resealed: int = 0
+    secrets_resealed: int = 0
+    batches: int = 0
+    remaining: int = 0
+    complete: bool = False
+    retired: list[str] | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "field_kid": self.field_kid,
+            "blind_kid": self.blind_kid,
+            "resumed": self.resumed,
+            "rows_to_rotate": self.started_with,
+            "rows_resealed": self.resealed,
+            "insurer_secrets_resealed": self.secrets_resealed,
+            "batches": self.batches,
+            "remaining": self.remaining,
+            "complete": self.complete,
+            "retired_kids": self.retired or [],
+        }
+
+
+Progress = Callable[[int], None]  # called with the number of rows a batch resealed
+
+
+class KeyRotation:
+    def __init__(
+        self,
+        data_keys: DataKeyRepository,
+        rows: SealedRows,
+        keyring: RotatingKeys,
+        clock: Clock,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._keys = data_keys
+        self._rows = rows
+        self._ring = keyring
+        self._clock = clock
+        self._sleep = sleep
+
+    def ensure_active_keys(self) -> list[str]:
+        """``ctplhub init``: the first data keys when none is active; the kids it made."""
+        keys = self._keys.all()
+        active = {k.purpose for k in keys if k.state == ACTIVE}
+        now = self._clock()
+        new = [
+            self._ring.new_data_key(p, _next_seq(keys, p), now)
+            for p in (FIELD, BLIND)
+            if p not in active
+        ]
+        if not new:
+            return []
+        try:
+            self._keys.begin_rotation(new)
+        except RetryableConflict:
+            return []  # a concurrent `ctplhub init` made them first
+        return [k.kid for k in new]
+
+    def begin(self) -> RotationReport:
+        """Start a rotation, or pick up the unfinished one; counts the work left.
+
+        A rotation is unfinished while keys of it are still retiring or rows are not yet
+        under its keys (an upgraded install's rows under the key files, for instance):
+        then no new key is made, so running the command again continues the same work.
+        """
+        self._ring.reload()
+        keys = self._keys.all()
+        active = {k.purpose: k.kid for k in keys if k.state == ACTIVE}
+        resumed = {FIELD, BLIND} <= active.keys() and (
+            any(k.state == RETIRING for k in keys)
+            or self._rows.count_stale_events(self._ring.markers()) > 0
+        )
+        if not resumed:
+            now = self._clock()
+            new = [self._ring.new_data_key(p, _next_seq(keys, p), now) for p in (FIELD, BLIND)]
+            self._keys.begin_rotation(new)
+            self._ring.reload()
+            active = {k.purpose: k.kid for k in new}
+        started_with = self._rows.count_stale_events(self._ring.markers())
+        return RotationReport(active[FIELD], active[BLIND], resumed, started_with)
+
+    def run(
+        self,
+        report: RotationReport,
+        *,
+        batch_size: int = 1000,
+        max_batches: int | None = None,
+        settle_s: float = 30.0,
+        progress: Progress | None = None,
+    ) -> RotationReport:
+        """Move every row to the active keys; with ``max_batches``, stop after that many.
+
+        Processes pick up a new active key within ``envelope.KEY_REFRESH_S``, and a write
+        sealed just before may commit a little later: after ``settle_s`` a last pass over
+        the whole table finds such rows, and the old keys retire only when it finds none.
+        """
+        started = time.monotonic()
+        markers = self._ring.markers()
+        while True:
+            report.secrets_resealed += self._reseal_secrets(markers)
+            if not self._pass(report, markers, batch_size, max_batches, progress):
+                report.remaining = self._rows.count_stale_events(markers)
+                return report
+            waited = time.monotonic() - started
+            if waited >= settle_s and self._rows.count_stale_events(markers) == 0:
+                break
+            self._sleep(max(0.0, settle_s - waited))
+            settle_s = 0.0  # one settling wait; then pass until a pass finds nothing
+        report.retired = self._keys.retire(self._clock())
+        report.complete = True
+        return report
+
+    def _pass(
+        self,
+        report: RotationReport,
+        markers: Markers,
+        batch_size: int,
+        max_batches: int | None,
+        progress: Progress | None,
+    ) -> bool:
+        """One pass from the first row; False when ``max_batches`` stopped it."""
+        after = 0
+        while True:
+            if max_batches is not None and report.batches >= max_batches:
+                return False
+            stale = self._rows.stale_events(after, batch_size, markers)
+            if not stale:
+                return True
+            self._rows.reseal_events([self._reseal(row) for row in stale])
+            report.batches += 1
+            report.resealed += len(stale)
+            after = stale[-1].id
+            if progress is not None:
+                progress(len(stale))
+
+    def _reseal(self, row: SealedEvent) -> SealedEvent:
+        ring = self._ring
+        key = (row.insurer_code, row.policy_no, row.version)
+
+        def again(blob: bytes, field: str) -> bytes:
+            aad = personal_aad(key, field)
+            return ring.encrypt(ring.decrypt(blob, aad=aad), aad=aad)
+
+        id_aad = personal_aad(key, "owner_id_number")
+        id_number = ring.decrypt(row.owner_id_enc, aad=id_aad)
+        return SealedEvent(
+            id=row.id,
+            insurer_code=row.insurer_code,
+            policy_no=row.policy_no,
+            version=row.version,
+            owner_name_enc=again(row.owner_name_enc, "owner_name"),
+            owner_id_enc=ring.encrypt(id_number, aad=id_aad),
+            owner_phone_enc=(
+                None if row.owner_phone_enc is None else again(row.owner_phone_enc, "owner_phone")
+            ),
+            owner_id_bidx=ring.blind_index(id_number),
+        )
+
+    def _reseal_secrets(self, markers: Markers) -> int:
+        ring = self._ring
+        moved = []
+        for secret in self._rows.insurer_secrets():
+            if secret.secret_enc.startswith(markers.field_header):
+                continue
+            aad = secret_aad(secret.key_id)
+            plain = ring.decrypt(secret.secret_enc, aad=aad)
+            moved.append(SealedSecret(secret.key_id, ring.encrypt(plain, aad=aad)))
+        if moved:
+            self._rows.reseal_secrets(moved)
+        return len(moved)
+
+    def status(self) -> tuple[list[WrappedDataKey], int]:
+        """The data keys, and how many rows are not under the active ones."""
+        self._ring.reload()
+        return self._keys.all(), self._rows.count_stale_events(self._ring.markers())
+
+    def rotate_master(self) -> list[str]:
+        """Wrap every data key again under the active master key; returns their kids.
+
+        The caller has made the new master key active in this process's keyring first.
+        """
+        keys = self._keys.all()
+        self._keys.rewrap([self._ring.rewrapped(k) for k in keys])
+        return [k.kid for k in keys]
+
+
+def _next_seq(keys: Sequence[WrappedDataKey], purpose: str) -> int:
+    seq = max((k.seq for k in keys if k.purpose == purpose), default=0) + 1
+    if purpose == BLIND and seq > MAX_BLIND_SEQ:
+        raise ValidationFailed(
+            f"blind-index keys are numbered in one byte: {MAX_BLIND_SEQ} rotations used up"
+        )
+    return seq

@@ -1,0 +1,287 @@
+"""Staff pages under /staff: sign-in, sign-out and the bulk verify form (DESIGN §1, §5).
+
+- **Sign-in** takes the account name and password (Argon2id, ``security/passwords.py``)
+  and opens a server-side session (``services/staff_sessions.py``). The cookie is
+  ``HttpOnly``, ``SameSite=Strict``, ``Path=/`` and ``Secure`` with the ``__Host-``
+  prefix, except under ``ctplhub demo``, which serves plain http on 127.0.0.1 and sets
+  ``CTPLHUB_COOKIE_SECURE=false``.
+- **Every POST carries a CSRF token** tied to the session (derived from its id); the
+  sign-in form, before any session, ties its token to a short-lived cookie of its own
+  (double submit). A missing or wrong token is refused with ``403`` and a page that says
+  to reload the form.
+- **Sign-in is throttled** per client address (every attempt) and per account (failures),
+  the rules of ``security/throttle_rules.py``; a spent budget answers ``429`` with
+  ``Retry-After``, even for the right password.
+- **Roles**: the bulk verify page is for police and regulators; anyone else signed in
+  gets ``403`` (``role_not_allowed``), anyone not signed in is sent to the sign-in page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from jinja2 import Environment, PackageLoader
+from starlette.datastructures import FormData
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+from ctplhub.domain.errors import DomainError, RateLimited, Unauthenticated, ValidationFailed
+from ctplhub.security.throttle import (
+    SIGN_IN_PER_ACCOUNT,
+    SIGN_IN_PER_CLIENT,
+    Throttle,
+    client_bucket,
+)
+from ctplhub.security.tokens import csrf_token
+from ctplhub.services.ports import Reader
+from ctplhub.services.staff_sessions import StaffSession, StaffSessions
+from ctplhub.services.verify_bulk import VerifyBulk
+from ctplhub.web.pages import STATIC
+from ctplhub.web.staff_views import MAX_PLATES, beijing_instant, plate_lines, result_rows
+
+VERIFY_ROLES = ("police", "regulator")
+_ROLE_ZH = {
+    "police": "交管",
+    "regulator": "监管",
+    "agent": "客服",
+    "admin": "管理员",
+    "auditor": "审计",
+    "registrar": "车管所",
+}
+_MAX_FORM_BYTES = 64 * 1024  # a thousand plates and the form's other fields
+_SIGN_IN_COOKIE_S = 3600  # how long a sign-in form stays usable
+
+_TEMPLATES = Environment(
+    loader=PackageLoader("ctplhub.web", "templates"),
+    autoescape=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Cookies:
+    """The two cookies' names and attributes: ``__Host-`` names need ``Secure``."""
+
+    secure: bool
+    session_max_age_s: int
+
+    @property
+    def session(self) -> str:
+        return "__Host-ctplhub-staff" if self.secure else "ctplhub-staff"
+
+    @property
+    def sign_in(self) -> str:
+        return "__Host-ctplhub-sign-in" if self.secure else "ctplhub-sign-in"
+
+    def set(self, response: Response, name: str, value: str, max_age: int) -> None:
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path="/",
+            secure=self.secure,
+            httponly=True,
+            samesite="strict",
+        )
+
+    def clear(self, response: Response, name: str) -> None:
+        response.delete_cookie(name, path="/", secure=self.secure, httponly=True, samesite="strict")
+
+
+def _render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    html = _TEMPLATES.get_template(name).render(role_zh=_ROLE_ZH, **context)
+    # Staff pages show what only a signed-in person may see: never kept by a cache.
+    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+
+
+def _see_other(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _client(request: Request) -> str:
+    return client_bucket(request.client.host if request.client is not None else "unknown")
+
+
+async def _form(request: Request) -> FormData | None:
+    declared = request.headers.get("content-length", "0")
+    if declared.isdigit() and int(declared) > _MAX_FORM_BYTES:
+        return None
+    # Only the text fields are kept, and the form is closed at once: a multipart upload
+    # spools to a temporary file that would otherwise stay open.
+    async with request.form() as form:
+        return FormData([(k, v) for k, v in form.multi_items() if isinstance(v, str)])
+
+
+def _refused_form(session: StaffSession | None) -> HTMLResponse:
+    """The page of a POST whose anti-forgery token is missing or wrong."""
+    return _render("staff_refused.html", 403, session=session, reason="csrf_failed")
+
+
+def build_router(
+    sessions: StaffSessions, verify: VerifyBulk, throttle: Throttle, cookies: Cookies
+) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    async def current(request: Request) -> StaffSession | None:
+        session_id = request.cookies.get(cookies.session)
+        if not session_id:
+            return None
+        return await run_in_threadpool(sessions.session, session_id)
+
+    def sign_in_page(status_code: int = 200, **context: Any) -> HTMLResponse:
+        secret = secrets.token_urlsafe(32)
+        response = _render(
+            "staff_sign_in.html", status_code, csrf_token=csrf_token(secret), **context
+        )
+        cookies.set(response, cookies.sign_in, secret, _SIGN_IN_COOKIE_S)
+        return response
+
+    @router.get("/staff")
+    async def home(request: Request) -> Response:
+        session = await current(request)
+        if session is None:
+            return _see_other("/staff/sign-in")
+        return _render("staff_home.html", session=session, verify_roles=VERIFY_ROLES)
+
+    @router.get("/staff/sign-in")
+    async def sign_in_form(request: Request) -> Response:
+        if await current(request) is not None:
+            return _see_other("/staff")
+        return sign_in_page()
+
+    @router.post("/staff/sign-in")
+    async def sign_in(request: Request) -> Response:
+        form = await _form(request)
+        if form is None:
+            return sign_in_page(413, error="提交的内容过长")
+        secret = request.cookies.get(cookies.sign_in, "")
+        if not secret or not secrets.compare_digest(csrf_token(secret), _text(form, "csrf")):
+            return sign_in_page(403, error="登录页面已过期，请重新输入后登录", reason="csrf_failed")
+        name, password = _text(form, "user").strip()[:100], _text(form, "password")
+        try:
+            await throttle.hit(SIGN_IN_PER_CLIENT, _client(request))
+            await throttle.check(SIGN_IN_PER_ACCOUNT, name)
+            signed_in = await run_in_threadpool(sessions.sign_in, name, password[:1024])
+        except RateLimited as limited:
+            refused = sign_in_page(
+                429, user=name, error=f"尝试次数过多，请 {limited.retry_after_s} 秒后再试"
+            )
+            refused.headers["Retry-After"] = str(limited.retry_after_s)
+            return refused
+        except Unauthenticated:
+            with contextlib.suppress(RateLimited):  # the next attempt is refused up front
+                await throttle.hit(SIGN_IN_PER_ACCOUNT, name)
+            return sign_in_page(401, user=name, error="用户名或密码错误")
+        previous = request.cookies.get(cookies.session)
+        if previous:  # signing in again (or as someone else) ends the session it replaces
+            await run_in_threadpool(sessions.sign_out, previous)
+        response = _see_other("/staff")
+        cookies.set(response, cookies.session, signed_in.session_id, cookies.session_max_age_s)
+        cookies.clear(response, cookies.sign_in)
+        return response
+
+    @router.post("/staff/sign-out")
+    async def sign_out(request: Request) -> Response:
+        session = await current(request)
+        if session is None:
+            return _see_other("/staff/sign-in")
+        form = await _form(request)
+        if form is None or not session.csrf_matches(_text(form, "csrf")):
+            return _refused_form(session)
+        await run_in_threadpool(sessions.sign_out, request.cookies[cookies.session])
+        response = _see_other("/staff/sign-in")
+        cookies.clear(response, cookies.session)
+        return response
+
+    def verify_page(
+        handler: Callable[[Request, StaffSession], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Signed in with a verify role, or sent to sign in, or refused."""
+
+        async def guarded(request: Request) -> Response:
+            session = await current(request)
+            if session is None:
+                return _see_other("/staff/sign-in")
+            if session.role not in VERIFY_ROLES:
+                return _render(
+                    "staff_refused.html", 403, session=session, reason="role_not_allowed"
+                )
+            return await handler(request, session)
+
+        return guarded
+
+    async def verify_form(_: Request, session: StaffSession) -> Response:
+        return _render("staff_verify.html", session=session, max_plates=MAX_PLATES)
+
+    async def verify_plates(request: Request, session: StaffSession) -> Response:
+        form = await _form(request)
+        if form is None:
+            return _render(
+                "staff_verify.html",
+                413,
+                session=session,
+                max_plates=MAX_PLATES,
+                error=f"提交的内容过长：一次最多 {MAX_PLATES} 个号牌",
+            )
+        if not session.csrf_matches(_text(form, "csrf")):
+            return _refused_form(session)
+        plates_text, at_text = _text(form, "plates"), _text(form, "at")
+        try:
+            at = beijing_instant(at_text)
+            items = [{"plate": plate, "at": at} for plate in plate_lines(plates_text)]
+        except ValidationFailed as problem:
+            return _render(
+                "staff_verify.html",
+                400,
+                session=session,
+                max_plates=MAX_PLATES,
+                plates=plates_text,
+                at=at_text,
+                error=problem.message,
+            )
+        reader = Reader(
+            session.user, session.role, "bulk_verify", request.scope.get("ctplhub.request_id")
+        )
+        try:
+            results = await verify.verify(items, reader=reader)
+        except DomainError as failure:  # an item's own error never gets here
+            return _render(
+                "staff_verify.html",
+                400,
+                session=session,
+                max_plates=MAX_PLATES,
+                plates=plates_text,
+                at=at_text,
+                error=failure.message,
+            )
+        return _render(
+            "staff_verify.html",
+            session=session,
+            max_plates=MAX_PLATES,
+            plates=plates_text,
+            at=at_text,
+            rows=result_rows(results),
+        )
+
+    @router.get("/static/staff.css")
+    async def stylesheet() -> Response:
+        return FileResponse(
+            STATIC / "staff.css",
+            media_type="text/css; charset=utf-8",
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    router.add_api_route("/staff/verify", verify_page(verify_form), methods=["GET"])
+    router.add_api_route("/staff/verify", verify_page(verify_plates), methods=["POST"])
+    return router

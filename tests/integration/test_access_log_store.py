@@ -1,0 +1,248 @@
+"""The access log's writer and table on SQLite and PostgreSQL (DESIGN §5.3): batches off
+the request path, flushes on shutdown, survives a refused write, and the database itself
+refuses UPDATE and DELETE."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, event, func, inspect, select, text
+from sqlalchemy.exc import DBAPIError
+
+from ctplhub.bootstrap import Container
+from ctplhub.security.access_log import AccessLogWriter, VehicleIndex
+from ctplhub.services.check_coverage import CoverageQuery
+from ctplhub.services.ports import AccessRow, Reader
+from ctplhub.store.repositories.access_log import SqlAccessLogStore
+from ctplhub.store.schema import make_engine
+from ctplhub.store.tables import access_log
+from helpers import VIN, VIN_B, run_reads
+from helpers import event as policy_event
+
+T0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+POLICE = Reader("officer-001", "police", "bulk_verify", "req-1")
+INDEX = VehicleIndex(b"k" * 32)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    built = make_engine(database_url)
+    yield built
+    built.dispose()
+
+
+class WriteCounter:
+    """How many writes reached access_log: on SQLite its INSERT statements, on PostgreSQL
+    (one binary COPY per batch, below SQLAlchemy) the transactions that wrote its rows."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._inserts = 0
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO access_log"):
+            self._inserts += 1
+
+    @property
+    def writes(self) -> int:
+        if self._engine.dialect.name == "sqlite":
+            return self._inserts
+        with self._engine.connect() as conn:
+            return int(
+                conn.execute(text("SELECT count(DISTINCT xmin::text) FROM access_log")).scalar_one()
+            )
+
+
+def count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(access_log)).scalar_one())
+
+
+def test_many_records_go_out_in_few_multi_row_inserts(engine: Engine) -> None:
+    counter = WriteCounter(engine)
+    writer = AccessLogWriter(SqlAccessLogStore(engine), INDEX, flush_at=10_000)
+    vins = [VIN if n % 2 else VIN_B for n in range(1_200)]
+    writer.record_many(POLICE, vins, T0)
+    assert count(engine) == 0  # recording only queues
+    assert asyncio.run(writer.flush())
+    assert count(engine) == 1_200
+    # SQLite: 500 + 500 + 200 rows a statement; PostgreSQL: one COPY.
+    assert counter.writes == (3 if engine.dialect.name == "sqlite" else 1)
+    writer.close()
+
+
+def test_the_flusher_writes_on_its_interval_and_at_shutdown(engine: Engine) -> None:
+    counter = WriteCounter(engine)
+
+    async def scenario() -> tuple[int, int]:
+        writer = AccessLogWriter(SqlAccessLogStore(engine), INDEX, flush_interval_s=0.05)
+        await writer.start()
+        for n in range(50):
+            writer.record(POLICE, VIN, T0 + timedelta(seconds=n))
+        await asyncio.sleep(0.5)
+        on_interval = count(engine)
+        slow = AccessLogWriter(SqlAccessLogStore(engine), INDEX, flush_interval_s=3600)
+        await slow.start()
+        slow.record(POLICE, VIN_B, T0)
+        await asyncio.sleep(0.1)
+        assert count(engine) == on_interval  # a long interval: nothing written yet
+        await slow.stop()  # shutdown writes what waits
+        await writer.stop()
+        writer.close()
+        slow.close()
+        return on_interval, count(engine)
+
+    on_interval, at_end = asyncio.run(scenario())
+    assert (on_interval, at_end) == (50, 51)
+    assert counter.writes == 2  # the 50 in one write, the last one in another
+
+
+def test_enough_waiting_entries_wake_the_flusher_early(engine: Engine) -> None:
+    async def scenario() -> int:
+        writer = AccessLogWriter(
+            SqlAccessLogStore(engine), INDEX, flush_interval_s=3600, flush_at=100
+        )
+        await writer.start()
+        writer.record_many(POLICE, [VIN] * 150, T0)
+        await asyncio.sleep(0.5)
+        written = count(engine)
+        await writer.stop()
+        writer.close()
+        return written
+
+    assert asyncio.run(scenario()) == 150
+
+
+def _blocking_engine(database_url: str) -> Engine:
+    """An engine that gives up on a locked table within 0.1 s instead of waiting."""
+    if database_url.startswith("sqlite"):
+        return create_engine(database_url, connect_args={"timeout": 0.1})
+    return make_engine(database_url, connect_args={"options": "-c lock_timeout=100"})
+
+
+class TableLock:
+    """Another session holding the table, so that writes to it fail for a while."""
+
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._sqlite: sqlite3.Connection | None = None
+        self._pg: Any = None
+
+    def __enter__(self) -> TableLock:
+        if self._url.startswith("sqlite"):
+            self._sqlite = sqlite3.connect(self._url.split("///", 1)[1], isolation_level=None)
+            self._sqlite.execute("BEGIN EXCLUSIVE")
+        else:
+            self._engine = make_engine(self._url)
+            self._pg = self._engine.connect()
+            self._pg.execute(text("LOCK TABLE access_log IN ACCESS EXCLUSIVE MODE"))
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._sqlite is not None:
+            self._sqlite.execute("ROLLBACK")
+            self._sqlite.close()
+        else:
+            self._pg.rollback()
+            self._pg.close()
+            self._engine.dispose()
+
+
+def test_a_refused_batch_is_kept_in_order_and_retried(database_url: str, engine: Engine) -> None:
+    blocking = _blocking_engine(database_url)
+
+    async def scenario() -> tuple[int, int]:
+        writer = AccessLogWriter(
+            SqlAccessLogStore(blocking), INDEX, flush_interval_s=0.05, retry_max_s=0.2
+        )
+        await writer.start()
+        with TableLock(database_url):
+            for n in range(5):
+                writer.record(POLICE, VIN, T0 + timedelta(seconds=n))
+            await asyncio.sleep(0.5)  # several attempts fail meanwhile
+            waiting = len(writer._pending)
+        await asyncio.sleep(1.0)
+        await writer.stop()
+        writer.close()
+        return waiting, count(engine)
+
+    try:
+        waiting, written = asyncio.run(scenario())
+    finally:
+        blocking.dispose()
+    assert (waiting, written) == (5, 5)  # kept while refused, then written once each
+    with engine.connect() as conn:
+        ats = [row[0] for row in conn.execute(select(access_log.c.at).order_by(access_log.c.id))]
+    assert ats == [T0 + timedelta(seconds=n) for n in range(5)]
+
+
+def test_the_queue_is_bounded_and_drops_the_oldest(engine: Engine) -> None:
+    writer = AccessLogWriter(SqlAccessLogStore(engine), INDEX, flush_at=5, max_pending=10)
+    for n in range(15):
+        writer.record(POLICE, VIN, T0 + timedelta(seconds=n))
+    assert writer.dropped == 5
+    assert writer.flush_now()
+    with engine.connect() as conn:
+        ats = [row[0] for row in conn.execute(select(access_log.c.at).order_by(access_log.c.id))]
+    assert ats == [T0 + timedelta(seconds=n) for n in range(5, 15)]
+    writer.close()
+
+
+def test_update_and_delete_are_refused_by_the_database(engine: Engine) -> None:
+    SqlAccessLogStore(engine).append(
+        [AccessRow(T0, "officer-001", "police", "bulk_verify", INDEX(VIN), None)]
+    )
+    refused = [
+        "UPDATE access_log SET actor_role = 'owner'",
+        "UPDATE access_log SET vehicle_key = vehicle_key WHERE id = 1",
+        "DELETE FROM access_log",
+        "DELETE FROM access_log WHERE id = 1",
+    ]
+    if engine.dialect.name == "postgresql":  # a statement trigger: even when no row matches
+        refused.append("DELETE FROM access_log WHERE id = -1")
+    for statement in refused:
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(text(statement))
+    with engine.connect() as conn:
+        assert conn.execute(select(access_log.c.actor_role)).scalars().all() == ["police"]
+    indexes = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("access_log")}
+    assert indexes["ix_access_log_vehicle_at"] == ["vehicle_key", "at"]
+
+
+def test_listing_is_one_vehicles_newest_first_within_the_window(engine: Engine) -> None:
+    store = SqlAccessLogStore(engine)
+    owner = Reader("anonymous", "owner", "coverage_query")
+    writer = AccessLogWriter(store, INDEX)
+    for days in (400, 30, 2, 1):
+        writer.record(owner, VIN, T0 - timedelta(days=days))
+    writer.record(POLICE, VIN_B, T0)
+
+    async def listed() -> list[Any]:
+        return await writer.entries(VIN, since=T0 - timedelta(days=365), limit=2)
+
+    found = asyncio.run(listed())
+    assert [(e.at, e.actor_role) for e in found] == [
+        (T0 - timedelta(days=1), "owner"),
+        (T0 - timedelta(days=2), "owner"),
+    ]
+    assert len(store.newest(INDEX(VIN), T0 - timedelta(days=365), 500)) == 3
+    assert store.newest(INDEX(VIN_B), T0 - timedelta(days=365), 500)[0].actor_role == "police"
+    writer.close()
+
+
+def test_entries_recorded_without_a_server_are_written_when_the_container_closes(
+    container: Container,
+) -> None:
+    container.insurers.add("PICC", "中国人民财产保险", actor="test")
+    container.report_events.report(policy_event(), insurer_code="PICC")
+    query = CoverageQuery("苏E12345", vin_last6=VIN[-6:], at="2025-06-01T00:00:00+08:00")
+    run_reads(container, lambda: container.coverage.query(query))
+    assert count(container.engine) == 0
+    container.close()
+    assert count(container.engine) == 1
