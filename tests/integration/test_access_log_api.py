@@ -221,3 +221,15 @@ def test_two_apps_serving_one_container_at_once_each_write_and_stop_cleanly(
     assert second.post("/v1/coverage/query", json=question).status_code == 200
     second.__exit__(None, None, None)
     assert len(entries_of(client, "苏E12345", VIN)) == 4  # three queries, this listing
+
+
+@pytest.mark.usefixtures("fleet")
+def test_an_owners_entry_carries_the_request_id_of_its_log_line(
+    client: TestClient, container: Container
+) -> None:
+    question = {"plate": "苏E12345", "vin_last6": VIN[-6:]}
+    answer = client.post("/v1/coverage/query", json=question, headers={"X-Request-ID": "audit-7"})
+    assert answer.status_code == 200
+    container.access_log.flush_now()
+    (row,) = rows(container)
+    assert (row.actor_role, row.purpose, row.request_id) == ("owner", "coverage_query", "audit-7")

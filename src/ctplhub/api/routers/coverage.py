@@ -62,13 +62,19 @@ async def query(request: Request) -> Response:
         app.throttle,
         client_address(request),
         question.plate,
-        lambda: app.coverage.query(question),
+        lambda: app.coverage.query(question, owner_reader(request)),
         verified=question.vin_last6 is not None or question.owner_id_number is not None,
     )
     if isinstance(answer, FullAnswer):
         signed = await app.signer.signed_json_off_loop(presenters.full_answer(answer))
         return Response(signed, media_type=JSON)
     return JSONBody(presenters.short_answer(answer))
+
+
+def owner_reader(request: Request) -> Reader:
+    """The owner's read as the access log records it, under the request's id, so that an
+    entry leads to the request's log line."""
+    return Reader("anonymous", "owner", "coverage_query", request_id(request))
 
 
 _QUERY_FIELDS = tuple(CoverageQueryBody.model_fields)
