@@ -76,7 +76,7 @@ def test_an_unforeseen_failure_is_a_logged_500_without_personal_data(
 ) -> None:
     owner = SECRETS[4]  # a name, so that the source lines in the trace do not spell it
 
-    async def broken(query: Any) -> Any:
+    async def broken(query: Any, *_: Any) -> Any:
         try:
             raise KeyError(VIN + owner)
         except KeyError as error:
