@@ -233,3 +233,87 @@ def test_an_owners_entry_carries_the_request_id_of_its_log_line(
     container.access_log.flush_now()
     (row,) = rows(container)
     assert (row.actor_role, row.purpose, row.request_id) == ("owner", "coverage_query", "audit-7")
+
+
+# --- bulk verify's purpose (DESIGN §3: a named account's reason code) -------------------
+
+VERIFY = "/v1/coverage/verify"
+
+
+def purposes_of(container: Container, actor: str) -> list[str]:
+    container.access_log.flush_now()
+    return sorted(row.purpose for row in rows(container) if row.actor == actor)
+
+
+@pytest.mark.usefixtures("fleet")
+def test_bulk_verify_logs_the_purpose_its_body_gives(
+    client: TestClient, container: Container, police_token: str
+) -> None:
+    body = {"items": [{"plate": "苏E12345"}, {"vin": VIN_B}], "purpose": "accident"}
+    answer = client.post(VERIFY, json=body, headers=bearer_headers(police_token))
+    assert answer.status_code == 200, answer.text
+    assert entries_of(client, "苏E12345", VIN)[1] == {
+        "at": "2026-11-25T10:00:00+08:00",
+        "actor_role": "police",
+        "purpose": "accident",
+    }
+    assert purposes_of(container, "officer-001") == ["accident", "accident"]
+
+
+@pytest.mark.usefixtures("fleet")
+def test_bulk_verify_without_a_purpose_logs_bulk_verify(
+    client: TestClient, container: Container, police_token: str
+) -> None:
+    police = bearer_headers(police_token)
+    assert client.post(VERIFY, json={"items": [{"plate": "苏E12345"}]}, headers=police).is_success
+    csv_headers = {**police, "Content-Type": "text/csv"}
+    csv_body = f"plate,vin,at\n,{VIN_B},\n".encode()
+    assert client.post(VERIFY, content=csv_body, headers=csv_headers).is_success
+    assert purposes_of(container, "officer-001") == ["bulk_verify", "bulk_verify"]
+
+
+@pytest.mark.usefixtures("fleet")
+def test_a_csv_upload_gives_its_purpose_in_a_header(
+    client: TestClient, container: Container
+) -> None:
+    token = container.users.add("inspector-7", "regulator")
+    headers = {**bearer_headers(token), "Content-Type": "text/csv", "X-CTPL-Purpose": "inspection"}
+    body = f"plate,vin,at\n苏E12345,,\n,{VIN_B},\n".encode()
+    assert client.post(VERIFY, content=body, headers=headers).status_code == 200
+    assert entries_of(client, "苏E54321", VIN_B)[1]["purpose"] == "inspection"
+    assert purposes_of(container, "inspector-7") == ["inspection", "inspection"]
+
+
+@pytest.mark.usefixtures("fleet")
+def test_a_bad_purpose_is_refused_before_anything_is_read(
+    client: TestClient, container: Container, police_token: str
+) -> None:
+    police = bearer_headers(police_token)
+    items = [{"plate": "苏E12345"}]
+    for purpose in ("", "Accident", "a", "x" * 41, "road side", "1st", "事故", None, 7, ["a"]):
+        refused = client.post(VERIFY, json={"items": items, "purpose": purpose}, headers=police)
+        assert refused.status_code == 400, purpose
+        error = refused.json()["error"]
+        assert error["code"] == "validation_failed"
+        assert error["details"] == [
+            {"field": "purpose", "problem": "2-40 of a-z, 0-9 and _, starting with a letter"}
+        ]
+    csv_headers = {**police, "Content-Type": "text/csv", "X-CTPL-Purpose": "Road-Side"}
+    bad_header = client.post(VERIFY, content=b"plate\n\xe8\x8b\x8fE12345\n", headers=csv_headers)
+    assert bad_header.status_code == 400
+    assert bad_header.json()["error"]["details"][0]["field"] == "X-CTPL-Purpose"
+    # With a JSON body the purpose is in the body: a header too would leave two to choose from.
+    json_headers = {**police, "X-CTPL-Purpose": "accident"}
+    both = client.post(VERIFY, json={"items": items, "purpose": "accident"}, headers=json_headers)
+    assert both.status_code == 400
+    assert both.json()["error"]["details"][0]["field"] == "X-CTPL-Purpose"
+    assert purposes_of(container, "officer-001") == []
+
+
+def test_the_published_verify_body_and_header_name_the_purpose(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    body = document["components"]["schemas"]["VerifyBody"]["properties"]["purpose"]
+    assert (body["default"], body["pattern"]) == ("bulk_verify", "^[a-z][a-z0-9_]{1,39}$")
+    operation = document["paths"]["/v1/coverage/verify"]["post"]
+    (header,) = [p for p in operation["parameters"] if p["in"] == "header"]
+    assert (header["name"], header["required"]) == ("X-CTPL-Purpose", False)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -206,6 +207,16 @@ def test_update_and_delete_are_refused_by_the_database(engine: Engine) -> None:
     ]
     if engine.dialect.name == "postgresql":  # a statement trigger: even when no row matches
         refused.append("DELETE FROM access_log WHERE id = -1")
+        refused.append(
+            "INSERT INTO access_log (id, at, actor, actor_role, purpose, vehicle_key) "
+            "VALUES (1, now(), 'x', 'owner', 'forged', '\\x00') "
+            "ON CONFLICT (id) DO UPDATE SET actor_role = 'owner'"
+        )
+    else:  # a replace deletes the old row without the delete trigger: refused on its own
+        refused.append(
+            "INSERT OR REPLACE INTO access_log (id, at, actor, actor_role, purpose, vehicle_key) "
+            "VALUES (1, '2026-01-01 00:00:00', 'x', 'owner', 'forged', x'00')"
+        )
     for statement in refused:
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
             conn.execute(text(statement))
@@ -246,3 +257,34 @@ def test_entries_recorded_without_a_server_are_written_when_the_container_closes
     assert count(container.engine) == 0
     container.close()
     assert count(container.engine) == 1
+
+
+class SlowFirstWrite(SqlAccessLogStore):
+    """The database refuses the first write, slowly: a shutdown comes in meanwhile."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.attempts = 0
+
+    def append(self, rows: Sequence[AccessRow]) -> None:
+        self.attempts += 1
+        if self.attempts == 1:
+            time.sleep(0.3)
+            raise OSError("the database went away")
+        super().append(rows)
+
+
+def test_a_shutdown_during_a_failing_write_keeps_the_batch_for_the_last_flush(
+    engine: Engine,
+) -> None:
+    async def scenario() -> None:
+        writer = AccessLogWriter(SlowFirstWrite(engine), INDEX, flush_interval_s=0.01)
+        await writer.start()
+        for n in range(20):
+            writer.record(POLICE, VIN, T0 + timedelta(seconds=n))
+        await asyncio.sleep(0.1)  # the flusher is inside the first, failing write
+        await writer.stop()  # cancels the flusher mid-write, then flushes what waits
+        writer.close()
+
+    asyncio.run(scenario())
+    assert count(engine) == 20

@@ -220,7 +220,7 @@ PROTECTED: tuple[tuple[str, str, dict[str, Any] | None, tuple[str, ...]], ...] =
     (
         "POST",
         "/v1/agent/coverage-query",
-        {"plate": "苏E12345", "vin_last6": "183294", "reason": "hotline"},
+        {"plate": "苏E12345", "vin_last6": "183294", "purpose": "hotline"},
         ("agent",),
     ),
 )

@@ -148,11 +148,11 @@ def _realistic(operation: Operation, fleet: Fleet) -> st.SearchStrategy[Attempt]
             st.just({}),
         )
         body = st.builds(
-            lambda plate, factor, at, reason: {"plate": plate, **factor, **at, **reason},
+            lambda plate, factor, at, purpose: {"plate": plate, **factor, **at, **purpose},
             st.one_of(known_plates, plates()),
             factor,
             st.one_of(st.just({}), instants().map(lambda at: {"at": at})),
-            st.just({"reason": "hotline"} if "agent" in path else {}),
+            st.just({"purpose": "hotline"} if "agent" in path else {}),
         )
         return body.map(json_body)
     if path == "/v1/coverage/verify":

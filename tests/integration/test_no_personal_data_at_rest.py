@@ -147,7 +147,7 @@ def run_everything(
         answers.append(
             client.post(
                 "/v1/agent/coverage-query",
-                json={**factor, "reason": "hotline"},
+                json={**factor, "purpose": "hotline"},
                 headers=bearer_headers(agent),
             )
         )

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 
 from ctplhub import __version__
 from ctplhub.api.deps import AppServices
+from ctplhub.api.docs_page import docs_router
 from ctplhub.api.errors import install_error_handlers
 from ctplhub.api.headers import harden
 from ctplhub.api.observability import RequestObservability
@@ -52,7 +53,7 @@ class _App(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         inner = DirectRoutes(super().build_middleware_stack(), self.direct_routes)
         # Security headers and CORS (api/headers.py) outermost: a 500 carries them too.
-        return harden(RequestObservability(inner), self, self.cors_origins)
+        return harden(RequestObservability(inner), self.cors_origins)
 
     def openapi(self) -> dict[str, Any]:
         """FastAPI's document, completed once by ``api/openapi.py``: every ``$ref``
@@ -87,8 +88,9 @@ def create_app(
         # FastAPI's OpenTelemetry hooks check the global providers on every request; the
         # platform's metrics and logs are its own (``RequestObservability``).
         telemetry={"tracing": False, "metrics": False, "logs": False},
-        # One documentation page, whose script the CSP can name (api/headers.py): ReDoc
-        # and the OAuth redirect page load other scripts, and nothing here uses OAuth.
+        # Swagger UI and ReDoc load their script from a CDN, and no page may load anything
+        # from another origin (DESIGN §3): /docs is rendered here (api/docs_page.py).
+        docs_url=None,
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
     )
@@ -102,6 +104,7 @@ def create_app(
         events.router,
         ops.router,
         *extra_routers,
+        docs_router(app.openapi),
     )
     app.direct_routes = list(coverage.router.routes)
     # The routers' routes go straight onto the application's router, ahead of the docs'

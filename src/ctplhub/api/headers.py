@@ -15,8 +15,8 @@ list concatenation, nothing per request that allocates more.
   loads nothing) and ``Cache-Control: no-store`` unless the route set its own caching:
   answers carry personal data by default, and only a route that knows its answer is
   public (the JWKS, the stylesheet) opts in to caching.
-- ``/docs`` (Swagger UI) loads its script and style from a CDN and starts with one inline
-  script; its CSP names that CDN and the hash of that one script, nothing else.
+- ``/docs`` is a page like the others (``api/docs_page.py``): no script, nothing from
+  another origin.
 
 CORS: browsers on other origins are refused by default (no ``Access-Control-Allow-Origin``
 is ever sent); ``CTPLHUB_CORS_ORIGINS`` lists the origins that may call the API from a
@@ -25,13 +25,8 @@ browser, without credentials (docs/DECISIONS.md).
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 from collections.abc import Sequence
 
-from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -42,7 +37,6 @@ PAGE_CSP = (
     "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
-_SWAGGER_CDN = "https://cdn.jsdelivr.net"
 
 _EVERY_ANSWER: tuple[Header, ...] = (
     (b"x-content-type-options", b"nosniff"),
@@ -77,16 +71,8 @@ def _missing(headers: Sequence[Header], extra: tuple[Header, ...]) -> list[Heade
 class SecurityHeaders:
     """ASGI middleware: the headers above on every HTTP answer."""
 
-    def __init__(self, app: ASGIApp, *, page_overrides: dict[str, str] | None = None) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        # path -> the page headers of that path, for pages that cannot meet PAGE_CSP
-        self._page_by_path = {
-            path: tuple(
-                (name, csp.encode() if name == b"content-security-policy" else value)
-                for name, value in _PAGE
-            )
-            for path, csp in (page_overrides or {}).items()
-        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,10 +89,7 @@ class SecurityHeaders:
                         kind = value
                     elif name in _NAMES:
                         own = True
-                if kind.startswith(b"text/html"):
-                    extra = self._page_by_path.get(scope["path"], _PAGE)
-                else:
-                    extra = _API
+                extra = _PAGE if kind.startswith(b"text/html") else _API
                 # The start message is built afresh for each answer: extended in place.
                 message["headers"] = [*headers, *(_missing(headers, extra) if own else extra)]
             await send(message)
@@ -114,29 +97,7 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def swagger_csp(app: FastAPI) -> str:
-    """The CSP of FastAPI's ``/docs``: its CDN, and the SHA-256 of its one inline script
-    as FastAPI renders it for this app (at the root path; behind a proxy prefix the
-    hash no longer matches and the page stays blank rather than run other script)."""
-    html = get_swagger_ui_html(
-        openapi_url=app.openapi_url or "",
-        title=f"{app.title} - Swagger UI",
-        oauth2_redirect_url=app.swagger_ui_oauth2_redirect_url,
-        init_oauth=app.swagger_ui_init_oauth,
-        swagger_ui_parameters=app.swagger_ui_parameters,
-    ).body
-    hashes = " ".join(
-        "'sha256-" + base64.b64encode(hashlib.sha256(script).digest()).decode() + "'"
-        for script in re.findall(rb"<script>(.*?)</script>", bytes(html), re.DOTALL)
-    )
-    return (
-        f"default-src 'none'; script-src {_SWAGGER_CDN} {hashes}; style-src {_SWAGGER_CDN}; "
-        "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-        "form-action 'none'"
-    )
-
-
-def harden(app: ASGIApp, fastapi_app: FastAPI, cors_origins: Sequence[str]) -> ASGIApp:
+def harden(app: ASGIApp, cors_origins: Sequence[str]) -> ASGIApp:
     """``app`` behind the security headers, and behind CORS when origins are listed."""
     if cors_origins:
         app = CORSMiddleware(
@@ -148,5 +109,4 @@ def harden(app: ASGIApp, fastapi_app: FastAPI, cors_origins: Sequence[str]) -> A
             allow_credentials=False,  # staff session cookies never travel cross-origin
             max_age=600,
         )
-    overrides = {fastapi_app.docs_url: swagger_csp(fastapi_app)} if fastapi_app.docs_url else {}
-    return SecurityHeaders(app, page_overrides=overrides)
+    return SecurityHeaders(app)

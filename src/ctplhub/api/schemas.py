@@ -195,8 +195,22 @@ class VerifyItem(BaseModel):
     at: str | None = None
 
 
+# A reason code of DESIGN §3 (``roadside_check``, ``accident``, ``inspection``,
+# ``hotline``): what the access log keeps as an entry's ``purpose``. Routes check it by
+# hand with the same pattern (``api/routers/coverage.py``, ``purpose_code``).
+PURPOSE_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"
+DEFAULT_VERIFY_PURPOSE = "bulk_verify"
+
+
 class VerifyBody(BaseModel):
+    """Up to 10,000 items and, optionally, why they are looked up: a reason code kept as
+    the ``purpose`` of each access-log entry (``bulk_verify`` when not given). A CSV
+    upload gives it in the ``X-CTPL-Purpose`` header instead."""
+
     items: list[VerifyItem]
+    purpose: str = Field(
+        default=DEFAULT_VERIFY_PURPOSE, pattern=PURPOSE_PATTERN, examples=["accident"]
+    )
 
 
 class VerifyResultBody(_Answer):
@@ -262,6 +276,6 @@ class AccessLogAnswer(_Answer):
 
 class AgentQueryBody(CoverageQueryBody):
     """A hotline agent's query on a caller's behalf: a verified query body (a factor is
-    required) plus the reason, a snake_case code kept in the access log."""
+    required) plus its ``purpose``, a reason code (DESIGN §3) kept in the access log."""
 
-    reason: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$", examples=["hotline"])
+    purpose: str = Field(pattern=PURPOSE_PATTERN, examples=["hotline"])

@@ -182,8 +182,18 @@ class AccessLogWriter:
                 batch = self._take(count)
                 if not batch:  # another loop's flusher wrote them
                     break
+                writing = loop.run_in_executor(self._executor, self._write, batch)
                 try:
-                    await loop.run_in_executor(self._executor, self._write, batch)
+                    await asyncio.shield(writing)
+                except asyncio.CancelledError:
+                    # ``stop`` cancelled the flusher while the thread wrote: let it finish,
+                    # so that the batch is either written or back in the queue for the
+                    # flush that ``stop`` makes next, never dropped.
+                    try:
+                        await writing
+                    except Exception as error:
+                        self._requeue(batch, error)
+                    raise
                 except Exception as error:
                     self._requeue(batch, error)
                     return False

@@ -30,8 +30,7 @@ Client keys: pass the peer's address; ``guarded_lookup`` counts IPv6 clients by 
 Sign-in (the staff pages) uses the generic pair, e.g.::
 
     await throttle.hit(SIGN_IN_PER_CLIENT, client_bucket(address))  # every attempt
-    await throttle.check(SIGN_IN_PER_ACCOUNT, username)   # before checking the password
-    ... on a wrong password: await throttle.hit(SIGN_IN_PER_ACCOUNT, username)
+    await throttle.hit(SIGN_IN_PER_ACCOUNT, username)   # every attempt, before the password
 
 Rules and the ``CTPLHUB_RATE_LIMITS`` grammar: ``security/throttle_rules.py``.
 

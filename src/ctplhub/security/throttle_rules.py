@@ -33,7 +33,8 @@ UNVERIFIED_PER_CLIENT = "unverified_per_client"
 SIGN_IN_PER_CLIENT = "sign_in_per_client"
 """Staff sign-in attempts from one client address, successful or not."""
 SIGN_IN_PER_ACCOUNT = "sign_in_per_account"
-"""Failed staff sign-ins of one account name, from any client."""
+"""Staff sign-in attempts on one account name, from any client, counted before the password
+is checked (successes included), so that guesses sent at once cannot all be tried."""
 
 DEFAULTS: Mapping[str, str] = MappingProxyType(
     {

@@ -112,10 +112,13 @@ class Users:
             return _existing(uow, name)
 
     def enable(self, name: str) -> UserRecord:
-        """Let the account sign in again; it needs a new token (:meth:`issue_token`)."""
+        """Let the account sign in again; it needs a new token (:meth:`issue_token`) and
+        a new sign-in: a page session left from before the disable (one that slipped in
+        beside it) is deleted, never revived."""
         with self._uow() as uow:
             _existing(uow, name)
             uow.users.set_disabled(name, None)
+            uow.users.delete_sessions(name)
             uow.commit()
             return _existing(uow, name)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from jinja2 import Environment, PackageLoader
@@ -38,6 +39,7 @@ _TEMPLATES = Environment(
 
 # A plate and six characters fit in far less; anything bigger is not our form.
 _MAX_FORM_BYTES = 4096
+_MAX_FORM_FIELDS = 20  # every page form has a handful
 
 # The page loads nothing from elsewhere, so the policy can be strict; the icon is a data: URL.
 _SECURITY_HEADERS = {
@@ -56,6 +58,12 @@ class PageError:
 
     title: str
     detail: str | None = None
+
+
+_FORM_REFUSED = {
+    413: PageError("提交的内容过长，请只填写号牌和车架号后六位"),
+    415: PageError("无法识别提交的表单，请在本页的表单中填写后重新查询"),
+}
 
 
 def _page_error(error: DomainError) -> tuple[PageError, int]:
@@ -92,9 +100,44 @@ def _render(
     return HTMLResponse(html, status_code=status_code, headers=headers)
 
 
-def _too_large(request: Request) -> bool:
-    declared = request.headers.get("content-length", "0")
-    return declared.isdigit() and int(declared) > _MAX_FORM_BYTES
+class FormRefused(Exception):
+    """A form body the pages do not read: ``413`` over the cap, ``415`` not url-encoded."""
+
+    def __init__(self, status_code: int) -> None:
+        super().__init__(f"form refused with {status_code}")
+        self.status_code = status_code
+
+
+async def read_form(request: Request, max_bytes: int) -> FormData:
+    """The fields of an ``application/x-www-form-urlencoded`` body (what every page form
+    posts) of at most ``max_bytes``, or :class:`FormRefused`.
+
+    The cap holds for the bytes received, not for a declared ``Content-Length`` alone: a
+    chunked body declares none, so the body is streamed and reading stops one chunk past
+    the cap. Parsing the bytes held, rather than ``request.form()``, also means no
+    multipart upload is ever spooled to a file: other content types are refused.
+    """
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/x-www-form-urlencoded":
+        raise FormRefused(415)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise FormRefused(413)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise FormRefused(413)
+    try:
+        fields = parse_qsl(
+            body.decode("utf-8", errors="replace"),
+            keep_blank_values=True,
+            errors="replace",
+            max_num_fields=_MAX_FORM_FIELDS,
+        )
+    except ValueError:  # more fields than any page's form has
+        raise FormRefused(413) from None
+    return FormData([(name, value) for name, value in fields])
 
 
 def _text(form: FormData, name: str) -> str:
@@ -111,11 +154,12 @@ def build_router(coverage: CheckCoverage, *, throttle: Throttle) -> APIRouter:
 
     @router.post("/", response_class=HTMLResponse)
     async def query_answer(request: Request) -> Response:
-        if _too_large(request):
-            error = PageError("提交的内容过长，请只填写号牌和车架号后六位")
-            return _render(error=error, status_code=413)
-        async with request.form() as form:  # closed at once: a multipart upload spools to a file
-            plate, vin_tail = _text(form, "plate")[:32], _text(form, "vin_last6")
+        try:
+            form = await read_form(request, _MAX_FORM_BYTES)
+        except FormRefused as refused:
+            error = _FORM_REFUSED[refused.status_code]
+            return _render(error=error, status_code=refused.status_code)
+        plate, vin_tail = _text(form, "plate")[:32], _text(form, "vin_last6")
         try:
             _check_vin_tail(vin_tail)
             answer = await guarded_lookup(

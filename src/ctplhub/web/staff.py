@@ -9,16 +9,24 @@
   sign-in form, before any session, ties its token to a short-lived cookie of its own
   (double submit). A missing or wrong token is refused with ``403`` and a page that says
   to reload the form.
-- **Sign-in is throttled** per client address (every attempt) and per account (failures),
-  the rules of ``security/throttle_rules.py``; a spent budget answers ``429`` with
-  ``Retry-After``, even for the right password.
+- **Sign-in is throttled** per client address and per account, the rules of
+  ``security/throttle_rules.py``; a spent budget answers ``429`` with ``Retry-After``,
+  even for the right password. Every attempt, right or wrong, counts against both
+  *before* the password is checked: guesses sent all at once are counted one by one
+  (atomically in Redis, so across processes too) and at most the budget's worth are
+  ever checked; after 10 failures in an hour even the right password is refused. The
+  price is that successful sign-ins count too (10 an hour per account, where a session
+  lasts 8 hours). The account key is the name normalised once (``sign_in_name``: trimmed,
+  over 100 characters refused as a failed sign-in without counting), and the sign-in
+  looks up exactly that string.
+- **Forms are read through a byte cap** (``web/pages.read_form``): chunked bodies too;
+  only url-encoded forms are read, others get a ``415`` page.
 - **Roles**: the bulk verify page is for police and regulators; anyone else signed in
   gets ``403`` (``role_not_allowed``), anyone not signed in is sent to the sign-in page.
 """
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -39,9 +47,9 @@ from ctplhub.security.throttle import (
 )
 from ctplhub.security.tokens import csrf_token
 from ctplhub.services.ports import Reader
-from ctplhub.services.staff_sessions import StaffSession, StaffSessions
+from ctplhub.services.staff_sessions import StaffSession, StaffSessions, sign_in_name
 from ctplhub.services.verify_bulk import VerifyBulk
-from ctplhub.web.pages import STATIC
+from ctplhub.web.pages import STATIC, FormRefused, read_form
 from ctplhub.web.staff_views import MAX_PLATES, beijing_instant, plate_lines, result_rows
 
 VERIFY_ROLES = ("police", "regulator")
@@ -113,14 +121,16 @@ def _client(request: Request) -> str:
     return client_bucket(request.client.host if request.client is not None else "unknown")
 
 
-async def _form(request: Request) -> FormData | None:
-    declared = request.headers.get("content-length", "0")
-    if declared.isdigit() and int(declared) > _MAX_FORM_BYTES:
-        return None
-    # Only the text fields are kept, and the form is closed at once: a multipart upload
-    # spools to a temporary file that would otherwise stay open.
-    async with request.form() as form:
-        return FormData([(k, v) for k, v in form.multi_items() if isinstance(v, str)])
+async def _form(request: Request) -> FormData | int:
+    """The form's fields, or the status to refuse it with (413 too large, 415 not a
+    url-encoded form); read through the byte cap whatever the body's framing."""
+    try:
+        return await read_form(request, _MAX_FORM_BYTES)
+    except FormRefused as refused:
+        return refused.status_code
+
+
+_FORM_ERRORS = {413: "提交的内容过长", 415: "无法识别提交的表单，请在本页的表单中填写后提交"}
 
 
 def _refused_form(session: StaffSession | None) -> HTMLResponse:
@@ -163,26 +173,31 @@ def build_router(
     @router.post("/staff/sign-in")
     async def sign_in(request: Request) -> Response:
         form = await _form(request)
-        if form is None:
-            return sign_in_page(413, error="提交的内容过长")
+        if isinstance(form, int):
+            return sign_in_page(form, error=_FORM_ERRORS[form])
         secret = request.cookies.get(cookies.sign_in, "")
         if not secret or not secrets.compare_digest(csrf_token(secret), _text(form, "csrf")):
             return sign_in_page(403, error="登录页面已过期，请重新输入后登录", reason="csrf_failed")
-        name, password = _text(form, "user").strip()[:100], _text(form, "password")
+        given, password = _text(form, "user"), _text(form, "password")
+        # One spelling of the name, from here on: the throttle's key and the look-up.
+        name = sign_in_name(given)
         try:
             await throttle.hit(SIGN_IN_PER_CLIENT, _client(request))
-            await throttle.check(SIGN_IN_PER_ACCOUNT, name)
+            if name is None:  # no account has it: failed, and no account's budget spent
+                raise Unauthenticated("no such user name", code="invalid_credentials")
+            # Counted before the password is checked: guesses sent at once are each counted.
+            await throttle.hit(SIGN_IN_PER_ACCOUNT, name)
             signed_in = await run_in_threadpool(sessions.sign_in, name, password[:1024])
         except RateLimited as limited:
             refused = sign_in_page(
-                429, user=name, error=f"尝试次数过多，请 {limited.retry_after_s} 秒后再试"
+                429,
+                user=name or given[:100],
+                error=f"尝试次数过多，请 {limited.retry_after_s} 秒后再试",
             )
             refused.headers["Retry-After"] = str(limited.retry_after_s)
             return refused
         except Unauthenticated:
-            with contextlib.suppress(RateLimited):  # the next attempt is refused up front
-                await throttle.hit(SIGN_IN_PER_ACCOUNT, name)
-            return sign_in_page(401, user=name, error="用户名或密码错误")
+            return sign_in_page(401, user=name or given[:100], error="用户名或密码错误")
         previous = request.cookies.get(cookies.session)
         if previous:  # signing in again (or as someone else) ends the session it replaces
             await run_in_threadpool(sessions.sign_out, previous)
@@ -197,7 +212,7 @@ def build_router(
         if session is None:
             return _see_other("/staff/sign-in")
         form = await _form(request)
-        if form is None or not session.csrf_matches(_text(form, "csrf")):
+        if isinstance(form, int) or not session.csrf_matches(_text(form, "csrf")):
             return _refused_form(session)
         await run_in_threadpool(sessions.sign_out, request.cookies[cookies.session])
         response = _see_other("/staff/sign-in")
@@ -226,13 +241,14 @@ def build_router(
 
     async def verify_plates(request: Request, session: StaffSession) -> Response:
         form = await _form(request)
-        if form is None:
+        if isinstance(form, int):
+            error = f"提交的内容过长：一次最多 {MAX_PLATES} 个号牌" if form == 413 else None
             return _render(
                 "staff_verify.html",
-                413,
+                form,
                 session=session,
                 max_plates=MAX_PLATES,
-                error=f"提交的内容过长：一次最多 {MAX_PLATES} 个号牌",
+                error=error or _FORM_ERRORS[form],
             )
         if not session.csrf_matches(_text(form, "csrf")):
             return _refused_form(session)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,6 +22,8 @@ from ctplhub.api.deps import bearer, client_address, request_id, services
 from ctplhub.api.responses import JSONBody
 from ctplhub.api.routing import RequestRoute
 from ctplhub.api.schemas import (
+    DEFAULT_VERIFY_PURPOSE,
+    PURPOSE_PATTERN,
     CoverageQueryBody,
     ErrorAnswer,
     FullAnswerBody,
@@ -102,41 +105,81 @@ def coverage_query(body: dict[str, Any]) -> CoverageQuery:
     )
 
 
+# A CSV body has no room for the purpose; a header keeps it out of the URL (and the
+# request log's path) all the same (docs/DECISIONS.md, "Access log").
+PURPOSE_HEADER = "X-CTPL-Purpose"
+_PURPOSE = re.compile(PURPOSE_PATTERN)
+
+
 @router.post(
     "/v1/coverage/verify",
     summary="Bulk verification for police and regulators (JSON or CSV, up to 10,000 items)",
     response_model=VerifyAnswer,
     openapi_extra={
+        "parameters": [
+            {
+                "name": PURPOSE_HEADER,
+                "in": "header",
+                "required": False,
+                "description": (
+                    "A CSV upload's reason code (the JSON body's purpose), kept in the "
+                    f"access log; {DEFAULT_VERIFY_PURPOSE} when absent. Not with a JSON body."
+                ),
+                "schema": {"type": "string", "pattern": PURPOSE_PATTERN},
+            }
+        ],
         "requestBody": {
             "required": True,
             "content": {
                 "application/json": {"schema": VerifyBody.model_json_schema()},
                 "text/csv": {"schema": {"type": "string", "description": "header: plate,vin,at"}},
             },
-        }
+        },
     },
 )
 async def verify(request: Request) -> Response:
     app = services(request)
     caller = await run_in_threadpool(bearer, request, *VERIFY_ROLES)
-    # Each vehicle read is access-logged under the token's account (DESIGN §5.3).
-    reader = Reader(caller.name, caller.role, "bulk_verify", request_id(request))
     kind = require_media_type(request, "application/json", "text/csv")
-    raw = await read_limited(request, _VERIFY_BYTES)
-    items = _csv_items(raw) if kind == "text/csv" else _json_items(raw)
+    header = request.headers.get(PURPOSE_HEADER)
+    if kind == "text/csv":
+        purpose = DEFAULT_VERIFY_PURPOSE if header is None else purpose_code(header, PURPOSE_HEADER)
+        items = _csv_items(await read_limited(request, _VERIFY_BYTES))
+    elif header is not None:  # one place per media type: never two purposes to choose from
+        raise ValidationFailed(
+            "with a JSON body, give purpose in the body",
+            details=[{"field": PURPOSE_HEADER, "problem": "only for a CSV upload"}],
+        )
+    else:
+        items, purpose = _json_items(await read_limited(request, _VERIFY_BYTES))
     if len(items) > app.limits.verify_items:
         raise PayloadTooLarge(f"at most {app.limits.verify_items:,} items per call")
+    # Each vehicle read is access-logged under the token's account, with the call's purpose
+    # (DESIGN §3, §5.3).
+    reader = Reader(caller.name, caller.role, purpose, request_id(request))
     results = await app.verify.verify(items, reader=reader)
     if "text/csv" in request.headers.get("accept", ""):
         return Response(presenters.verify_csv(results), media_type="text/csv; charset=utf-8")
     return JSONBody(presenters.verify_answer(results))
 
 
-def _json_items(raw: bytes) -> list[Any]:
-    items = decode_object(raw).get("items")
+def purpose_code(value: object, field: str = "purpose") -> str:
+    """``value`` if it is a reason code of DESIGN §3 (``accident``, ``hotline``, ...),
+    else ``400 validation_failed`` naming ``field``; the value is never echoed."""
+    if isinstance(value, str) and _PURPOSE.fullmatch(value):
+        return value
+    raise ValidationFailed(
+        f"{field} must be a snake_case reason code such as roadside_check",
+        details=[{"field": field, "problem": "2-40 of a-z, 0-9 and _, starting with a letter"}],
+    )
+
+
+def _json_items(raw: bytes) -> tuple[list[Any], str]:
+    body = decode_object(raw)
+    items = body.get("items")
     if not isinstance(items, list):
         raise ValidationFailed('the body must be {"items": [...]}')
-    return items
+    return items, purpose_code(body.get("purpose", DEFAULT_VERIFY_PURPOSE))
 
 
 def _csv_items(raw: bytes) -> list[Any]:

@@ -79,8 +79,14 @@ class SqlUserRepository:
         self._conn.execute(update(users).where(_c.name == name).values(password_hash=password_hash))
 
     def password_hash(self, name: str) -> str | None:
+        """The password hash of an enabled account, its row share-locked to the end of
+        the transaction (PostgreSQL; SQLite has one writer anyway): a sign-in that
+        re-reads it before adding a session is thus ordered with a concurrent disable
+        or password change, which deletes the account's sessions after it commits."""
         found: str | None = self._conn.execute(
-            select(_c.password_hash).where(_c.name == name, _c.disabled_at.is_(None))
+            select(_c.password_hash)
+            .where(_c.name == name, _c.disabled_at.is_(None))
+            .with_for_update(read=True)
         ).scalar()
         return found
 

@@ -46,6 +46,16 @@ def _sqlite_trigger(operation: str) -> str:
     )
 
 
+# ``INSERT OR REPLACE`` of an existing id deletes the old row without firing the delete
+# trigger (SQLite runs delete triggers for a REPLACE only under ``recursive_triggers``), so
+# an insert that would meet an existing id is refused before it can replace anything.
+_SQLITE_NO_REPLACE = (
+    "CREATE TRIGGER access_log_no_replace BEFORE INSERT ON access_log "
+    "WHEN EXISTS (SELECT 1 FROM access_log WHERE id = NEW.id) "
+    f"BEGIN SELECT RAISE(ABORT, '{_REFUSED}: REPLACE refused'); END"
+)
+
+
 def upgrade() -> None:
     op.create_table(
         "access_log",
@@ -70,6 +80,7 @@ def upgrade() -> None:
     else:
         op.execute(_sqlite_trigger("UPDATE"))
         op.execute(_sqlite_trigger("DELETE"))
+        op.execute(_SQLITE_NO_REPLACE)
 
 
 def downgrade() -> None:
@@ -77,6 +88,7 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER IF EXISTS access_log_append_only ON access_log")
         op.execute("DROP FUNCTION IF EXISTS access_log_append_only()")
     else:
+        op.execute("DROP TRIGGER IF EXISTS access_log_no_replace")
         op.execute("DROP TRIGGER IF EXISTS access_log_no_update")
         op.execute("DROP TRIGGER IF EXISTS access_log_no_delete")
     op.drop_index("ix_access_log_vehicle_at", table_name="access_log")
