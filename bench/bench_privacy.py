@@ -23,6 +23,8 @@ the access-log rows the "with" server wrote, which prove it was recording.
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
 import sys
 from typing import Any
 
@@ -31,6 +33,8 @@ from bench_ingest import baseline_source
 from bench_query import _measured, _summary, precheck
 from common import (
     OUT,
+    PYTHON,
+    ROOT,
     Home,
     add_query_db_arguments,
     add_wait_quiet,
@@ -45,7 +49,7 @@ from loading import query_homes
 from measure import query_script, run_wrk, wait_quiet
 
 TARGET = 0.90
-VARIANTS = ("without", "with", "limits_off")
+VARIANTS = ("without", "with", "limits_off", "both_off")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +62,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each")
     add_wait_quiet(parser)
+
+
+_NO_RECORD = (
+    "    def record(self, reader: Reader, vin: str, at: datetime) -> None:\n",
+    "    def record(self, reader: Reader, vin: str, at: datetime) -> None:\n"
+    "        return  # bench_privacy: the access log off\n",
+)
+
+
+def without_log_source() -> list[str]:
+    """``[python, src folder]`` of this code (HEAD) with the access log's ``record`` made a
+    no-op: a copy for measurement only, never a setting of the product."""
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    folder = OUT / f"nolog-{head}"
+    if not (folder / "src" / "ctplhub").is_dir():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", head, "src"], capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+        module = folder / "src" / "ctplhub" / "security" / "access_log.py"
+        text = module.read_text()
+        if _NO_RECORD[0] not in text:
+            raise RuntimeError("access_log.record moved: update bench_privacy._NO_RECORD")
+        module.write_text(text.replace(*_NO_RECORD))
+    return [PYTHON, str(folder / "src")]
 
 
 def answered(base: str, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -85,6 +121,12 @@ def run_engine(args: argparse.Namespace, home: Home, state: dict[str, Any]) -> d
         server(home, name=f"privacy-without-{engine}", code=baseline) as without,
         server(home, name=f"privacy-with-{engine}") as with_,
         server(home, name=f"privacy-off-{engine}", env_extra={"CTPLHUB_RATE_LIMITS": "off"}) as off,
+        server(
+            home,
+            name=f"privacy-both-off-{engine}",
+            code=without_log_source(),
+            env_extra={"CTPLHUB_RATE_LIMITS": "off"},
+        ) as both_off,
     ):
         # Only pairs that answer 200: 30 wrong factors from one address in 10 minutes would
         # turn the rest of a throttled run into quick 429s. Sifted on the server without a
@@ -94,7 +136,7 @@ def run_engine(args: argparse.Namespace, home: Home, state: dict[str, Any]) -> d
             log(f"  {len(pairs) - len(kept)} of {len(pairs):,} pairs do not answer 200: left out")
             pairs = kept
             script = query_script(pairs, OUT / f"privacy-{engine}.lua")
-        servers = {"without": without, "with": with_, "limits_off": off}
+        servers = {"without": without, "with": with_, "limits_off": off, "both_off": both_off}
         checks = {name: precheck(srv.base, pairs, n=100) for name, srv in servers.items()}
         log(f"privacy bench on {engine}: prechecks {checks}")
         if args.warmup > 0:
@@ -106,20 +148,27 @@ def run_engine(args: argparse.Namespace, home: Home, state: dict[str, Any]) -> d
             for name, srv in servers.items():
                 url = f"{srv.base}/v1/coverage/query"
                 rounds[name].append(_measured(srv, db, url, args, script=script))
-            w, o, f = (rounds[name][-1] for name in VARIANTS)
+            w, o, f, b = (rounds[name][-1] for name in VARIANTS)
             log(
                 f"  run {attempt}: without {w['rps']:,.0f} | with {o['rps']:,.0f} "
                 f"(p99 {o['p99_ms']:.1f} ms, non-2xx {o['non_2xx_share']:.2%}) | limits off "
-                f"{f['rps']:,.0f} req/s -> with/without {o['rps'] / w['rps']:.1%}; CPU per "
+                f"{f['rps']:,.0f} | both off {b['rps']:,.0f} req/s -> with/without "
+                f"{o['rps'] / w['rps']:.1%}, with/both off {o['rps'] / b['rps']:.1%}; CPU per "
                 f"request {w['server_cpu_ms_per_req']:.3f} / {o['server_cpu_ms_per_req']:.3f} "
-                f"/ {f['server_cpu_ms_per_req']:.3f} ms"
+                f"/ {f['server_cpu_ms_per_req']:.3f} / {b['server_cpu_ms_per_req']:.3f} ms"
             )
     logged = (count_rows(home, "access_log") or 0) - logged_before
     ratio = median([r["rps"] for r in rounds["with"]]) / median(
         [r["rps"] for r in rounds["without"]]
     )
+    both_off = median([r["rps"] for r in rounds["both_off"]])
     return {
         "engine": engine,
+        "ratio_with_over_both_off": round(median([r["rps"] for r in rounds["with"]]) / both_off, 4),
+        "ratio_per_run_both_off": [
+            round(o["rps"] / b["rps"], 4)
+            for b, o in zip(rounds["both_off"], rounds["with"], strict=True)
+        ],
         "db": home.db,
         "baseline_rev": args.baseline_rev,
         "prechecks": checks,
@@ -147,13 +196,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def summary_lines(result: dict[str, Any]) -> list[str]:
     lines = []
     for engine, e in result["engines"].items():
-        w, o, f = (e[name] for name in VARIANTS)
+        w, o, f, b = (e[name] for name in VARIANTS)
         lines.append(
             f"verified query on {engine}: with throttling and the access log "
             f"{o['rps_median']:,} req/s, without (code at {e['baseline_rev']}) "
             f"{w['rps_median']:,} req/s -> {e['ratio_with_over_without']:.1%} (target >= "
             f"{TARGET:.0%}: {'met' if e['target_ratio_ge_0.90'] else 'MISSED'}); limits off "
-            f"{f['rps_median']:,} req/s; p99 with {o['p99_ms_median']:.1f} ms; "
+            f"{f['rps_median']:,} req/s; this code with both off {b['rps_median']:,} req/s -> "
+            f"{e['ratio_with_over_both_off']:.1%}; p99 with {o['p99_ms_median']:.1f} ms; "
             f"{e['access_log_rows_written']:,} access-log rows written"
         )
     return lines
