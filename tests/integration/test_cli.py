@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner, Result
 
 from ctplhub.bootstrap import Container, build_container
+from ctplhub.cli import common as cli_common
 from ctplhub.cli import main as cli_main
 from ctplhub.cli.main import app
 from ctplhub.client import CtplHubClient
@@ -58,6 +59,7 @@ def built(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Container]]:
         return container
 
     monkeypatch.setattr(cli_main, "build_container", build_and_keep)
+    monkeypatch.setattr(cli_common, "build_container", build_and_keep)  # open_container
     yield containers
     for container in containers:
         container.close()

@@ -8,25 +8,22 @@ again under a new master key. Secrets are printed once, never logged.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ctplhub.bootstrap import KeyTools, build_container, initialise, utc_now
+from ctplhub.bootstrap import KeyTools, initialise, utc_now
+from ctplhub.cli.common import JsonFlag, console, emit, fail, open_container
 from ctplhub.config import load_settings
 from ctplhub.domain.errors import DomainError
 from ctplhub.domain.instants import format_instant
-from ctplhub.security.keystore import KeysMissing, add_master_key
+from ctplhub.security.keystore import add_master_key
 from ctplhub.store.schema import make_engine
 
 keys_app = typer.Typer(help="Rotate the personal-data keys (online, resumable).")
-console = Console(stderr=True)
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
@@ -39,13 +36,6 @@ def parse_duration(text: str) -> timedelta:
         raise typer.BadParameter("use a duration such as 24h, 90m, 7d, 1d12h or 0")
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
     return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-
-
-def _print(payload: dict[str, object], as_json: bool, text: str) -> None:
-    if as_json:
-        print(json.dumps(payload, ensure_ascii=False))
-    else:
-        console.print(text)
 
 
 @keys_app.command("rotate")
@@ -89,12 +79,11 @@ def rotate(
                 progress=lambda n: bar.advance(task, n),
             )
     except DomainError as error:
-        console.print(f"[red]error[/red] [bold]{error.code}[/bold]: {error.message}")
-        raise typer.Exit(1) from None
+        fail(error, as_json)
     finally:
         engine.dispose()
     state = "complete" if report.complete else f"stopped, {report.remaining} rows left"
-    _print(
+    emit(
         report.as_json(),
         as_json,
         f"{'resumed' if report.resumed else 'new'} keys: field {report.field_kid}, blind index "
@@ -117,7 +106,7 @@ def rotate_master(as_json: JsonFlag = False) -> None:
         rewrapped = KeyTools(engine, settings.home, utc_now).rotation.rotate_master()
     finally:
         engine.dispose()
-    _print(
+    emit(
         {"master_kid": kid, "rewrapped_kids": rewrapped},
         as_json,
         f"new master key {kid}; {len(rewrapped)} data keys wrapped again under it",
@@ -145,7 +134,7 @@ def status(as_json: JsonFlag = False) -> None:
         for k in keys
     ]
     lines = [f"{r['kid']}  {r['purpose']:<5} {r['state']:<8} {r['created_at']}" for r in rows]
-    _print(
+    emit(
         {"data_keys": rows, "rows_not_under_active_keys": stale},
         as_json,
         "\n".join([*lines, f"rows not under the active keys: {stale}"]),
@@ -162,21 +151,12 @@ def insurer_rotate_secret(
     """A new API key id and secret (shown once); the old one works for the overlap."""
     window = parse_duration(overlap)
     try:
-        container = build_container(load_settings())
-    except KeysMissing as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
-    try:
-        new = container.insurers.rotate_secret(code, overlap=window)
+        with open_container() as container:
+            new = container.insurers.rotate_secret(code, overlap=window)
     except DomainError as error:
-        if as_json:
-            print(json.dumps({"error": {"code": error.code, "message": error.message}}))
-        else:
-            console.print(f"[red]error[/red] [bold]{error.code}[/bold]: {error.message}")
-        raise typer.Exit(1) from None
-    finally:
-        container.close()
-    _print(
+        fail(error, as_json)
+        return
+    emit(
         {
             "insurer_code": new.insurer_code,
             "key_id": new.key_id,

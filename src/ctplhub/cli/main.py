@@ -6,17 +6,15 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ctplhub.api.presenters import error_body
-from ctplhub.bootstrap import Container, build_container, initialise
+from ctplhub.bootstrap import build_container, initialise
+from ctplhub.cli.common import JsonFlag, console, emit, fail, open_container
 from ctplhub.cli.importer import import_file
 from ctplhub.cli.keys import insurer_rotate_secret, keys_app
 from ctplhub.cli.users import register as register_user_commands
@@ -25,6 +23,8 @@ from ctplhub.domain.errors import DomainError
 from ctplhub.domain.instants import format_optional
 from ctplhub.logs import configure_logging, flush_logs
 from ctplhub.security.keystore import KeysMissing
+
+ACTOR = "cli"
 
 app = typer.Typer(
     help="CTPL Hub: the national 交强险 information-sharing platform.",
@@ -37,39 +37,6 @@ app.add_typer(insurer_app, name="insurer")
 app.add_typer(user_app, name="user")
 app.add_typer(keys_app, name="keys")
 insurer_app.command("rotate-secret")(insurer_rotate_secret)
-
-console = Console(stderr=True)
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-ACTOR = "cli"
-
-
-@contextmanager
-def _container() -> Iterator[Container]:
-    """A wired container whose connections are closed when the command ends."""
-    try:
-        container = build_container(load_settings())
-    except KeysMissing as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
-    try:
-        yield container
-    finally:
-        container.close()
-
-
-def _fail(error: DomainError, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps({"error": error_body(error)}, ensure_ascii=False))
-    else:
-        console.print(f"[red]error[/red] [bold]{error.code}[/bold]: {error.message}")
-    raise typer.Exit(1)
-
-
-def _emit(payload: dict[str, Any], as_json: bool, text: str) -> None:
-    if as_json:
-        print(json.dumps(payload, ensure_ascii=False))
-    else:
-        console.print(text)
 
 
 @app.command()
@@ -137,13 +104,13 @@ def insurer_add(
 ) -> None:
     """Register a certified insurer and print its API key id and secret (shown once)."""
     try:
-        with _container() as container:
+        with open_container() as container:
             new = container.insurers.add(code, name, actor=ACTOR)
     except DomainError as error:
-        _fail(error, as_json)
+        fail(error, as_json)
         return
     payload = {"insurer_code": new.insurer_code, "key_id": new.key_id, "secret": new.secret}
-    _emit(
+    emit(
         payload,
         as_json,
         f"insurer [bold]{new.insurer_code}[/bold] registered\n"
@@ -159,12 +126,12 @@ def _status_command(status: str, verb: str) -> None:
         as_json: JsonFlag = False,
     ) -> None:
         try:
-            with _container() as container:
+            with open_container() as container:
                 container.insurers.set_status(code, status, reason=reason, actor=ACTOR)
         except DomainError as error:
-            _fail(error, as_json)
+            fail(error, as_json)
             return
-        _emit(
+        emit(
             {"insurer_code": code.upper(), "status": status, "reason": reason},
             as_json,
             f"insurer {code.upper()} is now {status}",
@@ -178,7 +145,7 @@ for _status, _verb in (("suspended", "suspend"), ("revoked", "revoke"), ("certif
 @insurer_app.command("list")
 def insurer_list(as_json: JsonFlag = False) -> None:
     """List insurers with their certification and last sync."""
-    with _container() as container:
+    with open_container() as container:
         records = container.insurers.list()
     if as_json:
         rows = [
@@ -198,7 +165,7 @@ def insurer_list(as_json: JsonFlag = False) -> None:
     Console().print(table)
 
 
-register_user_commands(user_app, _container, _fail, _emit)  # add, list, token, disable, ...
+register_user_commands(user_app)  # add, list, token, disable, ...
 
 
 @app.command("import")
@@ -219,7 +186,7 @@ def import_command(
         console.print(f"[red]no such file: {file}[/red]")
         raise typer.Exit(2)
     try:
-        with _container() as container:
+        with open_container() as container:
             summary = import_file(
                 container,
                 file,
@@ -230,7 +197,7 @@ def import_command(
                 workers=workers,
             )
     except DomainError as error:
-        _fail(error, as_json)
+        fail(error, as_json)
         return
     if as_json:
         print(json.dumps(summary.as_json(), ensure_ascii=False))

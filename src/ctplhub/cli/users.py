@@ -10,25 +10,19 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ctplhub.bootstrap import Container
+from ctplhub.cli.common import JsonFlag, emit, fail, open_container
 from ctplhub.domain.errors import DomainError
 from ctplhub.domain.instants import format_instant, format_optional
 from ctplhub.services.ports import UserRecord
 from ctplhub.services.users import IssuedToken
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 NameArg = Annotated[str, typer.Argument(help="Account name, e.g. officer-0421.")]
-OpenContainer = Callable[[], AbstractContextManager[Container]]
-Fail = Callable[[DomainError, bool], None]
-Emit = Callable[[dict[str, Any], bool, str], None]
 
 
 def user_json(user: UserRecord) -> dict[str, Any]:
@@ -52,8 +46,8 @@ def token_json(issued: IssuedToken) -> dict[str, Any]:
     }
 
 
-def register(user_app: typer.Typer, open_container: OpenContainer, fail: Fail, emit: Emit) -> None:
-    """Add the account commands to ``user_app`` (the helpers are ``cli.main``'s)."""
+def register(user_app: typer.Typer) -> None:
+    """Add the account commands to ``user_app``."""
 
     def token_text(issued: IssuedToken, what: str) -> str:
         return (
