@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
@@ -28,6 +29,7 @@ from schema_check import CheckingTransport
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+REDIS_URL = os.environ.get("CTPLHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 def _pg_admin_url() -> str:
@@ -151,3 +153,15 @@ def picc(make_insurer: Callable[[str], InsurerAccount]) -> InsurerAccount:
 @pytest.fixture
 def police_token(container: Container) -> str:
     return container.users.add("officer-001", "police")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """A reachable Redis database for the tests of shared state (required with CI=true)."""
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except redis.RedisError as error:
+        if IN_CI:
+            pytest.fail(f"CI=true but Redis is not reachable at {REDIS_URL}: {error}")
+        pytest.skip(f"Redis not reachable: {error}")
+    return REDIS_URL

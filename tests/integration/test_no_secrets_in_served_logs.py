@@ -38,18 +38,6 @@ from leak_scan import Needles, found_in, key_material, scan_tables
 
 CTPLHUB = Path(sys.executable).with_name("ctplhub")
 VEHICLES = 150
-REDIS_URL = os.environ.get("CTPLHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-@pytest.fixture
-def redis_url() -> str:
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.RedisError as error:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but Redis is not reachable at {REDIS_URL}: {error}")
-        pytest.skip(f"Redis not reachable: {error}")
-    return REDIS_URL
 
 
 def redis_text(url: str) -> str:

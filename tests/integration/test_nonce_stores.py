@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import redis
 
 from ctplhub.bootstrap import Container
 from ctplhub.security.nonces import RedisNonceStore
 from ctplhub.store.nonces import SqlNonceStore
-
-REDIS_URL = os.environ.get("CTPLHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-@pytest.fixture
-def redis_url() -> str:
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.RedisError as error:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but Redis is not reachable at {REDIS_URL}: {error}")
-        pytest.skip(f"Redis not reachable: {error}")
-    return REDIS_URL
 
 
 def test_sql_nonce_store_accepts_a_nonce_once(container: Container) -> None:

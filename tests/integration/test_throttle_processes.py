@@ -16,11 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from ctplhub.security.keystore import ensure_keys
 
-REDIS_URL = os.environ.get("CTPLHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 CTPLHUB = Path(sys.executable).with_name("ctplhub")
 
 
@@ -31,20 +29,14 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def servers(database_url: str, tmp_path: Path) -> Iterator[list[str]]:
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.RedisError as error:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but Redis is not reachable at {REDIS_URL}: {error}")
-        pytest.skip(f"Redis not reachable: {error}")
+def servers(database_url: str, tmp_path: Path, redis_url: str) -> Iterator[list[str]]:
     home = tmp_path / "home"
     ensure_keys(home)
     env = {
         **os.environ,
         "CTPLHUB_DATABASE_URL": database_url,
         "CTPLHUB_HOME": str(home),
-        "CTPLHUB_REDIS_URL": REDIS_URL,
+        "CTPLHUB_REDIS_URL": redis_url,
         "CTPLHUB_RATE_LIMITS": "",
         "CTPLHUB_LOG_LEVEL": "WARNING",
     }

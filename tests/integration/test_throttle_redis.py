@@ -7,7 +7,6 @@ where it stops one."""
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import socket
 import subprocess
@@ -29,21 +28,9 @@ from ctplhub.security.throttle import (
     parse_rate_limits,
 )
 
-REDIS_URL = os.environ.get("CTPLHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SECRET = b"s" * 32
 PLATE = "苏E12345"
 CLIENT = "198.51.100.23"
-
-
-@pytest.fixture
-def redis_url() -> str:
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.RedisError as error:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but Redis is not reachable at {REDIS_URL}: {error}")
-        pytest.skip(f"Redis not reachable: {error}")
-    return REDIS_URL
 
 
 @pytest.fixture
