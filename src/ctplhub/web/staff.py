@@ -253,10 +253,8 @@ def build_router(
         if not session.csrf_matches(_text(form, "csrf")):
             return _refused_form(session)
         plates_text, at_text = _text(form, "plates"), _text(form, "at")
-        try:
-            at = beijing_instant(at_text)
-            items = [{"plate": plate, "at": at} for plate in plate_lines(plates_text)]
-        except ValidationFailed as problem:
+
+        def refused(message: str) -> HTMLResponse:  # the form again, as typed, with why
             return _render(
                 "staff_verify.html",
                 400,
@@ -264,23 +262,21 @@ def build_router(
                 max_plates=MAX_PLATES,
                 plates=plates_text,
                 at=at_text,
-                error=problem.message,
+                error=message,
             )
+
+        try:
+            at = beijing_instant(at_text)
+            items = [{"plate": plate, "at": at} for plate in plate_lines(plates_text)]
+        except ValidationFailed as problem:
+            return refused(problem.message)
         reader = Reader(
             session.user, session.role, "bulk_verify", request.scope.get("ctplhub.request_id")
         )
         try:
             results = await verify.verify(items, reader=reader)
         except DomainError as failure:  # an item's own error never gets here
-            return _render(
-                "staff_verify.html",
-                400,
-                session=session,
-                max_plates=MAX_PLATES,
-                plates=plates_text,
-                at=at_text,
-                error=failure.message,
-            )
+            return refused(failure.message)
         return _render(
             "staff_verify.html",
             session=session,
