@@ -45,6 +45,11 @@ class CoverageQuery:
     owner_id_number: object = None
     at: object = None
 
+    @property
+    def has_factor(self) -> bool:
+        """A verification factor was given: a failure of it counts against the budgets."""
+        return self.vin_last6 is not None or self.owner_id_number is not None
+
 
 @dataclass(frozen=True, slots=True)
 class PolicyView:

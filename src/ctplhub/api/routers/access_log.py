@@ -47,7 +47,7 @@ async def access_log(request: Request) -> Response:
         client_address(request),
         question.plate,
         lambda: app.access_log.entries(question, reader),
-        verified=question.vin_last6 is not None or question.owner_id_number is not None,
+        verified=question.has_factor,
     )
     return JSONBody({"entries": [_entry(entry) for entry in entries]})
 

@@ -66,7 +66,7 @@ async def query(request: Request) -> Response:
         client_address(request),
         question.plate,
         lambda: app.coverage.query(question, owner_reader(request)),
-        verified=question.vin_last6 is not None or question.owner_id_number is not None,
+        verified=question.has_factor,
     )
     if isinstance(answer, FullAnswer):
         signed = await app.signer.signed_json_off_loop(presenters.full_answer(answer))
