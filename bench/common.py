@@ -37,6 +37,7 @@ import orjson
 import psycopg
 
 from ctplhub.services.demo_fleet import DEMO_INSURERS, MAX_VEHICLES, iter_fleet_events
+from ctplhub.store.schema import ACCESS_LOG_SCHEMA, access_log_file
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -84,6 +85,9 @@ def count_rows(home: Home, table: str) -> int | None:
             return None
         try:
             with closing(sqlite3.connect(home.sqlite_file)) as conn:
+                side = access_log_file(home.sqlite_file)
+                if side.exists():  # the access log's own file (migration 0005)
+                    conn.execute(f"ATTACH DATABASE ? AS {ACCESS_LOG_SCHEMA}", (str(side),))
                 row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
                 return int(row[0]) if row else None
         except sqlite3.Error:
@@ -152,7 +156,8 @@ ENGINES = ("postgresql", "sqlite")
 @dataclass
 class Home:
     """One database and the key directory that goes with it (keys must match the data):
-    a PostgreSQL database named ``db``, or the SQLite file ``bench/out/sqlite/<db>.db``."""
+    a PostgreSQL database named ``db``, or the SQLite file ``bench/out/sqlite/<db>.db``
+    (and its access log's, ``<db>.access-log.db``)."""
 
     db: str
     path: Path
@@ -214,8 +219,9 @@ def fresh_home(home: Home) -> None:
     """A new empty database, new keys, `ctplhub init`, the five demo insurers."""
     if home.engine == "sqlite":
         home.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{home.sqlite_file}{suffix}").unlink(missing_ok=True)
+        for database in (home.sqlite_file, access_log_file(home.sqlite_file)):
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{database}{suffix}").unlink(missing_ok=True)
     else:
         recreate_database(home.db)
     shutil.rmtree(home.path, ignore_errors=True)

@@ -22,7 +22,7 @@ from ctplhub.bootstrap import Container, build_app, build_container
 from ctplhub.client import CtplHubClient
 from ctplhub.config import Settings
 from ctplhub.security.keystore import ensure_keys
-from ctplhub.store.schema import make_engine, migrate
+from ctplhub.store.schema import access_log_file, make_engine, migrate
 from ctplhub.store.tables import metadata
 from helpers import Clock, InsurerAccount, postgres_database
 from schema_check import CheckingTransport
@@ -61,6 +61,8 @@ def postgres_url(worker_id: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database; a copy takes its access log's file too
+    (``access_log_file``), where migration 0005 put that table."""
     path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
     engine = make_engine(f"sqlite:///{path}")
     migrate(engine)
@@ -76,6 +78,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
     if request.param == "sqlite":
         path = tmp_path / "ctplhub.db"
         shutil.copyfile(sqlite_template, path)
+        shutil.copyfile(access_log_file(sqlite_template), access_log_file(path))
         return f"sqlite:///{path}"
     url: str = request.getfixturevalue("postgres_url")
     engine = make_engine(url)

@@ -1,7 +1,8 @@
 """The search for personal data and secrets in clear, shared by the leak tests.
 
 What is searched for (``Needles``) and where (``scan_tables``: every column of every
-table of the live schema; ``found_in``: any text, such as a captured log). See
+table of the live schema, on SQLite the access log's attached file included;
+``found_in``: any text, such as a captured log). See
 tests/integration/test_no_personal_data_at_rest.py for what is allowed where and why.
 """
 
@@ -14,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, func, select
+from sqlalchemy import Engine, MetaData, Table, func, select
+
+from ctplhub.store.schema import ACCESS_LOG_SCHEMA
 
 # The vehicle's identity (DESIGN §2.4): the only columns where a full VIN may stand.
 VIN_COLUMNS = {("policy_events", "vin"), ("policies", "vin")}
@@ -110,21 +113,29 @@ def _hex(text: str) -> bool:
     return len(text) >= 32
 
 
-def scan_tables(engine: Engine, needles: Needles) -> list[str]:
-    """Every column of every table of the live schema, each value as text and bytes."""
+def live_tables(engine: Engine) -> list[Table]:
+    """Every table the database holds, reflected: on SQLite, those of the main file and
+    those of the attached access log file (``store/schema.py``)."""
     reflected = MetaData()
     reflected.reflect(engine)
+    if engine.dialect.name == "sqlite":
+        reflected.reflect(engine, schema=ACCESS_LOG_SCHEMA)
+    return list(reflected.sorted_tables)
+
+
+def scan_tables(engine: Engine, needles: Needles) -> list[str]:
+    """Every column of every table of the live schema, each value as text and bytes."""
     forbidden = {**needles.personal, **needles.secrets}
     raw = raw_keys(needles.secrets)
     leaks: list[str] = []
     with engine.connect() as conn:
-        for table in reflected.sorted_tables:
+        for table in live_tables(engine):
             rows = conn.execute(select(table)).all()
             for index, column in enumerate(table.columns):
                 values = [row[index] for row in rows if row[index] is not None]
                 text = "\x1f".join(_as_text(v) for v in values)
                 blob = b"\x1f".join(_as_bytes(v) for v in values)
-                where = f"{table.name}.{column.name}"
+                where = f"{table.fullname}.{column.name}"  # on SQLite, audit.access_log
                 leaks += [f"{where}: {label}" for label in found_in(text, forbidden)]
                 leaks += [f"{where}: raw {label}" for key, label in raw.items() if key in blob]
                 leaks += [
@@ -139,12 +150,10 @@ def scan_tables(engine: Engine, needles: Needles) -> list[str]:
 
 def row_counts(engine: Engine) -> dict[str, int]:
     """Rows per table of the live schema: a scan of empty tables would prove nothing."""
-    reflected = MetaData()
-    reflected.reflect(engine)
     with engine.connect() as conn:
         return {
             table.name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-            for table in reflected.sorted_tables
+            for table in live_tables(engine)
         }
 
 

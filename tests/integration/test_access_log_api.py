@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from ctplhub.bootstrap import Container, build_app
 from ctplhub.domain.identifiers import with_vin_check_digit
-from ctplhub.store.tables import access_log
+from ctplhub.store.repositories.access_log import access_log_table
 from helpers import VIN, VIN_B, Clock, InsurerAccount, bearer_headers, event
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
@@ -51,7 +51,7 @@ def entries_of(client: TestClient, plate: str, vin: str) -> list[dict[str, str]]
 
 def rows(container: Container) -> list[Any]:
     with container.engine.connect() as conn:
-        return list(conn.execute(select(access_log)))
+        return list(conn.execute(select(access_log_table(container.engine))))
 
 
 @pytest.mark.usefixtures("fleet")
@@ -199,8 +199,9 @@ def test_the_table_holds_no_vin_or_plate(
         for secret in (*FLEET.values(), *(v[-6:] for v in FLEET.values()), *FLEET, "苏E"):
             assert secret not in text
             assert secret.encode() not in row.vehicle_key
+    logged = access_log_table(container.engine)
     with container.engine.connect() as conn:
-        keys = conn.execute(select(func.count(func.distinct(access_log.c.vehicle_key)))).scalar()
+        keys = conn.execute(select(func.count(func.distinct(logged.c.vehicle_key)))).scalar()
     assert keys == 3
 
 

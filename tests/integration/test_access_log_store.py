@@ -1,6 +1,6 @@
 """The access log's writer and table on SQLite and PostgreSQL (DESIGN §5.3): batches off
-the request path, flushes on shutdown, survives a refused write, and the database itself
-refuses UPDATE and DELETE."""
+the request path, flushes on shutdown, survives a refused write, the database itself
+refuses UPDATE and DELETE, and on SQLite the log is written into a file of its own."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,9 +20,8 @@ from ctplhub.bootstrap import Container
 from ctplhub.security.access_log import AccessLogWriter, VehicleIndex
 from ctplhub.services.check_coverage import CoverageQuery
 from ctplhub.services.ports import AccessRow, Reader
-from ctplhub.store.repositories.access_log import SqlAccessLogStore
-from ctplhub.store.schema import make_engine
-from ctplhub.store.tables import access_log
+from ctplhub.store.repositories.access_log import SqlAccessLogStore, access_log_table
+from ctplhub.store.schema import access_log_file, attach_access_log, make_engine
 from helpers import VIN, VIN_B, run_reads
 from helpers import event as policy_event
 
@@ -47,7 +47,7 @@ class WriteCounter:
         event.listen(engine, "before_cursor_execute", self._seen)
 
     def _seen(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("INSERT INTO access_log"):
+        if statement.startswith("INSERT INTO audit.access_log"):
             self._inserts += 1
 
     @property
@@ -62,7 +62,15 @@ class WriteCounter:
 
 def count(engine: Engine) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(access_log)).scalar_one())
+        return int(
+            conn.execute(select(func.count()).select_from(access_log_table(engine))).scalar_one()
+        )
+
+
+def logged_ats(engine: Engine) -> list[datetime]:
+    table = access_log_table(engine)
+    with engine.connect() as conn:
+        return list(conn.execute(select(table.c.at).order_by(table.c.id)).scalars())
 
 
 def test_many_records_go_out_in_few_multi_row_inserts(engine: Engine) -> None:
@@ -123,12 +131,16 @@ def test_enough_waiting_entries_wake_the_flusher_early(engine: Engine) -> None:
 def _blocking_engine(database_url: str) -> Engine:
     """An engine that gives up on a locked table within 0.1 s instead of waiting."""
     if database_url.startswith("sqlite"):
-        return create_engine(database_url, connect_args={"timeout": 0.1})
+        engine = create_engine(database_url, connect_args={"timeout": 0.1})
+        path = database_url.split("///", 1)[1]
+        event.listen(engine, "connect", lambda conn, _: attach_access_log(conn, path))
+        return engine
     return make_engine(database_url, connect_args={"options": "-c lock_timeout=100"})
 
 
 class TableLock:
-    """Another session holding the table, so that writes to it fail for a while."""
+    """Another session holding the table, so that writes to it fail for a while (on
+    SQLite, the access log's own file)."""
 
     def __init__(self, database_url: str) -> None:
         self._url = database_url
@@ -137,7 +149,8 @@ class TableLock:
 
     def __enter__(self) -> TableLock:
         if self._url.startswith("sqlite"):
-            self._sqlite = sqlite3.connect(self._url.split("///", 1)[1], isolation_level=None)
+            path = access_log_file(self._url.split("///", 1)[1])
+            self._sqlite = sqlite3.connect(path, isolation_level=None)
             self._sqlite.execute("BEGIN EXCLUSIVE")
         else:
             self._engine = make_engine(self._url)
@@ -178,9 +191,7 @@ def test_a_refused_batch_is_kept_in_order_and_retried(database_url: str, engine:
     finally:
         blocking.dispose()
     assert (waiting, written) == (5, 5)  # kept while refused, then written once each
-    with engine.connect() as conn:
-        ats = [row[0] for row in conn.execute(select(access_log.c.at).order_by(access_log.c.id))]
-    assert ats == [T0 + timedelta(seconds=n) for n in range(5)]
+    assert logged_ats(engine) == [T0 + timedelta(seconds=n) for n in range(5)]
 
 
 def test_the_queue_is_bounded_and_drops_the_oldest(engine: Engine) -> None:
@@ -189,9 +200,7 @@ def test_the_queue_is_bounded_and_drops_the_oldest(engine: Engine) -> None:
         writer.record(POLICE, VIN, T0 + timedelta(seconds=n))
     assert writer.dropped == 5
     assert writer.flush_now()
-    with engine.connect() as conn:
-        ats = [row[0] for row in conn.execute(select(access_log.c.at).order_by(access_log.c.id))]
-    assert ats == [T0 + timedelta(seconds=n) for n in range(5, 15)]
+    assert logged_ats(engine) == [T0 + timedelta(seconds=n) for n in range(5, 15)]
     writer.close()
 
 
@@ -199,31 +208,72 @@ def test_update_and_delete_are_refused_by_the_database(engine: Engine) -> None:
     SqlAccessLogStore(engine).append(
         [AccessRow(T0, "officer-001", "police", "bulk_verify", INDEX(VIN), None)]
     )
+    table = access_log_table(engine)
+    name = table.fullname  # on SQLite, audit.access_log: its triggers moved with it
     refused = [
-        "UPDATE access_log SET actor_role = 'owner'",
-        "UPDATE access_log SET vehicle_key = vehicle_key WHERE id = 1",
-        "DELETE FROM access_log",
-        "DELETE FROM access_log WHERE id = 1",
+        f"UPDATE {name} SET actor_role = 'owner'",
+        f"UPDATE {name} SET vehicle_key = vehicle_key WHERE id = 1",
+        f"DELETE FROM {name}",
+        f"DELETE FROM {name} WHERE id = 1",
     ]
     if engine.dialect.name == "postgresql":  # a statement trigger: even when no row matches
-        refused.append("DELETE FROM access_log WHERE id = -1")
+        refused.append(f"DELETE FROM {name} WHERE id = -1")
         refused.append(
-            "INSERT INTO access_log (id, at, actor, actor_role, purpose, vehicle_key) "
+            f"INSERT INTO {name} (id, at, actor, actor_role, purpose, vehicle_key) "
             "VALUES (1, now(), 'x', 'owner', 'forged', '\\x00') "
             "ON CONFLICT (id) DO UPDATE SET actor_role = 'owner'"
         )
     else:  # a replace deletes the old row without the delete trigger: refused on its own
         refused.append(
-            "INSERT OR REPLACE INTO access_log (id, at, actor, actor_role, purpose, vehicle_key) "
+            f"INSERT OR REPLACE INTO {name} (id, at, actor, actor_role, purpose, vehicle_key) "
             "VALUES (1, '2026-01-01 00:00:00', 'x', 'owner', 'forged', x'00')"
         )
     for statement in refused:
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
             conn.execute(text(statement))
     with engine.connect() as conn:
-        assert conn.execute(select(access_log.c.actor_role)).scalars().all() == ["police"]
-    indexes = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("access_log")}
+        assert conn.execute(select(table.c.actor_role)).scalars().all() == ["police"]
+    indexes = {
+        i["name"]: i["column_names"]
+        for i in inspect(engine).get_indexes(table.name, schema=table.schema)
+    }
     assert indexes["ix_access_log_vehicle_at"] == ["vehicle_key", "at"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_on_sqlite_the_answer_paths_log_leaves_the_readers_file_alone(
+    container: Container,
+) -> None:
+    """The readers' file gets no write-ahead-log frame from the access log: its writes go
+    to the log's own file (docs/DECISIONS.md, "Access log")."""
+    container.insurers.add("PICC", "中国人民财产保险", actor="test")
+    container.report_events.report(policy_event(), insurer_code="PICC")
+    engine = container.engine
+    with engine.connect() as conn:
+        # (busy, frames in the WAL, frames checkpointed): an empty WAL to start from.
+        assert tuple(conn.exec_driver_sql("PRAGMA main.wal_checkpoint(TRUNCATE)").one()) == (
+            0, 0, 0,
+        )  # fmt: skip
+    query = CoverageQuery("苏E12345", vin_last6=VIN[-6:], at="2025-06-01T00:00:00+08:00")
+    run_reads(container, lambda: container.coverage.query(query))
+    run_reads(container, lambda: container.coverage.query(query))
+    assert container.access_log.flush_now()
+
+    with engine.connect() as conn:
+        busy, main_frames, _ = conn.exec_driver_sql("PRAGMA main.wal_checkpoint").one()
+        _, log_frames, _ = conn.exec_driver_sql("PRAGMA audit.wal_checkpoint").one()
+        in_main = conn.exec_driver_sql(
+            "SELECT count(*) FROM main.sqlite_master WHERE name = 'access_log'"
+        ).scalar_one()
+        logged = conn.exec_driver_sql("SELECT purpose FROM audit.access_log").scalars().all()
+    assert (busy, main_frames) == (0, 0)
+    assert log_frames > 0  # the check can see frames: the flush's are in the log's WAL
+    assert in_main == 0
+    assert logged == ["coverage_query", "coverage_query"]
+    database = engine.url.database
+    assert database is not None
+    with closing(sqlite3.connect(access_log_file(database))) as side:  # the file itself
+        assert side.execute("SELECT count(*) FROM access_log").fetchone() == (2,)
 
 
 def test_listing_is_one_vehicles_newest_first_within_the_window(engine: Engine) -> None:

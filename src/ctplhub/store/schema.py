@@ -1,4 +1,12 @@
-"""Engines and schema migrations (Alembic) for both SQLite and PostgreSQL."""
+"""Engines and schema migrations (Alembic) for both SQLite and PostgreSQL.
+
+On SQLite the access log lives in a file of its own (``access_log_file``), attached to
+every connection of the engine as the schema ``audit``: its INSERTs, every 200 ms under
+load, would otherwise grow the write-ahead log of the file the coverage readers read
+without pause, so that WAL is rarely reset and every page a reader looks up is first
+looked up in a longer WAL index (docs/DECISIONS.md, "Access log"; docs/PERFORMANCE.md
+§6). The readers (``store/readers/sqlite.py``) open the main file alone.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +14,40 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+# The schema name under which an SQLite connection sees the access log's own file.
+ACCESS_LOG_SCHEMA = "audit"
+_IN_MEMORY = ":memory:"
+
+
+def access_log_file(database: str | Path) -> Path:
+    """The file that holds the access log of the SQLite database ``database``, beside it:
+    ``var/ctplhub.db`` -> ``var/ctplhub.access-log.db``. One database is both files: a
+    copy or a backup takes the two, each with its ``-wal`` (or checkpointed first)."""
+    path = Path(database)
+    return path.with_name(f"{path.stem}.access-log{path.suffix}")
+
+
+def attach_access_log(dbapi_connection: Any, database: str | None) -> None:
+    """Attach the access log's file to a driver connection of the SQLite ``database``
+    (``None`` or ``:memory:``: an in-memory one), in WAL mode like the main file."""
+    where = _IN_MEMORY if database in (None, "", _IN_MEMORY) else str(access_log_file(database))
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"ATTACH DATABASE ? AS {ACCESS_LOG_SCHEMA}", (where,))
+    cursor.execute(f"PRAGMA {ACCESS_LOG_SCHEMA}.journal_mode=WAL")
+    cursor.execute(f"PRAGMA {ACCESS_LOG_SCHEMA}.synchronous=NORMAL")
+    cursor.close()
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine: SQLite in WAL mode with foreign keys on; PostgreSQL via psycopg 3.
+    """Create an engine: SQLite in WAL mode with foreign keys on and the access log's file
+    attached; PostgreSQL via psycopg 3.
 
     Statement parameters never appear in error messages (``hide_parameters``): they hold
     plates, VINs and encrypted personal data, and errors end up in logs.
@@ -23,19 +56,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        path = make_url(url).database
+        if path and path != _IN_MEMORY:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA main.journal_mode=WAL")
+            cursor.execute("PRAGMA main.synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+            attach_access_log(dbapi_conn, path)
 
         return engine
     # One connection per thread of the server's thread pool (anyio's default is 40): a

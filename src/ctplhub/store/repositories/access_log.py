@@ -11,7 +11,8 @@ with the answer path, so its client CPU per entry is what counts.
   in Python.
 - SQLite: one ``INSERT ... VALUES (...), (...)`` per chunk of up to 500 rows, its text
   built once per chunk size (the driver binds ``?`` in C; SQLite's own work runs without
-  the GIL).
+  the GIL), into ``audit.access_log``: the access log's own file, attached by the engine
+  (``store/schema.py``), not the file the coverage readers read.
 """
 
 from __future__ import annotations
@@ -20,21 +21,30 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, MetaData, Table, select
 
 from ctplhub.services.ports import AccessEntry, AccessRow
 from ctplhub.store.pg_bulk import CopyColumns, copy_in, driver_cursor
+from ctplhub.store.schema import ACCESS_LOG_SCHEMA
 from ctplhub.store.tables import access_log
 
 _NAMES = AccessRow._fields  # the columns, in the order of a row
 _COLUMNS = ", ".join(_NAMES)
 # 6 parameters a row: 500 rows stay far below SQLite's 32,766 host parameters.
 _CHUNK = 500
+_SQLITE_TABLE = access_log.to_metadata(MetaData(), schema=ACCESS_LOG_SCHEMA)
+
+
+def access_log_table(engine: Engine) -> Table:
+    """Where ``engine``'s database keeps the access log: on SQLite in its own attached file
+    (migration 0005), on PostgreSQL in ``access_log`` beside the other tables."""
+    return _SQLITE_TABLE if engine.dialect.name == "sqlite" else access_log
 
 
 @lru_cache(maxsize=8)
 def _sqlite_insert(rows: int) -> str:
-    return f"INSERT INTO access_log ({_COLUMNS}) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+    return f"INSERT INTO {ACCESS_LOG_SCHEMA}.access_log ({_COLUMNS}) VALUES {values}"
 
 
 def _sqlite_instant(at: datetime) -> str:
@@ -50,8 +60,9 @@ class SqlAccessLogStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._sqlite = engine.dialect.name == "sqlite"
-        self._copy_columns = None if self._sqlite else CopyColumns.of(access_log, _NAMES)
+        self._table = access_log_table(engine)
+        sqlite = engine.dialect.name == "sqlite"
+        self._copy_columns = None if sqlite else CopyColumns.of(access_log, _NAMES)
 
     def append(self, rows: Sequence[AccessRow]) -> None:
         """Write ``rows`` in one transaction: all or nothing, so the writer can retry a
@@ -75,7 +86,7 @@ class SqlAccessLogStore:
             conn.exec_driver_sql(_sqlite_insert(len(chunk)), tuple(params))
 
     def newest(self, vehicle_key: bytes, since: datetime, limit: int) -> list[AccessEntry]:
-        c = access_log.c
+        c = self._table.c
         statement = (
             select(c.at, c.actor_role, c.purpose)
             .where(c.vehicle_key == vehicle_key, c.at >= since)
