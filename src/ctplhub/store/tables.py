@@ -229,3 +229,38 @@ data_keys = Table(
     Column("retired_at", UTCDateTime, nullable=True),
     UniqueConstraint("purpose", "seq", name="uq_data_keys_purpose_seq"),
 )
+
+# The tamper-evident ledger (DESIGN §6; migration 0006): an RFC 9162 Merkle log with one
+# leaf per accepted policy event, appended in the event's own transaction.
+# - ``ledger_leaves``: leaf ``leaf_index`` is the JCS entry of event ``event_id`` (plate,
+#   VIN and personal fields replaced by salted commitments); ``salts_enc`` holds those
+#   salts, sealed like any personal field, so the auditor can rebuild the entry from the
+#   stored event and the insurer's receipt can be given again.
+# - ``ledger_hashes``: every complete subtree's hash (leaf hashes included) under Go
+#   sumdb/tlog's stored-hash index (``ledger/storage.py``), so a proof reads O(log n) rows.
+# - ``ledger_tree_heads``: every tree head the platform signed, for receipts and the audit.
+ledger_leaves = Table(
+    "ledger_leaves",
+    metadata,
+    Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", Id64, ForeignKey("policy_events.id"), nullable=False, unique=True),
+    Column("entry", LargeBinary, nullable=False),
+    Column("salts_enc", LargeBinary, nullable=False),
+)
+
+ledger_hashes = Table(
+    "ledger_hashes",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
+ledger_tree_heads = Table(
+    "ledger_tree_heads",
+    metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("timestamp_ms", BigInteger, nullable=False),
+    Column("kid", String(64), nullable=False),
+    Column("signature", LargeBinary(64), nullable=False),
+)

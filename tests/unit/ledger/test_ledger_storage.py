@@ -1,0 +1,204 @@
+"""The stored-hash index scheme (tlog's): closed form against tlog's loop, dense and
+append-only numbering, single-leaf and batch appends that store the same thing, and the
+O(log n) read bound at ten million leaves."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ledger_log import LOG, CountingReader, Log
+from rfc6962_model import mth
+
+from ctplhub.ledger import (
+    CompactRange,
+    StoredHash,
+    StoredHashesMissing,
+    append_batch,
+    append_batch_to,
+    append_indexes,
+    compact_range_indexes,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    plan_consistency_proof,
+    plan_inclusion_proof,
+    plan_tree_root,
+    split_stored_hash_index,
+    stored_hash_count,
+    stored_hash_index,
+    stored_hash_leaves,
+    stored_hashes_for_append,
+    tree_root,
+)
+
+TEN_MILLION = 10_000_000
+
+
+def tlog_stored_hash_index(level: int, n: int) -> int:
+    """Go's StoredHashIndex, loop for loop."""
+    for _ in range(level):
+        n = 2 * n + 1
+    i = 0
+    while n > 0:
+        i += n
+        n >>= 1
+    return i + level
+
+
+@given(st.integers(0, 40), st.integers(0, 2**40))
+def test_index_closed_form_equals_tlogs_loop(level: int, n: int) -> None:
+    assert stored_hash_index(level, n) == tlog_stored_hash_index(level, n)
+
+
+@given(st.integers(0, 30), st.integers(0, 2**30))
+def test_split_inverts_the_index(level: int, n: int) -> None:
+    assert split_stored_hash_index(stored_hash_index(level, n)) == (level, n)
+
+
+def test_indexes_are_dense_and_name_the_leaves_below() -> None:
+    # Every index up to the count of a 1,000-leaf tree belongs to exactly one node.
+    count = stored_hash_count(1000)
+    nodes = [split_stored_hash_index(i) for i in range(count)]
+    assert len(set(nodes)) == count
+    assert all(stored_hash_index(level, n) == i for i, (level, n) in enumerate(nodes))
+    assert stored_hash_leaves(stored_hash_index(3, 5)) == range(40, 48)
+    with pytest.raises(ValueError):
+        split_stored_hash_index(-1)
+
+
+def test_the_shared_log_holds_exactly_the_counted_hashes_each_a_subtree_hash() -> None:
+    assert len(LOG.store) == stored_hash_count(len(LOG.leaves))
+    for i in range(0, len(LOG.store), 7):
+        leaves = stored_hash_leaves(i)
+        assert LOG.store[i] == mth(LOG.entries[leaves.start : leaves.stop])
+
+
+@given(st.integers(0, 2**40))
+def test_an_append_reads_at_most_log_n_hashes_it_has_stored_already(n: int) -> None:
+    indexes = append_indexes(n)
+    assert indexes == sorted(indexes)
+    assert len(indexes) <= max(1, n).bit_length()
+    assert all(i < stored_hash_count(n) for i in indexes)
+
+
+def test_an_append_stores_from_the_leaf_index_on_one_hash_per_completed_subtree() -> None:
+    reader = CountingReader(LOG)
+    stored = stored_hashes_for_append(511, LOG.leaves[511], reader)
+    # Leaf 511 completes the subtrees of 2, 4, ... 512 leaves: ten hashes, side by side,
+    # ending where the 512-leaf tree's store ends.
+    assert [s.idx for s in stored] == list(range(stored_hash_index(0, 511), 1023))
+    assert stored_hash_count(512) == 1023
+    assert reader.calls == [append_indexes(511)] and len(reader.calls[0]) == 9
+    assert stored[-1].hash == mth(LOG.entries[:512])
+
+
+def test_a_short_or_malformed_read_is_refused() -> None:
+    with pytest.raises(StoredHashesMissing):
+        stored_hashes_for_append(3, LOG.leaves[3], lambda ix: [])
+    with pytest.raises(StoredHashesMissing):
+        tree_root(5, lambda ix: [b"short"] * len(ix))
+    with pytest.raises(StoredHashesMissing):
+        plan_tree_root(5).assemble([])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 400), st.integers(0, 300))
+def test_a_batch_stores_what_one_by_one_appends_store(old: int, count: int) -> None:
+    leaves = LOG.leaves[old : old + count] if old + count <= 1024 else None
+    if leaves is None:
+        leaves = [leaf_hash(b"new %d" % i) for i in range(count)]
+    # One by one, on a copy of the old store.
+    store = LOG.store[: stored_hash_count(old)]
+    for n, leaf in enumerate(leaves, start=old):
+        for s in stored_hashes_for_append(n, leaf, lambda ix: [store[i] for i in ix]):
+            assert s.idx == len(store)
+            store.append(s.hash)
+    reader = CountingReader(LOG)
+    batch = append_batch(old, leaves, reader)
+    assert [s.hash for s in batch.stored] == store[stored_hash_count(old) :]
+    assert [s.idx for s in batch.stored] == list(range(stored_hash_count(old), len(store)))
+    assert (batch.old_size, batch.new_size) == (old, old + count)
+    # The batch read the old edge once, nothing else, and knows the new root.
+    assert reader.calls == ([list(compact_range_indexes(old))] if old.bit_count() else [])
+    assert batch.root == tree_root(old + count, lambda ix: [store[i] for i in ix])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 600), st.integers(1, 200))
+def test_a_batch_answers_its_receipts_without_reading_again(old: int, count: int) -> None:
+    new = old + count
+    batch = append_batch(old, LOG.leaves[old:new], LOG.read_hashes)
+    from_store = [inclusion_proof(leaf, new, LOG.read_hashes) for leaf in range(old, new)]
+    assert [inclusion_proof(leaf, new, batch.read_hashes) for leaf in range(old, new)] == (
+        from_store
+    )
+    assert batch.inclusion_proofs() == from_store  # the one-walk fast path
+    if old:
+        assert consistency_proof(old, new, batch.read_hashes) == consistency_proof(
+            old, new, LOG.read_hashes
+        )
+    if old >= 2:
+        with pytest.raises(StoredHashesMissing):  # an old leaf's proof needs the store
+            inclusion_proof(0, new, batch.read_hashes)
+
+
+def test_a_batch_from_a_compact_range_read_by_the_caller() -> None:
+    edge = CompactRange(5, LOG.read_hashes(compact_range_indexes(5)))
+    batch = append_batch_to(edge, LOG.leaves[5:9])
+    assert batch.root == mth(LOG.entries[:9])
+    assert batch.stored[0] == StoredHash(stored_hash_index(0, 5), LOG.leaves[5])
+    with pytest.raises(StoredHashesMissing):
+        CompactRange(5, [LOG.leaves[0]])
+
+
+def _bound(n: int) -> float:
+    return 2 * math.log2(n) + 2
+
+
+@pytest.mark.parametrize(
+    "leaf_index", [0, 1, 4_999_999, 8_388_607, 8_388_608, TEN_MILLION - 2, TEN_MILLION - 1]
+)
+def test_inclusion_at_ten_million_reads_log_n_hashes_in_one_call(leaf_index: int) -> None:
+    calls: list[int] = []
+
+    def synthetic(indexes: Sequence[int]) -> list[bytes]:
+        calls.append(len(indexes))
+        return [i.to_bytes(32, "big") for i in indexes]
+
+    plan = plan_inclusion_proof(leaf_index, TEN_MILLION)
+    assert len(plan.indexes) <= _bound(TEN_MILLION)
+    assert max(plan.indexes) < stored_hash_count(TEN_MILLION)
+    proof = inclusion_proof(leaf_index, TEN_MILLION, synthetic)
+    assert calls == [len(plan.indexes)]
+    assert len(proof) == len(plan.group_sizes) <= math.ceil(math.log2(TEN_MILLION))
+
+
+@settings(max_examples=150)
+@given(st.integers(1, TEN_MILLION), st.data())
+def test_every_plan_near_ten_million_is_logarithmic_and_already_stored(
+    size: int, data: st.DataObject
+) -> None:
+    size = TEN_MILLION - size + 1
+    leaf = data.draw(st.integers(0, size - 1))
+    first = data.draw(st.integers(1, size))
+    bound = _bound(size)
+    written = stored_hash_count(size)
+    for plan in (
+        plan_tree_root(size),
+        plan_inclusion_proof(leaf, size),
+        plan_consistency_proof(first, size),
+    ):
+        assert len(plan.indexes) <= bound
+        assert len(set(plan.indexes)) == len(plan.indexes)
+        assert all(0 <= i < written for i in plan.indexes)
+    assert len(append_indexes(size)) <= math.log2(size) + 1
+    assert len(compact_range_indexes(size)) == size.bit_count()
+
+
+def test_the_shared_log_is_built_from_distinct_entries() -> None:
+    assert isinstance(LOG, Log)
+    assert len(set(LOG.leaves)) == len(LOG.leaves)
