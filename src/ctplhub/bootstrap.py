@@ -37,7 +37,7 @@ from ctplhub.store.maintenance import SqlPlannerStatistics
 from ctplhub.store.nonces import SqlNonceStore
 from ctplhub.store.readers import vehicle_reader
 from ctplhub.store.repositories.access_log import SqlAccessLogStore
-from ctplhub.store.schema import make_engine, migrate
+from ctplhub.store.schema import check_access_log_file, make_engine, migrate
 from ctplhub.store.unit_of_work import SqlUnitOfWork
 
 if TYPE_CHECKING:  # the web stack is imported only by what serves it (not import workers)
@@ -168,6 +168,7 @@ def build_container(
     settings = settings or load_settings()
     keys = load_keys(settings.home)
     engine = make_engine(settings.database_url)
+    check_access_log_file(engine)
     vault = build_keyring(keys, engine, settings.home)
     signer = AnswerSigner(keys.signing_keys, keys.active_signing_kid)
 

@@ -16,6 +16,7 @@ from ctplhub.bootstrap import Container, build_container
 from ctplhub.config import load_settings
 from ctplhub.domain.errors import DomainError
 from ctplhub.security.keystore import KeysMissing
+from ctplhub.store.schema import AccessLogFileMissing
 
 console = Console(stderr=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -26,7 +27,7 @@ def open_container() -> Iterator[Container]:
     """A wired container whose connections are closed when the command ends."""
     try:
         container = build_container(load_settings())
-    except KeysMissing as error:
+    except (KeysMissing, AccessLogFileMissing) as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
     try:

@@ -23,6 +23,7 @@ from ctplhub.domain.errors import DomainError
 from ctplhub.domain.instants import format_optional
 from ctplhub.logs import configure_logging, flush_logs
 from ctplhub.security.keystore import KeysMissing
+from ctplhub.store.schema import AccessLogFileMissing, check_access_log_file, make_engine
 
 ACTOR = "cli"
 
@@ -67,7 +68,9 @@ def serve(
     """Run the API and the web pages; logs are JSON lines on standard error."""
     import uvicorn
 
-    configure_logging(load_settings().log_level)
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    _refuse_a_half_restored_database(settings.database_url)
     _flush_logs_before_dying_of(signal.SIGTERM, signal.SIGINT)
     uvicorn.run(
         "ctplhub.bootstrap:create_app_from_env",
@@ -78,6 +81,16 @@ def serve(
         access_log=False,  # our own request line replaces it (route template, request id)
         log_config=None,  # the logging configured here, not uvicorn's own
     )
+
+
+def _refuse_a_half_restored_database(url: str) -> None:
+    """Before uvicorn starts: an SQLite database restored without its access log file
+    would serve and record nothing (``store.schema.check_access_log_file``)."""
+    engine = make_engine(url)
+    try:
+        check_access_log_file(engine)
+    finally:
+        engine.dispose()
 
 
 def _flush_logs_before_dying_of(*signals: signal.Signals) -> None:
@@ -236,6 +249,6 @@ def demo(
 def main() -> None:
     try:
         app()
-    except KeysMissing as error:
+    except (KeysMissing, AccessLogFileMissing) as error:
         console.print(f"[red]{error}[/red]")
         sys.exit(2)

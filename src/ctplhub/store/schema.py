@@ -45,6 +45,38 @@ def attach_access_log(dbapi_connection: Any, database: str | None) -> None:
     cursor.close()
 
 
+class AccessLogFileMissing(RuntimeError):
+    """An SQLite database whose schema puts the access log in its own file, without that
+    file: a copy or restore that took one file of the two."""
+
+
+def check_access_log_file(engine: Engine) -> None:
+    """Refuse an SQLite database migrated past 0005 whose access log file is missing.
+
+    SQLite creates an empty file for an ``ATTACH`` of a missing one, so without this check
+    a server would start, fail every write of the access log and drop what it queued: a
+    registry that stops recording who read whose data. Restore both files together."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        found = {
+            (schema, name)
+            for schema in ("main", ACCESS_LOG_SCHEMA)
+            for (name,) in conn.exec_driver_sql(
+                f"SELECT name FROM {schema}.sqlite_master "
+                "WHERE type = 'table' AND name IN ('access_log', 'alembic_version')"
+            )
+        }
+    migrated = ("main", "alembic_version") in found
+    if migrated and not found & {("main", "access_log"), (ACCESS_LOG_SCHEMA, "access_log")}:
+        where = make_url(str(engine.url)).database or _IN_MEMORY
+        raise AccessLogFileMissing(
+            f"the access log of this SQLite database is missing: {access_log_file(where)} "
+            "must be restored together with the database file (docs/DECISIONS.md, "
+            '"Access log")'
+        )
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine: SQLite in WAL mode with foreign keys on and the access log's file
     attached; PostgreSQL via psycopg 3.
@@ -98,3 +130,5 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+    if revision == "head":
+        check_access_log_file(engine)
