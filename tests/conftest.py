@@ -22,9 +22,9 @@ from ctplhub.bootstrap import Container, build_app, build_container
 from ctplhub.client import CtplHubClient
 from ctplhub.config import Settings
 from ctplhub.security.keystore import ensure_keys
-from ctplhub.store.schema import access_log_file, make_engine, migrate
+from ctplhub.store.schema import make_engine, migrate
 from ctplhub.store.tables import metadata
-from helpers import Clock, InsurerAccount, postgres_database
+from helpers import Clock, InsurerAccount, copy_sqlite_database, postgres_database
 from schema_check import CheckingTransport
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
@@ -77,8 +77,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
     """A migrated, empty database on each engine."""
     if request.param == "sqlite":
         path = tmp_path / "ctplhub.db"
-        shutil.copyfile(sqlite_template, path)
-        shutil.copyfile(access_log_file(sqlite_template), access_log_file(path))
+        copy_sqlite_database(sqlite_template, path)
         return f"sqlite:///{path}"
     url: str = request.getfixturevalue("postgres_url")
     engine = make_engine(url)

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, text
 
 from ctplhub.bootstrap import Container
 from ctplhub.client import CtplHubClient
-from ctplhub.store.schema import make_engine, migrate
+from ctplhub.store.schema import access_log_file, make_engine, migrate
 
 T = TypeVar("T")
 
@@ -114,3 +116,10 @@ def postgres_database(url_of_any: str, name: str) -> Iterator[str]:
             conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     finally:
         admin.dispose()
+
+
+def copy_sqlite_database(source: Path, target: Path) -> None:
+    """Copy an SQLite database as a backup must: the file and its access log's file
+    (``store.schema.access_log_file``); both checkpointed, so no ``-wal`` is needed."""
+    shutil.copyfile(source, target)
+    shutil.copyfile(access_log_file(source), access_log_file(target))

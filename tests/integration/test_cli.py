@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from ctplhub.cli.main import app
 from ctplhub.client import CtplHubClient
 from ctplhub.store.schema import make_engine
 from ctplhub.store.tables import policies, policy_events
-from helpers import bearer_headers, event
+from helpers import bearer_headers, copy_sqlite_database, event
 
 Env = dict[str, str]
 Run = Callable[..., Result]
@@ -365,7 +364,7 @@ def test_parallel_import_stores_what_a_sequential_import_stores(
 ) -> None:
     source = ndjson_file(tmp_path / "many.ndjson", [*many_versions(100), "{bad"])
     sequential_url = f"sqlite:///{tmp_path / 'sequential.db'}"
-    shutil.copyfile(sqlite_template, tmp_path / "sequential.db")
+    copy_sqlite_database(sqlite_template, tmp_path / "sequential.db")
     sequential_env = {**env, "CTPLHUB_DATABASE_URL": sequential_url}
     for e in (env, sequential_env):
         assert run("insurer", "add", "PICC", "--name", "中国人保", env_override=e).exit_code == 0

@@ -4,7 +4,6 @@ from the one table of ``api/openapi.py``, which names every operation and nothin
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -23,13 +22,14 @@ from ctplhub.api.openapi import ERROR_STATUSES, STATUS_DESCRIPTIONS, operations
 from ctplhub.bootstrap import build_app, build_container
 from ctplhub.config import Settings
 from ctplhub.security.keystore import ensure_keys
+from helpers import copy_sqlite_database
 
 
 @pytest.fixture(scope="module")
 def document(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> dict[str, Any]:
     """The document the app serves (it does not depend on the database engine)."""
     where = tmp_path_factory.mktemp("openapi")
-    shutil.copyfile(sqlite_template, where / "ctplhub.db")
+    copy_sqlite_database(sqlite_template, where / "ctplhub.db")
     home = where / "home"
     settings = Settings(database_url=f"sqlite:///{where / 'ctplhub.db'}", home=home)
     ensure_keys(home)

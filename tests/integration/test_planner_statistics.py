@@ -5,7 +5,6 @@ query keeps to its indexes (PostgreSQL, checked with EXPLAIN)."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from ctplhub.store.repositories.clauses import policy_lookup
 from ctplhub.store.schema import make_engine
 from ctplhub.store.statements import read_statements
 from ctplhub.store.tables import policies, policy_events
-from helpers import event, postgres_database
+from helpers import copy_sqlite_database, event, postgres_database
 
 
 def fleet(n: int, *, first: int = 0) -> list[dict[str, Any]]:
@@ -118,7 +117,7 @@ def test_an_import_into_sqlite_leaves_statistics(
 ) -> None:
     """The SQLite half (PostgreSQL is checked with EXPLAIN above): a new database file."""
     database = tmp_path / "fresh.db"
-    shutil.copyfile(sqlite_template, database)
+    copy_sqlite_database(sqlite_template, database)
     database_url = f"sqlite:///{database}"
     import_fleet(database_url, home, tmp_path, 500)
     engine = make_engine(database_url)
