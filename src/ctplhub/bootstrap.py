@@ -9,34 +9,46 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import structlog
 from sqlalchemy import Engine, text
 
 from ctplhub.config import Settings, load_settings
 from ctplhub.logs import configure_logging
 from ctplhub.security import passwords, request_signing, tokens
 from ctplhub.security.access_log import AccessLogWriter, VehicleIndex
-from ctplhub.security.answer_signing import AnswerSigner
+from ctplhub.security.answer_signing import AnswerSigner, plain_canonical_json, verify_signed
+from ctplhub.security.certificate_token import CertificateSeal
 from ctplhub.security.envelope import Keyring
-from ctplhub.security.keystore import Keys, ensure_keys, load_keys
+from ctplhub.security.keystore import Keys, PublishedSigningKeys, ensure_keys, load_keys
 from ctplhub.security.throttle import Throttle, parse_rate_limits
+from ctplhub.security.tree_head_signing import tree_head_signer
 from ctplhub.services.access_log import OwnerAccessLog
+from ctplhub.services.certificates import Certificates
 from ctplhub.services.check_coverage import CheckCoverage
 from ctplhub.services.insurer_directory import InsurerDirectory
 from ctplhub.services.insurers import Insurers
 from ctplhub.services.key_rotation import KeyRotation
+from ctplhub.services.ledger_append import LedgerWriter
+from ctplhub.services.ledger_audit import LedgerAudit
+from ctplhub.services.ledger_backfill import LedgerBackfill
+from ctplhub.services.ledger_proofs import LedgerProofs
 from ctplhub.services.ports import NonceStore, UnitOfWork, VehicleReader
 from ctplhub.services.report_events import ReportEvents
 from ctplhub.services.staff_sessions import StaffSessions
 from ctplhub.services.users import Users
 from ctplhub.services.verify_bulk import VerifyBulk
 from ctplhub.store.data_keys import SqlDataKeys, SqlSealedRows
+from ctplhub.store.ledger_audit import SqlLedgerAuditSource
 from ctplhub.store.maintenance import SqlPlannerStatistics
 from ctplhub.store.nonces import SqlNonceStore
 from ctplhub.store.readers import vehicle_reader
+from ctplhub.store.readers.ledger import SqlLedgerReader, ledger_reader
 from ctplhub.store.repositories.access_log import SqlAccessLogStore
+from ctplhub.store.repositories.certificates import SqlCertificateRecords
 from ctplhub.store.schema import check_access_log_file, make_engine, migrate
 from ctplhub.store.unit_of_work import SqlUnitOfWork
 
@@ -65,6 +77,10 @@ class Container:
     throttle: Throttle
     access_log: AccessLogWriter  # queued on the answer path, written in batches
     owner_access_log: OwnerAccessLog
+    certificates: Certificates  # e-certificates (DESIGN §6.1)
+    ledger_reader: SqlLedgerReader  # the public ledger's reads; closed with the app
+    ledger: LedgerProofs  # tree heads, proofs, entries (DESIGN §6)
+    ledger_audit: LedgerAudit  # `ctplhub ledger audit`
 
     def close(self) -> None:
         """Close every pooled database connection, after writing the access log entries
@@ -78,6 +94,7 @@ class Container:
         thread, the access log's flusher (which writes what waits)."""
         await self.access_log.stop()
         await self.reader.close()
+        await self.ledger_reader.close()
         self.signer.close()
         await self.throttle.close()
 
@@ -109,6 +126,8 @@ class Container:
             open_resources=self.open_resources,
             close_resources=self.close_resources,
             ready=self.ready,
+            certificates=self.certificates,
+            ledger=self.ledger,
             limits=Limits(
                 s.max_event_bytes, s.max_batch_bytes, s.max_batch_lines, s.max_verify_items
             ),
@@ -125,9 +144,29 @@ def initialise(settings: Settings) -> list[str]:
         # install's key files stay readable and move on the next `ctplhub keys rotate`.
         tools = KeyTools(engine, settings.home, utc_now)
         tools.rotation.ensure_active_keys()
+        # Events stored before the ledger (migration 0006) get their leaves, resumably.
+        appended = ledger_backfill(engine, load_keys(settings.home), tools.keyring).run()
+        if appended:
+            structlog.get_logger(__name__).info("ledger_backfilled", events=appended)
     finally:
         engine.dispose()
     return created
+
+
+def ledger_writer(keys: Keys, personal: Keyring) -> LedgerWriter:
+    signer = AnswerSigner(keys.signing_keys, keys.active_signing_kid)
+    return LedgerWriter(personal, plain_canonical_json, signer.sign)
+
+
+def ledger_backfill(engine: Engine, keys: Keys, keyring: Keyring) -> LedgerBackfill:
+    """Leaves for the events stored before the ledger (``ctplhub init``)."""
+    return LedgerBackfill(
+        SqlLedgerAuditSource(engine),
+        lambda: SqlUnitOfWork(engine),
+        ledger_writer(keys, keyring),
+        keyring,
+        utc_now,
+    )
 
 
 def build_keyring(keys: Keys, engine: Engine, home: Path) -> Keyring:
@@ -170,12 +209,17 @@ def build_container(
     engine = make_engine(settings.database_url)
     check_access_log_file(engine)
     vault = build_keyring(keys, engine, settings.home)
-    signer = AnswerSigner(keys.signing_keys, keys.active_signing_kid)
+    signer = AnswerSigner(
+        keys.signing_keys,
+        keys.active_signing_kid,
+        published=PublishedSigningKeys(settings.home),  # a rotation, before a restart
+    )
 
     def uow() -> UnitOfWork:
         return SqlUnitOfWork(engine)
 
     reader = reader or vehicle_reader(settings.database_url)
+    ledger_reads = ledger_reader(settings.database_url)
     stale_after = timedelta(seconds=settings.stale_after_s)
     directory = InsurerDirectory(settings.insurer_cache_s, stale_after)
 
@@ -190,10 +234,24 @@ def build_container(
         reader, directory, vault, clock, reminder_window=window, access_log=access_log
     )
     return Container(
+        ledger_reader=ledger_reads,
+        ledger=LedgerProofs(ledger_reads, tree_head_signer(signer), clock),
         settings=settings,
         engine=engine,
         reader=reader,
-        report_events=ReportEvents(uow, vault, clock, SqlPlannerStatistics(engine)),
+        report_events=ReportEvents(
+            uow,
+            vault,
+            clock,
+            SqlPlannerStatistics(engine),
+            LedgerWriter(vault, plain_canonical_json, signer.sign),
+        ),
+        ledger_audit=LedgerAudit(
+            SqlLedgerAuditSource(engine),
+            vault,
+            plain_canonical_json,
+            partial(verify_signed, jwks=signer.jwks()),
+        ),
         coverage=coverage,
         verify=VerifyBulk(reader, directory, clock, reminder_window=window, access_log=access_log),
         insurers=Insurers(
@@ -227,6 +285,15 @@ def build_container(
         signer=signer,
         access_log=access_log,
         owner_access_log=OwnerAccessLog(coverage, access_log, clock),
+        certificates=Certificates(
+            coverage,
+            reader,
+            SqlCertificateRecords(engine),
+            CertificateSeal.for_signer(signer),
+            clock,
+            reminder_window=window,
+            access_log=access_log,
+        ),
         throttle=Throttle(
             parse_rate_limits(settings.rate_limits),
             throttle_secret(keys.blind_index_key),
@@ -246,6 +313,7 @@ def build_app(container: Container) -> FastAPI:
     from ctplhub.web.pages import build_router as build_web_router
     from ctplhub.web.staff import Cookies
     from ctplhub.web.staff import build_router as build_staff_router
+    from ctplhub.web.verify_page import build_router as build_verify_router
 
     settings = container.settings
     staff_cookies = Cookies(settings.cookie_secure, int(settings.staff_session_hours * 3600))
@@ -257,6 +325,7 @@ def build_app(container: Container) -> FastAPI:
             build_staff_router(
                 container.staff_sessions, container.verify, container.throttle, staff_cookies
             ),
+            build_verify_router(container.certificates),
         ),
         cors_origins=container.settings.cors_origins,
     )

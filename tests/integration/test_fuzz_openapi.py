@@ -85,6 +85,16 @@ def settings(database_url: str, home: Any) -> Settings:
     )
 
 
+COVERED_NOW = event(
+    policy_no="PDAA2025110100000003",
+    plate="京A·88888",
+    vin="LGBF5AE00KR100021",
+    coverage_start="2020-01-01T00:00:00+08:00",
+    coverage_end="2099-01-01T00:00:00+08:00",
+)
+COVERED_OWNER = {"plate": "京A88888", "vin_last6": "100021"}
+
+
 @dataclass
 class Fleet:
     """What the fuzzer may aim at: vehicles the registry holds, and who may call."""
@@ -92,11 +102,15 @@ class Fleet:
     events: list[dict[str, Any]]
     insurer: InsurerAccount
     tokens: dict[str, str]  # role -> a bearer token of that role
+    certificates: list[str]  # tokens of e-certificates issued (§6.1)
 
 
 @pytest.fixture
 def fleet(
-    container: Container, make_insurer: Callable[[str], InsurerAccount], police_token: str
+    container: Container,
+    client: TestClient,
+    make_insurer: Callable[[str], InsurerAccount],
+    police_token: str,
 ) -> Fleet:
     picc = make_insurer("PICC")
     make_insurer("PINGAN")
@@ -113,7 +127,12 @@ def fleet(
     for seeded_event in seeded:
         container.report_events.report(seeded_event, insurer_code="PICC")
     tokens = {role: container.users.add(f"fuzz-{role}", role) for role in BEARER_ROLES}
-    return Fleet(seeded, picc, {**tokens, "police": police_token})
+    # Covered whenever the suite runs, for e-certificates (kept out of ``events``, which
+    # the other operations' cases draw from).
+    container.report_events.report(COVERED_NOW, insurer_code="PICC")
+    issued = client.post("/v1/certificates", json=COVERED_OWNER)
+    assert issued.status_code == 201, issued.text
+    return Fleet(seeded, picc, {**tokens, "police": police_token}, [issued.json()["token"]])
 
 
 @dataclass(frozen=True)
@@ -155,6 +174,25 @@ def _realistic(operation: Operation, fleet: Fleet) -> st.SearchStrategy[Attempt]
             st.just({"purpose": "hotline"} if "agent" in path else {}),
         )
         return body.map(json_body)
+    if path == "/v1/certificates":  # a verified query body, mostly without ``at``
+        factor = st.one_of(
+            st.fixed_dictionaries({"vin_last6": st.one_of(tails, vins().map(lambda v: v[-6:]))}),
+            st.fixed_dictionaries({"owner_id_number": st.sampled_from(id_numbers)}),
+            st.just({}),
+        )
+        at = st.one_of(st.just({}), st.just({}), instants().map(lambda at: {"at": at}))
+        body = st.builds(lambda p, f, a: {"plate": p, **f, **a}, known_plates, factor, at)
+        return st.one_of(st.just(COVERED_OWNER), body).map(json_body)
+    if path in ("/v1/certificates/verify", "/v1/certificates/qr"):
+        issued = st.sampled_from(fleet.certificates)
+        altered = st.builds(
+            lambda token, i, c: token[:i] + c + token[i + 1 :],
+            issued,
+            st.integers(0, 600),
+            st.sampled_from("Aa0_-.=+/ "),
+        )
+        token = st.one_of(issued, issued, altered, st.text(max_size=80))
+        return token.map(lambda t: json_body({"token": t}))
     if path == "/v1/coverage/verify":
         items = st.lists(verify_items(known), max_size=6).map(lambda i: {"items": i})
         as_json = items.map(json_body)
@@ -186,7 +224,18 @@ def _realistic(operation: Operation, fleet: Fleet) -> st.SearchStrategy[Attempt]
         )
     if path == "/v1/insurers/{code}/sync" and method == "GET":
         return code.map(lambda c: Attempt({"code": c}, {}, b"", None))
+    if path in LEDGER_PARAMETERS:  # sizes and indexes around the seeded log's
+        first, second = LEDGER_PARAMETERS[path]
+        small = st.integers(-1, len(known) + 1)
+        return st.builds(lambda a, b: Attempt({}, {first: a, second: b}, b"", None), small, small)
     return None
+
+
+LEDGER_PARAMETERS = {
+    "/v1/ledger/proof/inclusion": ("leaf_index", "tree_size"),
+    "/v1/ledger/proof/consistency": ("first", "second"),
+    "/v1/ledger/entries": ("start", "end"),
+}
 
 
 def _from_case(case: schemathesis.Case) -> Attempt:

@@ -335,7 +335,9 @@ def test_keys_commands(
     assert first["complete"] is False
     assert (first["rows_resealed"], first["remaining"]) == (8, FLEET - 8)
     status = run("keys", "status", "--json")
-    assert status["rows_not_under_active_keys"] == FLEET - 8
+    # The events not yet moved, and every ledger leaf's salts (moved after the events).
+    assert status["rows_not_under_active_keys"] == FLEET - 8 + FLEET
+    assert (first["ledger_salts_to_rotate"], first["ledger_salts_resealed"]) == (FLEET, 0)
     second = run("keys", "rotate", "--json", "--settle", "0")
     assert second["resumed"] is True and second["complete"] is True
     assert second["field_kid"] == first["field_kid"]

@@ -19,7 +19,7 @@ from ctplhub.api.errors import install_error_handlers
 from ctplhub.api.headers import harden
 from ctplhub.api.observability import RequestObservability
 from ctplhub.api.openapi import complete_document
-from ctplhub.api.routers import access_log, agent, coverage, events, ops
+from ctplhub.api.routers import access_log, agent, certificates, coverage, events, ledger, ops
 from ctplhub.api.routing import DirectRoutes
 from ctplhub.logs import flush_logs, flush_periodically
 
@@ -103,6 +103,8 @@ def create_app(
         agent.router,
         events.router,
         ops.router,
+        ledger.router,
+        certificates.router,
         *extra_routers,
         docs_router(app.openapi),
     )

@@ -17,8 +17,10 @@ from ctplhub.security.request_signing import (
 )
 from ctplhub.security.throttle import Throttle
 from ctplhub.services.access_log import OwnerAccessLog
+from ctplhub.services.certificates import Certificates
 from ctplhub.services.check_coverage import CheckCoverage
 from ctplhub.services.insurers import Insurers
+from ctplhub.services.ledger_proofs import LedgerProofs
 from ctplhub.services.report_events import ReportEvents
 from ctplhub.services.users import Caller, Users
 from ctplhub.services.verify_bulk import VerifyBulk
@@ -46,6 +48,8 @@ class AppServices:
     limits: Limits
     open_resources: Callable[[], Awaitable[None]]
     close_resources: Callable[[], Awaitable[None]]
+    certificates: Certificates  # e-certificates (DESIGN §6.1)
+    ledger: LedgerProofs  # the public ledger's reads (DESIGN §6)
 
 
 def services(request: Request) -> AppServices:

@@ -35,7 +35,8 @@ ERROR_SCHEMA = "#/components/schemas/ErrorAnswer"
 STATUS_DESCRIPTIONS: dict[int, str] = {
     400: (
         "The request is not valid: validation_failed, malformed_json, malformed_csv, "
-        "invalid_plate, invalid_vin, invalid_id_number, invalid_instant, range_too_large"
+        "invalid_plate, invalid_vin, invalid_id_number, invalid_instant, range_too_large, "
+        "invalid_token (certificates)"
     ),
     401: (
         "Not authenticated: missing_signature, unknown_key, stale_timestamp, bad_nonce, "
@@ -61,6 +62,10 @@ ERROR_STATUSES: dict[Operation, tuple[int, ...]] = {
     # owners and the public
     ("POST", "/v1/coverage/query"): (*BODY, 404, *THROTTLED),
     ("POST", "/v1/coverage/access-log"): (*BODY, 404, *THROTTLED),
+    # e-certificates (§6.1): issued like a verified query; checked and drawn by anyone
+    ("POST", "/v1/certificates"): (*BODY, 404, 409, *THROTTLED),
+    ("POST", "/v1/certificates/verify"): BODY,
+    ("POST", "/v1/certificates/qr"): BODY,
     # police and regulators
     ("POST", "/v1/coverage/verify"): (*BODY, *BEARER),
     # service agents (a verified query on a caller's behalf, access-logged)
@@ -76,6 +81,11 @@ ERROR_STATUSES: dict[Operation, tuple[int, ...]] = {
     ("GET", "/readyz"): (),
     ("GET", "/metrics"): (),
     ("GET", "/.well-known/ctplhub-keys.json"): (),
+    # the public ledger (§6): a bad or out-of-range parameter is 400 (docs/DECISIONS.md)
+    ("GET", "/v1/ledger/tree-head"): (),
+    ("GET", "/v1/ledger/proof/inclusion"): (400,),
+    ("GET", "/v1/ledger/proof/consistency"): (400,),
+    ("GET", "/v1/ledger/entries"): (400,),
 }
 
 # Answers that are not (only) JSON: the media types of that status, replacing FastAPI's.

@@ -8,6 +8,7 @@ publishes (``api/schemas.py``).
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 from collections.abc import Iterable
@@ -17,8 +18,11 @@ from typing import Any
 from ctplhub.domain.errors import DomainError
 from ctplhub.domain.freshness import Caveat, Source
 from ctplhub.domain.instants import format_instant, format_optional
+from ctplhub.services.certificates import CertificateCheck, SealedCertificate
 from ctplhub.services.check_coverage import FullAnswer, PolicyView, ShortAnswer
 from ctplhub.services.insurers import SyncStatus
+from ctplhub.services.ledger_append import LeafReceipt, LedgerReceipt
+from ctplhub.services.ledger_proofs import SignedTreeHead
 from ctplhub.services.report_events import LineResult, Receipt
 from ctplhub.services.verify_bulk import RejectedItem, VerifyResult
 
@@ -153,6 +157,7 @@ def verify_result(result: VerifyResult) -> dict[str, Any]:
 
 
 def verify_answer(results: Iterable[VerifyResult]) -> dict[str, Any]:
+    """The bulk-verify answer before it is signed whole (the route signs it: §3.1 rule)."""
     return {"results": [verify_result(r) for r in results]}
 
 
@@ -176,8 +181,8 @@ def verify_csv(results: Iterable[VerifyResult]) -> str:
 
 def receipt(r: Receipt) -> dict[str, Any]:
     """The answer to an accepted event; ``received_at`` in UTC to the microsecond, the
-    instant the registry stamped it."""
-    return {
+    instant the registry stamped it; ``receipt`` its ledger receipt (DESIGN §6)."""
+    body = {
         "event_id": r.event_id,
         "insurer_code": r.insurer_code,
         "policy_no": r.policy_no,
@@ -185,12 +190,45 @@ def receipt(r: Receipt) -> dict[str, Any]:
         "content_hash": r.content_hash,
         "received_at": r.received_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
     }
+    if r.ledger is not None:
+        body["receipt"] = ledger_receipt(r.ledger)
+    return body
+
+
+def signed_tree_head(signed: SignedTreeHead) -> dict[str, Any]:
+    """A tree head as the platform signed it (DESIGN §6, signing rule of §3.1)."""
+    return {
+        **signed.head.to_signable(),
+        "signature": {
+            "alg": "Ed25519",
+            "kid": signed.kid,
+            "value": base64.b64encode(signed.signature).decode("ascii"),
+        },
+    }
+
+
+def leaf_receipt(leaf: LeafReceipt) -> dict[str, Any]:
+    """A batch line's receipt: its proof is fetched from the inclusion endpoint, against
+    the batch answer's ``tree_head``."""
+    return {"leaf_index": leaf.leaf_index, "leaf_hash": leaf.leaf_hash.hex(), "salts": leaf.salts}
+
+
+def ledger_receipt(r: LedgerReceipt) -> dict[str, Any]:
+    return {
+        "leaf_index": r.leaf.leaf_index,
+        "leaf_hash": r.leaf.leaf_hash.hex(),
+        "tree_head": signed_tree_head(r.leaf.tree_head),
+        "inclusion_proof": [node.hex() for node in r.inclusion_proof],
+        "salts": r.leaf.salts,
+    }
 
 
 def line_result(result: LineResult) -> dict[str, Any]:
     body: dict[str, Any] = {"line": result.line, "status": result.status.value}
     if result.error is not None:
         body["error"] = error_body(result.error)
+    if result.leaf is not None:
+        body["receipt"] = leaf_receipt(result.leaf)
     return body
 
 
@@ -203,4 +241,29 @@ def sync_status(status: SyncStatus) -> dict[str, Any]:
         "stale": status.stale,
         "accepted_24h": status.accepted_24h,
         "rejected_24h": status.rejected_24h,
+    }
+
+
+def certificate(sealed: SealedCertificate) -> dict[str, Any]:
+    """A certificate as §6.1 publishes it: the signed fields, then their signature."""
+    return {
+        **sealed.certificate.body(),
+        "signature": {"alg": "Ed25519", "kid": sealed.certificate.kid, "value": sealed.signature},
+    }
+
+
+def certificate_check(check: CertificateCheck) -> dict[str, Any]:
+    live = check.live
+    return {
+        "valid": check.valid,
+        "certificate": certificate(check.certificate) if check.certificate else None,
+        "live": (
+            None
+            if live is None
+            else {
+                "status": live.status.value,
+                "covered": live.covered,
+                "as_of": format_instant(live.as_of),
+            }
+        ),
     }

@@ -54,6 +54,23 @@ class _Answer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class LeafReceiptBody(_Answer):
+    """A batch line's ledger receipt (DESIGN §6): its leaf, and the salts that open the
+    commitments of its plate, VIN and personal fields (never published)."""
+
+    leaf_index: int
+    leaf_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    salts: dict[str, str]
+
+
+class LedgerReceiptBody(LeafReceiptBody):
+    """A single event's ledger receipt: ``inclusion_proof`` (RFC 9162's audit path) proves
+    the leaf in ``tree_head``, the head the event's transaction signed."""
+
+    tree_head: TreeHeadAnswer
+    inclusion_proof: list[str]
+
+
 class EventReceipt(_Answer):
     event_id: int
     insurer_code: str
@@ -61,6 +78,7 @@ class EventReceipt(_Answer):
     version: int
     content_hash: str
     received_at: str = Field(examples=["2026-11-25T02:00:00.123456Z"])
+    receipt: LedgerReceiptBody | None = None  # absent only for an event older than the ledger
 
 
 class ErrorDetail(_Answer):
@@ -79,12 +97,16 @@ class LineResultBody(_Answer):
     line: int
     status: Literal["accepted", "duplicate", "rejected"]
     error: ErrorDetail | None = None
+    receipt: LeafReceiptBody | None = None  # accepted lines only
 
 
 class BatchAnswer(_Answer):
     accepted: int
     duplicate: int
     rejected: int
+    # The tree head signed by the batch's last transaction: it holds every accepted line's
+    # leaf (absent when none was accepted).
+    tree_head: TreeHeadAnswer | None = None
     results: list[LineResultBody]
 
 
@@ -229,7 +251,11 @@ class VerifyResultBody(_Answer):
 
 
 class VerifyAnswer(_Answer):
+    """The results in the order asked, signed as one object by the rule of DESIGN §3.1
+    (JCS of the answer without ``signature``), so that a report can quote it whole."""
+
     results: list[VerifyResultBody]
+    signature: SignatureBody
 
 
 class HealthBody(_Answer):
@@ -279,3 +305,95 @@ class AgentQueryBody(CoverageQueryBody):
     required) plus its ``purpose``, a reason code (DESIGN §3) kept in the access log."""
 
     purpose: str = Field(pattern=PURPOSE_PATTERN, examples=["hotline"])
+
+
+class CertificateBody(_Answer):
+    """An e-certificate (DESIGN §6.1), signed by the rule of §3.1 with ``kid`` inside the
+    signed body too."""
+
+    cert_id: str
+    kid: str
+    plate: str = Field(examples=["苏E·12345"])
+    vin_masked: str
+    insurer_code: str
+    policy_no_masked: str
+    coverage_start: str
+    coverage_end: str
+    issued_at: str
+    signature: SignatureBody
+
+
+class CertificateAnswer(_Answer):
+    """``token`` is the compact form for a QR code: ``base64url(JCS(certificate without
+    signature)) + "." + base64url(signature)``; ``qr_svg`` is that QR code."""
+
+    certificate: CertificateBody
+    token: str
+    qr_svg: str
+
+
+class CertificateTokenBody(BaseModel):
+    """A certificate's compact token, as issued or read from its QR code."""
+
+    model_config = ConfigDict(extra="forbid")
+    token: str
+
+
+class LiveStatusBody(_Answer):
+    """The registry's answer now for the certificate's vehicle, whichever insurer covers it."""
+
+    status: Status
+    covered: bool
+    as_of: str
+
+
+class CertificateCheckAnswer(_Answer):
+    """``valid`` is the signature check; when false, ``certificate`` and ``live`` are null.
+    ``live`` is also null when this registry holds no record of the certificate."""
+
+    valid: bool
+    certificate: CertificateBody | None
+    live: LiveStatusBody | None
+
+
+# The public ledger (DESIGN §6). Hashes are lowercase hex (§3.1).
+HEX_HASH = r"^[0-9a-f]{64}$"
+
+
+class TreeHeadAnswer(_Answer):
+    """A signed tree head: ``timestamp`` in milliseconds since the epoch, signed by the
+    rule of §3.1 (JCS of the object without ``signature``)."""
+
+    tree_size: int = Field(ge=0)
+    root_hash: str = Field(pattern=HEX_HASH)
+    timestamp: int = Field(ge=0)
+    signature: SignatureBody
+
+
+class InclusionProofAnswer(_Answer):
+    """RFC 9162 §2.1.3.1: the audit path of ``leaf_index`` in the tree of ``tree_size``."""
+
+    leaf_index: int
+    tree_size: int
+    audit_path: list[str]
+
+
+class ConsistencyProofAnswer(_Answer):
+    """RFC 9162 §2.1.4.1: the proof that the tree of ``second`` extends that of ``first``."""
+
+    first: int
+    second: int
+    consistency_path: list[str]
+
+
+class LedgerEntryBody(_Answer):
+    """One leaf: the entry (its JCS bytes hash to ``leaf_hash`` as ``SHA-256(0x00 ||
+    entry)``) with plate, VIN and personal fields as salted commitments."""
+
+    leaf_index: int
+    entry: dict[str, str | int]
+    leaf_hash: str = Field(pattern=HEX_HASH)
+
+
+class LedgerEntriesAnswer(_Answer):
+    entries: list[LedgerEntryBody]

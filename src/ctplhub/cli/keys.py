@@ -20,10 +20,12 @@ from ctplhub.cli.common import JsonFlag, console, emit, fail, open_container
 from ctplhub.config import load_settings
 from ctplhub.domain.errors import DomainError
 from ctplhub.domain.instants import format_instant
-from ctplhub.security.keystore import add_master_key
+from ctplhub.security.keystore import KeysMissing, add_master_key, add_signing_key, load_keys
 from ctplhub.store.schema import make_engine
 
-keys_app = typer.Typer(help="Rotate the personal-data keys (online, resumable).")
+keys_app = typer.Typer(
+    help="Rotate the personal-data keys (online, resumable) and the answer-signing key."
+)
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
@@ -110,6 +112,29 @@ def rotate_master(as_json: JsonFlag = False) -> None:
         {"master_kid": kid, "rewrapped_kids": rewrapped},
         as_json,
         f"new master key {kid}; {len(rewrapped)} data keys wrapped again under it",
+    )
+
+
+@keys_app.command("rotate-signing")
+def rotate_signing(as_json: JsonFlag = False) -> None:
+    """A new answer-signing key (new kid) for answers, tree heads and certificates.
+
+    The old keys stay in CTPLHUB_HOME/keys and in the JWKS, so what they signed still
+    verifies. Copy the key file to every host that serves, then restart the servers: a
+    running server signs with the key it loaded at start.
+    """
+    settings = load_settings()
+    try:
+        kid, previous = add_signing_key(settings.home)
+        kids = sorted(load_keys(settings.home).signing_keys)
+    except KeysMissing as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    emit(
+        {"kid": kid, "previous_kid": previous, "kids": kids, "restart_required": True},
+        as_json,
+        f"new signing key {kid} is active (was {previous}); {len(kids)} keys published in "
+        "the JWKS\ncopy the key file to every host that serves, then restart the servers",
     )
 
 

@@ -14,9 +14,11 @@ from rich.console import Console
 from rich.table import Table
 
 from ctplhub.bootstrap import build_container, initialise
+from ctplhub.cli.cert import cert_app
 from ctplhub.cli.common import JsonFlag, console, emit, fail, open_container
 from ctplhub.cli.importer import import_file
 from ctplhub.cli.keys import insurer_rotate_secret, keys_app
+from ctplhub.cli.ledger import ledger_app
 from ctplhub.cli.users import register as register_user_commands
 from ctplhub.config import load_settings
 from ctplhub.domain.errors import DomainError
@@ -37,6 +39,8 @@ user_app = typer.Typer(help="Named accounts (police, regulator, agent, admin, au
 app.add_typer(insurer_app, name="insurer")
 app.add_typer(user_app, name="user")
 app.add_typer(keys_app, name="keys")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(cert_app, name="cert")
 insurer_app.command("rotate-secret")(insurer_rotate_secret)
 
 

@@ -104,10 +104,21 @@ class AnswerSigner:
     Verification and the JWKS stay with ``cryptography``.
     """
 
-    def __init__(self, keys: dict[str, Ed25519PrivateKey], active_kid: str) -> None:
+    def __init__(
+        self,
+        keys: dict[str, Ed25519PrivateKey],
+        active_kid: str,
+        *,
+        published: Callable[[], dict[str, Ed25519PublicKey]] | None = None,
+    ) -> None:
+        """``published``: the public keys in the key file now, when it may change while
+        the process runs (``keys rotate-signing``): the JWKS and certificate checks then
+        know a kid that a restarted process already signs with (docs/DECISIONS.md)."""
         if active_kid not in keys:
             raise ValueError(f"active kid {active_kid!r} is not among the keys")
         self._keys = dict(keys)
+        self._own_public = {kid: key.public_key() for kid, key in keys.items()}
+        self._published = published
         self._active_kid = active_kid
         seed = keys[active_kid].private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         secret = SigningKey(seed)._signing_key  # libsodium's 64-byte form of the seed
@@ -115,6 +126,23 @@ class AnswerSigner:
             :64
         ]
         self._thread = SigningThread(self._sign_bytes)
+
+    @property
+    def active_kid(self) -> str:
+        """The kid new signatures are made under (a certificate names it inside its body)."""
+        return self._active_kid
+
+    def sign_message(self, message: bytes) -> bytes:
+        """The raw 64-byte signature of ``message`` under the active key: for a certificate's
+        compact token (DESIGN §6.1), whose body already names the kid."""
+        return self._sign_bytes(message)
+
+    def public_keys(self) -> dict[str, Ed25519PublicKey]:
+        """Every key's public half by kid, retired ones included, and those the key file
+        holds now (a rotation since this process started)."""
+        if self._published is None:
+            return dict(self._own_public)
+        return {**self._own_public, **self._published()}
 
     def sign(self, obj: dict[str, Any]) -> dict[str, Any]:
         """A new dict: `obj` minus any old signature, plus a signature over the rest."""
@@ -128,6 +156,13 @@ class AnswerSigner:
         member, which saves building and serialising the object a second time on the
         API's hottest path."""
         message = plain_canonical_json(obj)
+        return self._with_signature(message, await self._thread.sign(message))
+
+    async def signed_canonical_json_off_loop(self, obj: dict[str, Any]) -> bytes:
+        """Like :meth:`signed_json_off_loop`, for an object nobody vouches plain (a bulk
+        verify answer carries error details): its JCS comes from :func:`canonical_json`,
+        which checks and falls back to ``rfc8785``; the signature is made on the thread."""
+        message = canonical_json(_unsigned(obj))
         return self._with_signature(message, await self._thread.sign(message))
 
     def close(self) -> None:
@@ -148,19 +183,42 @@ class AnswerSigner:
 
     def jwks(self) -> dict[str, Any]:
         """The document served at /.well-known/ctplhub-keys.json."""
-        return {
-            "keys": [
-                {
-                    "kty": "OKP",
-                    "crv": "Ed25519",
-                    "kid": kid,
-                    "x": _b64url(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)),
-                    "use": "sig",
-                    "alg": "EdDSA",
-                }
-                for kid, key in self._keys.items()
-            ]
-        }
+        return jwks_of(self.public_keys())
+
+
+def jwks_of(public_keys: dict[str, Ed25519PublicKey]) -> dict[str, Any]:
+    """The JWKS (RFC 8037) of ``public_keys``: one OKP/Ed25519 entry per kid."""
+    return {
+        "keys": [
+            {
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "kid": kid,
+                "x": _b64url(key.public_bytes(Encoding.Raw, PublicFormat.Raw)),
+                "use": "sig",
+                "alg": "EdDSA",
+            }
+            for kid, key in public_keys.items()
+        ]
+    }
+
+
+def public_keys_of(jwks: Any) -> dict[str, Ed25519PublicKey]:
+    """The Ed25519 keys of a JWKS document by kid; entries that are not OKP/Ed25519 keys
+    with a kid are skipped, so a relying party's copy may hold other keys too."""
+    found: dict[str, Ed25519PublicKey] = {}
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    for jwk in keys if isinstance(keys, list) else ():
+        if not isinstance(jwk, dict) or jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
+            continue
+        kid, x = jwk.get("kid"), jwk.get("x")
+        if not isinstance(kid, str) or not isinstance(x, str):
+            continue
+        try:
+            found[kid] = Ed25519PublicKey.from_public_bytes(_b64url_decode(x))
+        except ValueError:
+            continue
+    return found
 
 
 def verify_signed(obj: dict[str, Any], jwks: dict[str, Any]) -> bool:

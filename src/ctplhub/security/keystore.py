@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 PII_KEYS_FILE = "pii-keys.json"
@@ -85,11 +85,28 @@ def ensure_keys(home: Path) -> list[str]:
 def add_master_key(home: Path) -> str:
     """A new active master key, the older ones kept (data keys wrapped by them must stay
     readable until re-wrapped); returns its kid. The file is replaced atomically."""
-    path = home / "keys" / MASTER_KEYS_FILE
-    active, keys = _read_key_set(path)
-    del active
-    kid = new_kid("mk")
-    keys[kid] = secrets.token_bytes(_KEY_LEN)
+    return _add_active_key(home / "keys" / MASTER_KEYS_FILE, "mk", secrets.token_bytes(_KEY_LEN))
+
+
+def add_signing_key(home: Path) -> tuple[str, str]:
+    """A new active Ed25519 signing key (``ctplhub keys rotate-signing``), the older ones
+    kept so that the JWKS still publishes them and old signatures still verify by kid;
+    returns (new kid, previous active kid). A running server signs with the key it loaded
+    at start until it is restarted (docs/DECISIONS.md, "Signing-key rotation")."""
+    path = home / "keys" / SIGNING_KEYS_FILE
+    previous, _ = _read_key_set(path)
+    seed = Ed25519PrivateKey.generate().private_bytes(
+        Encoding.Raw, PrivateFormat.Raw, NoEncryption()
+    )
+    return _add_active_key(path, "sig", seed), previous
+
+
+def _add_active_key(path: Path, prefix: str, key: bytes) -> str:
+    """Add ``key`` to the key set at ``path`` as its active key; the file is replaced
+    atomically (a reader sees the old set or the new one, never half a file)."""
+    _, keys = _read_key_set(path)
+    kid = new_kid(prefix)
+    keys[kid] = key
     document = {
         "active": kid,
         "keys": {k: base64.b64encode(v).decode("ascii") for k, v in keys.items()},
@@ -106,6 +123,35 @@ def add_master_key(home: Path) -> str:
         os.unlink(tmp_name)
         raise
     return kid
+
+
+class PublishedSigningKeys:
+    """The public signing keys in CTPLHUB_HOME/keys now, reread when the file changes (a
+    ``stat`` a call): what a running server publishes and checks certificates against,
+    so a rotation is known to every process before any of them signs with the new key.
+    A file that cannot be read keeps the last keys read (never fewer than at start)."""
+
+    def __init__(self, home: Path) -> None:
+        self._path = home / "keys" / SIGNING_KEYS_FILE
+        self._stamp: int | None = None
+        self._keys: dict[str, Ed25519PublicKey] = {}
+
+    def __call__(self) -> dict[str, Ed25519PublicKey]:
+        try:
+            stamp = self._path.stat().st_mtime_ns
+        except OSError:
+            return self._keys
+        if stamp != self._stamp:
+            try:
+                _, raw = _read_key_set(self._path)
+                self._keys = {
+                    kid: Ed25519PrivateKey.from_private_bytes(seed).public_key()
+                    for kid, seed in raw.items()
+                }
+            except (KeysMissing, ValueError):
+                return self._keys
+            self._stamp = stamp
+        return self._keys
 
 
 def load_keys(home: Path) -> Keys:

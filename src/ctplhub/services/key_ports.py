@@ -47,6 +47,15 @@ class SealedEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class SealedSalts:
+    """A ledger leaf's sealed salts (DESIGN §6), bound to its event's id."""
+
+    leaf_index: int
+    event_id: int
+    salts_enc: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class SealedSecret:
     key_id: str
     secret_enc: bytes
@@ -84,6 +93,13 @@ class SealedRows(Protocol):
     def reseal_events(self, rows: Sequence[SealedEvent]) -> None:
         """Write the rows' four sealed columns, by id, in one transaction."""
         ...
+
+    def stale_salts(self, after_leaf: int, limit: int, markers: Markers) -> list[SealedSalts]:
+        """Ledger leaves past ``after_leaf`` whose salts are not under the active key."""
+        ...
+
+    def count_stale_salts(self, markers: Markers) -> int: ...
+    def reseal_salts(self, rows: Sequence[SealedSalts]) -> None: ...
 
     def insurer_secrets(self) -> list[SealedSecret]: ...
     def reseal_secrets(self, rows: Sequence[SealedSecret]) -> None: ...

@@ -1,6 +1,10 @@
 """Use case: rotate the personal-data keys while the server keeps answering (DESIGN §5.3,
 §8 ``ctplhub keys rotate``).
 
+Beside the events' personal fields, the ledger leaves' salts (DESIGN §6) are sealed under
+the same field keys and move the same way, after the events; the report counts them apart
+(``leaves_*``), and "not under the active keys" covers both.
+
 A rotation makes a new active field key and a new active blind-index key, then moves
 every row to them in batches, one transaction each: personal fields are decrypted under
 whatever key they name and sealed again under the active one; the ID number's blind
@@ -32,9 +36,11 @@ from ctplhub.services.key_ports import (
     RotatingKeys,
     SealedEvent,
     SealedRows,
+    SealedSalts,
     SealedSecret,
     WrappedDataKey,
 )
+from ctplhub.services.ledger_entries import salts_aad
 from ctplhub.services.ports import Clock, RetryableConflict
 from ctplhub.services.report_events import personal_aad
 
@@ -51,6 +57,9 @@ class RotationReport:
     remaining: int = 0
     complete: bool = False
     retired: list[str] | None = None
+    leaves_to_rotate: int = 0  # ledger leaves whose salts were not under the active key
+    leaves_resealed: int = 0
+    leaves_remaining: int = 0
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -64,6 +73,9 @@ class RotationReport:
             "remaining": self.remaining,
             "complete": self.complete,
             "retired_kids": self.retired or [],
+            "ledger_salts_to_rotate": self.leaves_to_rotate,
+            "ledger_salts_resealed": self.leaves_resealed,
+            "ledger_salts_remaining": self.leaves_remaining,
         }
 
 
@@ -115,8 +127,7 @@ class KeyRotation:
         keys = self._keys.all()
         active = {k.purpose: k.kid for k in keys if k.state == ACTIVE}
         resumed = {FIELD, BLIND} <= active.keys() and (
-            any(k.state == RETIRING for k in keys)
-            or self._rows.count_stale_events(self._ring.markers()) > 0
+            any(k.state == RETIRING for k in keys) or self._stale(self._ring.markers()) > 0
         )
         if not resumed:
             now = self._clock()
@@ -124,8 +135,11 @@ class KeyRotation:
             self._keys.begin_rotation(new)
             self._ring.reload()
             active = {k.purpose: k.kid for k in new}
-        started_with = self._rows.count_stale_events(self._ring.markers())
-        return RotationReport(active[FIELD], active[BLIND], resumed, started_with)
+        markers = self._ring.markers()
+        started_with = self._rows.count_stale_events(markers)
+        report = RotationReport(active[FIELD], active[BLIND], resumed, started_with)
+        report.leaves_to_rotate = self._rows.count_stale_salts(markers)
+        return report
 
     def run(
         self,
@@ -148,9 +162,10 @@ class KeyRotation:
             report.secrets_resealed += self._reseal_secrets(markers)
             if not self._pass(report, markers, batch_size, max_batches, progress):
                 report.remaining = self._rows.count_stale_events(markers)
+                report.leaves_remaining = self._rows.count_stale_salts(markers)
                 return report
             waited = time.monotonic() - started
-            if waited >= settle_s and self._rows.count_stale_events(markers) == 0:
+            if waited >= settle_s and self._stale(markers) == 0:
                 break
             self._sleep(max(0.0, settle_s - waited))
             settle_s = 0.0  # one settling wait; then pass until a pass finds nothing
@@ -166,20 +181,42 @@ class KeyRotation:
         max_batches: int | None,
         progress: Progress | None,
     ) -> bool:
-        """One pass from the first row; False when ``max_batches`` stopped it."""
+        """One pass from the first row, events then ledger salts; False when
+        ``max_batches`` stopped it."""
         after = 0
         while True:
             if max_batches is not None and report.batches >= max_batches:
                 return False
             stale = self._rows.stale_events(after, batch_size, markers)
             if not stale:
-                return True
+                break
             self._rows.reseal_events([self._reseal(row) for row in stale])
             report.batches += 1
             report.resealed += len(stale)
             after = stale[-1].id
             if progress is not None:
                 progress(len(stale))
+        after = -1
+        while True:
+            if max_batches is not None and report.batches >= max_batches:
+                return False
+            salts = self._rows.stale_salts(after, batch_size, markers)
+            if not salts:
+                return True
+            self._rows.reseal_salts([self._reseal_salts(row) for row in salts])
+            report.batches += 1
+            report.leaves_resealed += len(salts)
+            after = salts[-1].leaf_index
+            if progress is not None:
+                progress(len(salts))
+
+    def _stale(self, markers: Markers) -> int:
+        return self._rows.count_stale_events(markers) + self._rows.count_stale_salts(markers)
+
+    def _reseal_salts(self, row: SealedSalts) -> SealedSalts:
+        aad = salts_aad(row.event_id)
+        plain = self._ring.decrypt(row.salts_enc, aad=aad)
+        return SealedSalts(row.leaf_index, row.event_id, self._ring.encrypt(plain, aad=aad))
 
     def _reseal(self, row: SealedEvent) -> SealedEvent:
         ring = self._ring
@@ -220,7 +257,7 @@ class KeyRotation:
     def status(self) -> tuple[list[WrappedDataKey], int]:
         """The data keys, and how many rows are not under the active ones."""
         self._ring.reload()
-        return self._keys.all(), self._rows.count_stale_events(self._ring.markers())
+        return self._keys.all(), self._stale(self._ring.markers())
 
     def rotate_master(self) -> list[str]:
         """Wrap every data key again under the active master key; returns their kids.

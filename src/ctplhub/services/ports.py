@@ -10,10 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from ctplhub.domain.policy import PolicyHead
 from ctplhub.domain.vehicle import VehicleSnapshot
+
+if TYPE_CHECKING:  # the ledger's ports import this module's Clock
+    from ctplhub.services.ledger_ports import LedgerRepository
 
 Clock = Callable[[], datetime]
 EventKey = tuple[str, str, int]
@@ -167,6 +170,7 @@ class UnitOfWork(Protocol):
     policies: PolicyRepository
     insurers: InsurerRepository
     users: UserRepository
+    ledger: LedgerRepository  # the Merkle log, appended in the events' transaction
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(

@@ -4,20 +4,28 @@ Events are handled in chunks: one read of what is already stored, the version ru
 ``domain.policy.decide`` applied line by line (so a batch that carries several versions
 of one policy behaves as if they arrived one after another), then one write and one
 commit per chunk. A rejected line is never written; an accepted line is written whole
-with its head update in the same transaction; a chunk that loses a race with another
-writer is re-read and decided again, so nothing is lost or stored twice.
+with its head update and its ledger leaf (DESIGN §6, ``services/ledger_append.py``) in
+the same transaction; a chunk that loses a race with another writer is re-read and
+decided again, so nothing is lost or stored twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from ctplhub.domain.errors import DomainError, InsurerMismatch
 from ctplhub.domain.policy import Outcome, PolicyEvent, PolicyHead, decide, parse_event
+from ctplhub.services.ledger_append import (
+    AppendedLeaves,
+    LeafReceipt,
+    LedgerReceipt,
+    LedgerWriter,
+)
+from ctplhub.services.ledger_entries import BuiltEntry
 from ctplhub.services.ports import (
     Clock,
     EventKey,
@@ -55,6 +63,7 @@ class Receipt:
     version: int
     content_hash: str
     received_at: datetime
+    ledger: LedgerReceipt | None = None  # None only for an event stored before the ledger
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +73,7 @@ class LineResult:
     error: DomainError | None = None
     event: PolicyEvent | None = None
     stored_as: StoredEventRef | None = None
+    leaf: LeafReceipt | None = None  # an accepted line's place in the ledger
 
     @property
     def receipt(self) -> Receipt | None:
@@ -93,26 +103,37 @@ class ReportEvents:
         personal: PersonalData,
         clock: Clock,
         statistics: PlannerStatistics,
+        ledger: LedgerWriter,
     ) -> None:
         self._uow = uow
         self._personal = personal
         self._clock = clock
         self._statistics = statistics
+        self._ledger = ledger
 
     def report(self, raw: Mapping[str, Any], *, insurer_code: str) -> tuple[bool, Receipt]:
-        """One event: ``(created, receipt)``; a rejection raises its domain error."""
-        (result,) = self._chunk([(1, raw)], insurer_code=insurer_code, fill_insurer=False)
+        """One event: ``(created, receipt)``; a rejection raises its domain error. The
+        receipt carries the ledger receipt, the same one again for an identical repeat."""
+        (result,), appended = self._chunk([(1, raw)], insurer_code=insurer_code, fill_insurer=False)
         if result.error is not None:
             raise result.error
-        assert result.receipt is not None
-        return result.status is LineStatus.ACCEPTED, result.receipt
+        receipt = result.receipt
+        assert receipt is not None
+        created = result.status is LineStatus.ACCEPTED
+        ledger: LedgerReceipt | None
+        if created and appended is not None:
+            ledger = appended.receipt(0)
+        else:
+            with self._uow() as uow:
+                ledger = self._ledger.receipt_of(uow.ledger, receipt.event_id)
+        return created, replace(receipt, ledger=ledger)
 
     def report_many(
         self, lines: Iterable[RawLine], *, insurer_code: str, fill_insurer: bool = False
     ) -> Iterator[LineResult]:
         """Stream results in line order; memory is bounded by one chunk."""
         for chunk in chunked(lines, CHUNK_SIZE):
-            yield from self._chunk(chunk, insurer_code=insurer_code, fill_insurer=fill_insurer)
+            yield from self._chunk(chunk, insurer_code=insurer_code, fill_insurer=fill_insurer)[0]
 
     def refresh_statistics(self, accepted: int) -> list[str]:
         """After a bulk load (an import, a large batch) of ``accepted`` events: refresh the
@@ -121,7 +142,7 @@ class ReportEvents:
 
     def _chunk(
         self, lines: list[RawLine], *, insurer_code: str, fill_insurer: bool
-    ) -> list[LineResult]:
+    ) -> tuple[list[LineResult], AppendedLeaves | None]:
         parsed: list[tuple[int, PolicyEvent | DomainError]] = []
         for line_no, raw in lines:
             parsed.append((line_no, self._parse(raw, insurer_code, fill_insurer)))
@@ -152,11 +173,13 @@ class ReportEvents:
 
     def _store(
         self, parsed: list[tuple[int, PolicyEvent | DomainError]], insurer_code: str
-    ) -> list[LineResult]:
+    ) -> tuple[list[LineResult], AppendedLeaves | None]:
         now = self._clock()
         events = [item for _, item in parsed if isinstance(item, PolicyEvent)]
         # Per line: (line, status, error or event); refs resolved after the commit.
         outcomes: list[tuple[int, LineStatus, DomainError | PolicyEvent]] = []
+        build_entry = self._ledger.entries.build
+        appended: AppendedLeaves | None = None
         with self._uow() as uow:
             refs = uow.events.stored([e.key for e in events])
             heads: dict[PolicyKey, PolicyHead] = uow.policies.heads(
@@ -164,6 +187,7 @@ class ReportEvents:
             )
             hashes: dict[EventKey, str] = {k: ref.content_hash for k, ref in refs.items()}
             rows: list[NewEventRow] = []
+            entries: list[BuiltEntry] = []
             head_rows: dict[PolicyKey, HeadRow] = {}
             rejected = 0
             for line_no, item in parsed:
@@ -186,6 +210,7 @@ class ReportEvents:
                     continue
                 hashes[item.key] = content_hash
                 rows.append(self._row(item, content_hash, now))
+                entries.append(build_entry(item.canonical()))
                 outcomes.append((line_no, LineStatus.ACCEPTED, item))
                 if outcome is Outcome.HEAD:
                     heads[policy_key] = PolicyHead(item.version, item.event_type)
@@ -197,17 +222,30 @@ class ReportEvents:
             if rows or rejected:
                 minute = now.replace(second=0, microsecond=0)
                 uow.insurers.record_activity(insurer_code, minute, len(rows), rejected)
+            if rows:  # last: the append lock is held from here to the commit
+                appended = self._ledger.append(uow.ledger, entries, event_ids, now)
             uow.commit()
-        for row, event_id in zip(rows, event_ids, strict=True):
+        leaves: dict[EventKey, LeafReceipt] = {}
+        for position, (row, event_id) in enumerate(zip(rows, event_ids, strict=True)):
             key = (row.insurer_code, row.policy_no, row.version)
             refs[key] = StoredEventRef(event_id, row.content_hash, now)
+            if appended is not None:
+                leaves[key] = appended.leaves[position]
         # A duplicate (even of a line earlier in this chunk) answers as the original did.
-        return [
+        results = [
             LineResult(line_no, status, item)
             if isinstance(item, DomainError)
-            else LineResult(line_no, status, None, item, refs[item.key])
+            else LineResult(
+                line_no,
+                status,
+                None,
+                item,
+                refs[item.key],
+                leaves.get(item.key) if status is LineStatus.ACCEPTED else None,
+            )
             for line_no, status, item in outcomes
         ]
+        return results, appended
 
     def _row(self, event: PolicyEvent, content_hash: str, now: datetime) -> NewEventRow:
         encrypt = self._personal.encrypt

@@ -34,11 +34,12 @@ from ctplhub.services.key_ports import (
     RETIRING,
     Markers,
     SealedEvent,
+    SealedSalts,
     SealedSecret,
     WrappedDataKey,
 )
 from ctplhub.services.ports import RetryableConflict
-from ctplhub.store.tables import data_keys, insurer_keys, policy_events
+from ctplhub.store.tables import data_keys, insurer_keys, ledger_leaves, policy_events
 
 _BLIND_LEN = 33  # key byte + HMAC-SHA256
 
@@ -193,6 +194,41 @@ class SqlSealedRows:
         ]
         with self._engine.begin() as conn:
             conn.execute(statement, params)
+
+    def stale_salts(self, after_leaf: int, limit: int, markers: Markers) -> list[SealedSalts]:
+        c = ledger_leaves.c
+        query = (
+            select(c.leaf_index, c.event_id, c.salts_enc)
+            .where(c.leaf_index > after_leaf, _not_under(c.salts_enc, markers.field_header))
+            .order_by(c.leaf_index)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [SealedSalts(r[0], r[1], bytes(r[2])) for r in conn.execute(query)]
+
+    def count_stale_salts(self, markers: Markers) -> int:
+        c = ledger_leaves.c
+        query = (
+            select(func.count())
+            .select_from(ledger_leaves)
+            .where(_not_under(c.salts_enc, markers.field_header))
+        )
+        with self._engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def reseal_salts(self, rows: Sequence[SealedSalts]) -> None:
+        if not rows:
+            return
+        c = ledger_leaves.c
+        statement = (
+            update(ledger_leaves)
+            .where(c.leaf_index == bindparam("l_index"))
+            .values(salts_enc=bindparam("l_salts"))
+        )
+        with self._engine.begin() as conn:
+            conn.execute(
+                statement, [{"l_index": r.leaf_index, "l_salts": r.salts_enc} for r in rows]
+            )
 
     def insurer_secrets(self) -> list[SealedSecret]:
         k = insurer_keys.c

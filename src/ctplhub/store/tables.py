@@ -242,7 +242,8 @@ data_keys = Table(
 ledger_leaves = Table(
     "ledger_leaves",
     metadata,
-    Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
+    # Id64: on SQLite an INTEGER PRIMARY KEY is the rowid itself, no second index.
+    Column("leaf_index", Id64, primary_key=True, autoincrement=False),
     Column("event_id", Id64, ForeignKey("policy_events.id"), nullable=False, unique=True),
     Column("entry", LargeBinary, nullable=False),
     Column("salts_enc", LargeBinary, nullable=False),
@@ -251,7 +252,7 @@ ledger_leaves = Table(
 ledger_hashes = Table(
     "ledger_hashes",
     metadata,
-    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("idx", Id64, primary_key=True, autoincrement=False),
     Column("hash", LargeBinary(32), nullable=False),
 )
 
@@ -263,4 +264,17 @@ ledger_tree_heads = Table(
     Column("timestamp_ms", BigInteger, nullable=False),
     Column("kid", String(64), nullable=False),
     Column("signature", LargeBinary(64), nullable=False),
+)
+
+# E-certificates issued (DESIGN §6.1; migration 0007): a certificate shows its policy
+# number only masked, so this row leads a check back to the policy, and through the
+# policy's head to its vehicle, for the live status.
+certificates = Table(
+    "certificates",
+    metadata,
+    Column("cert_id", String(64), primary_key=True),
+    Column("insurer_code", String(20), nullable=False),
+    Column("policy_no", String(40), nullable=False),
+    Column("kid", String(64), nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
 )

@@ -7,6 +7,7 @@ from types import TracebackType
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from ctplhub.services.ledger_ports import LedgerRepository
 from ctplhub.services.ports import (
     EventRepository,
     InsurerRepository,
@@ -16,6 +17,7 @@ from ctplhub.services.ports import (
 )
 from ctplhub.store.repositories.events import SqlEventRepository
 from ctplhub.store.repositories.insurers import SqlInsurerRepository
+from ctplhub.store.repositories.ledger import SqlLedgerRepository
 from ctplhub.store.repositories.policies import SqlPolicyRepository
 from ctplhub.store.repositories.users import SqlUserRepository
 
@@ -25,6 +27,7 @@ class SqlUnitOfWork:
     policies: PolicyRepository
     insurers: InsurerRepository
     users: UserRepository
+    ledger: LedgerRepository
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -37,6 +40,7 @@ class SqlUnitOfWork:
         self.policies = SqlPolicyRepository(self._conn)
         self.insurers = SqlInsurerRepository(self._conn)
         self.users = SqlUserRepository(self._conn)
+        self.ledger = SqlLedgerRepository(self._conn)
         return self
 
     def __exit__(

@@ -3,6 +3,7 @@ rules across a chunk, receipts for repeats, and the retry after a lost race."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -11,6 +12,10 @@ from typing import Any
 import pytest
 
 from ctplhub.domain.policy import EventType, PolicyHead
+from ctplhub.ledger import StoredHash, TreeHead, stored_hash_index, tree_hash
+from ctplhub.services.ledger_append import LedgerWriter
+from ctplhub.services.ledger_ports import LeafRow
+from ctplhub.services.ledger_proofs import SignedTreeHead
 from ctplhub.services.ports import (
     EventKey,
     HeadRow,
@@ -34,6 +39,9 @@ class FakeStore:
         self.activity: list[tuple[int, int]] = []
         self.synced_at: datetime | None = None
         self.races_to_lose = 0
+        self.leaves: list[LeafRow] = []
+        self.hashes: dict[int, bytes] = {}
+        self.tree_heads: list[SignedTreeHead] = []
 
 
 class FakeEvents:
@@ -86,6 +94,38 @@ class FakeInsurers:
         self.store.activity.append((accepted, rejected))
 
 
+class FakeLedger:
+    """The ledger tables; appends become visible at commit, like the others."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+        self.pending: list[tuple[list[LeafRow], list[StoredHash], SignedTreeHead]] = []
+        self.locked = False
+
+    def lock_for_append(self) -> int:
+        self.locked = True
+        return len(self.store.leaves)
+
+    def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
+        return [self.store.hashes[i] for i in indexes]
+
+    def append(
+        self, leaves: Sequence[LeafRow], hashes: Sequence[StoredHash], head: SignedTreeHead
+    ) -> None:
+        assert self.locked, "appended without the lock"
+        self.pending.append((list(leaves), list(hashes), head))
+
+    def leaf_of_event(self, event_id: int) -> LeafRow | None:
+        return next((row for row in self.store.leaves if row.event_id == event_id), None)
+
+    def head_covering(self, leaf_index: int) -> SignedTreeHead | None:
+        return min(
+            (h for h in self.store.tree_heads if h.head.tree_size > leaf_index),
+            key=lambda h: h.head.tree_size,
+            default=None,
+        )
+
+
 class FakeUnitOfWork:
     def __init__(self, store: FakeStore) -> None:
         self.store = store
@@ -94,6 +134,7 @@ class FakeUnitOfWork:
         self.events = FakeEvents(self.store)
         self.policies = FakePolicies(self.store)
         self.insurers = FakeInsurers(self.store)
+        self.ledger = FakeLedger(self.store)
         return self
 
     def __exit__(
@@ -105,6 +146,10 @@ class FakeUnitOfWork:
         pass  # nothing committed is kept: like a rollback
 
     def commit(self) -> None:
+        for leaves, hashes, head in self.ledger.pending:
+            self.store.leaves += leaves
+            self.store.hashes.update(hashes)
+            self.store.tree_heads.append(head)
         for key, row in self.events.pending:
             self.store.events[key] = (len(self.store.events) + 1, row)
         for head in self.policies.pending:
@@ -118,10 +163,14 @@ class FakeUnitOfWork:
 
 class FakePersonalData:
     def encrypt(self, plaintext: str, *, aad: bytes) -> bytes:
+        if aad.startswith(b"ledger_leaves|"):  # the salts: opened again for repeats
+            return plaintext.encode() + b"|sealed:" + aad
         return b"sealed:" + aad
 
-    def decrypt(self, blob: bytes, *, aad: bytes) -> str:  # pragma: no cover - not used
-        raise NotImplementedError
+    def decrypt(self, blob: bytes, *, aad: bytes) -> str:
+        plain, _, bound = blob.partition(b"|sealed:")
+        assert bound == aad, "opened under other associated data"
+        return plain.decode()
 
     def blind_index(self, value: str) -> bytes:
         return b"index"
@@ -146,7 +195,16 @@ def report(store: FakeStore) -> ReportEvents:
     def uow() -> Any:
         return FakeUnitOfWork(store)
 
-    return ReportEvents(uow, FakePersonalData(), lambda: NOW, FakeStatistics())
+    ledger = LedgerWriter(FakePersonalData(), _json, _sign)
+    return ReportEvents(uow, FakePersonalData(), lambda: NOW, FakeStatistics(), ledger)
+
+
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _sign(obj: dict[str, Any]) -> dict[str, Any]:
+    return {**obj, "signature": {"alg": "Ed25519", "kid": "k1", "value": "AA=="}}
 
 
 def lines(*events: dict[str, Any]) -> list[tuple[int, Any]]:
@@ -248,3 +306,49 @@ def test_a_writer_that_keeps_losing_gives_up_without_storing(
     with pytest.raises(RetryableConflict):
         list(report.report_many(lines(event()), insurer_code="PICC"))
     assert store.events == {}
+
+
+def test_every_accepted_event_gets_one_leaf_in_its_own_transaction(
+    report: ReportEvents, store: FakeStore
+) -> None:
+    results = list(
+        report.report_many(
+            lines(event(), event(version=2), event(), event(premium="bad")), insurer_code="PICC"
+        )
+    )
+    assert [r.status for r in results] == ["accepted", "accepted", "duplicate", "rejected"]
+    assert [row.leaf_index for row in store.leaves] == [0, 1]
+    assert [row.event_id for row in store.leaves] == [1, 2]
+    assert [r.leaf.leaf_index for r in results if r.leaf] == [0, 1]
+    (head,) = store.tree_heads  # one signed head per transaction
+    leaf_hashes = [store.hashes[stored_hash_index(0, i)] for i in range(2)]
+    assert head.head == TreeHead(2, tree_hash(leaf_hashes), int(NOW.timestamp() * 1000))
+    entry = json.loads(store.leaves[0].entry)
+    assert entry["version"] == 1 and "owner_name" in entry and "张伟" not in str(entry)
+    assert results[0].leaf is not None
+    assert set(results[0].leaf.salts) == {
+        "plate",
+        "vin",
+        "owner_name",
+        "owner_id_type",
+        "owner_id_number",
+        "owner_phone",
+    }
+
+
+def test_a_repeat_answers_with_the_first_receipt(report: ReportEvents, store: FakeStore) -> None:
+    created, first = report.report(event(), insurer_code="PICC")
+    report.report(event(policy_no="P2"), insurer_code="PICC")  # the tree grows meanwhile
+    again_created, again = report.report(event(), insurer_code="PICC")
+    assert (created, again_created) == (True, False)
+    assert again == first and first.ledger is not None
+    assert first.ledger.leaf.tree_head.head.tree_size == 1
+
+
+def test_a_chunk_that_loses_a_race_appends_nothing_twice(
+    report: ReportEvents, store: FakeStore
+) -> None:
+    store.races_to_lose = 1
+    list(report.report_many(lines(event(), event(version=2)), insurer_code="PICC"))
+    assert [row.leaf_index for row in store.leaves] == [0, 1]
+    assert len(store.tree_heads) == 1

@@ -160,7 +160,10 @@ async def verify(request: Request) -> Response:
     results = await app.verify.verify(items, reader=reader)
     if "text/csv" in request.headers.get("accept", ""):
         return Response(presenters.verify_csv(results), media_type="text/csv; charset=utf-8")
-    return JSONBody(presenters.verify_answer(results))
+    # One signature over the whole answer (§3.1 rule), so a report can quote it; the CSV
+    # answer above stays a plain table (docs/DECISIONS.md, "Signed bulk answers").
+    signed = await app.signer.signed_canonical_json_off_loop(presenters.verify_answer(results))
+    return Response(signed, media_type=JSON)
 
 
 def purpose_code(value: object, field: str = "purpose") -> str:

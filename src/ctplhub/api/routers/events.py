@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 import orjson
 from fastapi import APIRouter, Request
@@ -30,6 +30,7 @@ from ctplhub.api.schemas import (
 )
 from ctplhub.domain.errors import PayloadTooLarge
 from ctplhub.services.event_lines import CSV, NDJSON, count_lines, read_lines
+from ctplhub.services.ledger_proofs import SignedTreeHead
 from ctplhub.services.report_events import LineStatus, RawLine
 
 # A batch that adds this many events refreshes the planner statistics it made stale.
@@ -95,14 +96,18 @@ async def report_batch(request: Request) -> Response:
 
 def _run_batch(
     app: AppServices, lines: Iterator[RawLine], insurer: str
-) -> tuple[dict[str, int], IO[bytes]]:
-    """Store the batch; results go to a temporary file so memory stays flat."""
+) -> tuple[dict[str, Any], IO[bytes]]:
+    """Store the batch; results go to a temporary file so memory stays flat. The answer's
+    ``tree_head`` is the one the last transaction signed: it holds every leaf before it."""
     counts = dict.fromkeys((s.value for s in LineStatus), 0)
+    head: SignedTreeHead | None = None
     out = tempfile.SpooledTemporaryFile(max_size=4 << 20)  # noqa: SIM115 - streamed, then closed
     try:
         first = True
         for result in app.report_events.report_many(lines, insurer_code=insurer):
             counts[result.status.value] += 1
+            if result.leaf is not None:
+                head = result.leaf.tree_head
             out.write(b"" if first else b",")
             out.write(orjson.dumps(presenters.line_result(result)))
             first = False
@@ -112,10 +117,12 @@ def _run_batch(
     if counts[LineStatus.ACCEPTED.value] >= _LARGE_BATCH:
         app.report_events.refresh_statistics(counts[LineStatus.ACCEPTED.value])
     out.seek(0)
-    return counts, out
+    if head is None:  # nothing accepted, nothing appended
+        return dict(counts), out
+    return {**counts, "tree_head": presenters.signed_tree_head(head)}, out
 
 
-def _stream_answer(counts: dict[str, int], results: IO[bytes]) -> Iterator[bytes]:
+def _stream_answer(counts: dict[str, Any], results: IO[bytes]) -> Iterator[bytes]:
     try:
         yield orjson.dumps(counts)[:-1] + b',"results":['
         while chunk := results.read(1 << 16):

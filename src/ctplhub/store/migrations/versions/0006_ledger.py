@@ -1,8 +1,11 @@
 """The tamper-evident ledger (DESIGN §6): leaves, stored subtree hashes, signed tree heads.
 
 See ``store/tables.py`` for what each table holds. Existing events get no leaves here: a
-registry that already holds events appends them with ``ctplhub ledger backfill`` (in the
-order of their ids), so that the migration itself stays quick and never signs anything.
+registry that already holds events has them appended by ``ctplhub init`` right after it
+migrates (``services/ledger_backfill.py``: in the order of their ids, a batch and a signed
+tree head per transaction, resumable), so that the migration itself stays quick and never
+signs anything. On SQLite the two index columns are INTEGER PRIMARY KEYs, i.e. the rowid
+itself, so that neither table carries a second B-tree.
 
 Revision ID: 0006
 Revises: 0005
@@ -25,7 +28,7 @@ _ID64 = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def upgrade() -> None:
     op.create_table(
         "ledger_leaves",
-        sa.Column("leaf_index", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("leaf_index", _ID64, autoincrement=False, nullable=False),
         sa.Column("event_id", _ID64, nullable=False),
         sa.Column("entry", sa.LargeBinary(), nullable=False),
         sa.Column("salts_enc", sa.LargeBinary(), nullable=False),
@@ -39,7 +42,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "ledger_hashes",
-        sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("idx", _ID64, autoincrement=False, nullable=False),
         sa.Column("hash", sa.LargeBinary(length=32), nullable=False),
         sa.PrimaryKeyConstraint("idx", name=op.f("pk_ledger_hashes")),
     )

@@ -1,0 +1,148 @@
+"""Benchmark of issue 8: what the ledger costs batch ingest.
+
+The figure: with every accepted event appended to the Merkle log in its own transaction
+(entry, salts sealed, leaf and stored hashes, a signed tree head per transaction), batch
+ingest keeps at least 80 % of its rate without the ledger, in the same run, on the same
+events, on each engine.
+
+"Without" is the code just before the ledger was wired (``--baseline-rev``, cb705a2:
+the ledger's pure core and tables exist, nothing writes them), exported from git and run
+by the same Python with the same packages, as ``bench_ingest`` and ``bench_privacy`` do
+with their "code before". Rounds alternate without -> with, ``--repeats`` times, each a
+fresh database (DROP/CREATE or a new SQLite file, ``ctplhub init``, the five insurers)
+loaded with ``ctplhub import FILE --insurer CODE --json`` per insurer file; wall time
+covers the whole processes. Medians and the ratio are reported, with the leaves and tree
+heads the "with" rounds wrote, which prove the ledger was on.
+
+    .venv/bin/python bench/bench_ledger_ingest.py                     # 200,000 events
+    .venv/bin/python bench/bench_ledger_ingest.py --events 5000 --repeats 1   # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from bench_ingest import baseline_source, fleet_files
+from common import (
+    ENGINES,
+    FleetFiles,
+    Home,
+    add_wait_quiet,
+    bench_main,
+    count_rows,
+    fresh_home,
+    log,
+    median,
+)
+from loading import import_fleet
+from measure import wait_quiet
+
+TARGET = 0.80
+VARIANTS = ("without", "with")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--events", type=int, default=200_000, help="events per import round")
+    parser.add_argument(
+        "--engines", nargs="+", default=list(ENGINES), choices=ENGINES, help="engines measured"
+    )
+    parser.add_argument("--db", default="ctplhub_bench_ledger_ingest", help="database (recreated)")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating rounds of each")
+    parser.add_argument("--baseline-rev", default="cb705a2", help="the code without the ledger")
+    parser.add_argument(
+        "--keep-files", action="store_true", help="keep the NDJSON files (and reuse them)"
+    )
+    add_wait_quiet(parser)
+
+
+def one_round(fleet: FleetFiles, db: str, engine: str, command: list[str] | None) -> dict[str, Any]:
+    home = Home.for_db(db, engine)
+    fresh_home(home)
+    runs = import_fleet(home, fleet, command)
+    wall = sum(r.wall_s for r in runs)
+    cpu = sum(r.cpu_s for r in runs)
+    return {
+        "wall_s": round(wall, 2),
+        "events_per_s": round(fleet.events / wall),
+        "cpu_s": round(cpu, 2),
+        "events_per_cpu_s": round(fleet.events / cpu),
+        "pg_active_s": round(sum(r.pg_active_s for r in runs), 2),
+        "machine_busy_cores": round(median([r.machine_busy_cores for r in runs]), 2),
+        "tree_rss_mb": round(max(r.tree_rss_mb for r in runs), 1),
+        "accepted": sum(r.summary["accepted"] for r in runs),
+        "rejected": sum(r.summary["rejected"] for r in runs),
+        "events_in_db": count_rows(home, "policy_events"),
+        "leaves_in_db": count_rows(home, "ledger_leaves"),
+        "tree_heads_in_db": count_rows(home, "ledger_tree_heads"),
+    }
+
+
+def run_engine(args: argparse.Namespace, fleet: FleetFiles, engine: str) -> dict[str, Any]:
+    before = baseline_source(args.baseline_rev)
+    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
+    for attempt in range(1, args.repeats + 1):
+        for name, command in (("without", before), ("with", None)):
+            if args.wait_quiet:
+                wait_quiet(args.wait_quiet)
+            rounds[name].append(one_round(fleet, args.db, engine, command))
+        w, o = rounds["without"][-1], rounds["with"][-1]
+        log(
+            f"  {engine} run {attempt}: without {w['events_per_s']:,} events/s | with "
+            f"{o['events_per_s']:,} events/s ({o['leaves_in_db']:,} leaves, "
+            f"{o['tree_heads_in_db']:,} tree heads) -> {o['events_per_s'] / w['events_per_s']:.1%}"
+        )
+    without = median([r["events_per_s"] for r in rounds["without"]])
+    with_ = median([r["events_per_s"] for r in rounds["with"]])
+    ratio = with_ / without
+    return {
+        "engine": engine,
+        "baseline_rev": args.baseline_rev,
+        "without": {"events_per_s_median": round(without), "runs": rounds["without"]},
+        "with": {"events_per_s_median": round(with_), "runs": rounds["with"]},
+        "ratio_with_over_without": round(ratio, 4),
+        "ratio_per_run": [
+            round(o["events_per_s"] / w["events_per_s"], 4)
+            for w, o in zip(rounds["without"], rounds["with"], strict=True)
+        ],
+        "ledger_cost_share": round(1 - ratio, 4),
+        "target_ratio_ge_0.80": ratio >= TARGET,
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    fleet = fleet_files(args.events, args.keep_files)
+    log(f"ledger ingest bench: {fleet.events:,} events in {len(fleet.files)} files")
+    try:
+        engines = {engine: run_engine(args, fleet, engine) for engine in args.engines}
+    finally:
+        if not args.keep_files:
+            for path in fleet.files.values():
+                os.unlink(path)
+    return {
+        "benchmark": "ledger_ingest",
+        "events": fleet.events,
+        "repeats": args.repeats,
+        "engines": engines,
+    }
+
+
+def summary_lines(result: dict[str, Any]) -> list[str]:
+    return [
+        f"batch ingest on {engine}: with the ledger {e['with']['events_per_s_median']:,} "
+        f"events/s, without (code at {e['baseline_rev']}) "
+        f"{e['without']['events_per_s_median']:,} events/s -> {e['ratio_with_over_without']:.1%} "
+        f"(the ledger costs {e['ledger_cost_share']:.1%}; target <= 20 %: "
+        f"{'met' if e['target_ratio_ge_0.80'] else 'MISSED'}); per run {e['ratio_per_run']}"
+        for engine, e in result["engines"].items()
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    return bench_main("ledger_ingest", __doc__ or "", add_arguments, run, summary_lines, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

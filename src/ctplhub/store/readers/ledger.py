@@ -1,0 +1,288 @@
+"""The ledger's read path (``services.ledger_proofs.LedgerReader``), one implementation
+per engine, beside the coverage readers and built the same way: psycopg's async pool
+straight from the event loop on PostgreSQL, the standard library's ``sqlite3`` on worker
+threads on SQLite (docs/DECISIONS.md, "Ledger endpoints and the standalone verifier").
+
+A proof is one statement: the stored hashes it needs (``WHERE idx = ANY(:ids)``, or
+``json_each`` on SQLite, as ``store/statements.py`` passes lists), guarded by the latest
+signed tree size in the same statement, so a proof for a tree nobody signed reads no
+hash and costs no second round trip when it is valid. At 10,000,000 leaves that is at most
+about 48 primary-key lookups.
+
+``sync_hash_reader`` is the same read as a ``ledger.HashReader`` on an SQLAlchemy
+connection, for callers that already hold one (commands, tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import anyio.to_thread
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import (
+    BigInteger,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection, make_url
+
+from ctplhub.ledger import HashReader, StoredHashesMissing, TreeHead, stored_hash_index
+from ctplhub.services.ledger_proofs import LedgerEntry, SignedTreeHead
+from ctplhub.store.statements import PG_DIALECT, SQLITE_DIALECT
+from ctplhub.store.tables import ledger_hashes, ledger_leaves, ledger_tree_heads
+
+LEAF, HASH = 0, 1  # the kinds of rows of the entries statement
+GUARD_PASSED = -1  # the ``idx`` of the hashes statement's sentinel row
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerStatements:
+    """SQL text of the ledger reads, for one engine's driver."""
+
+    hashes: str  # ids, size -> (idx, hash) + a sentinel row; none unless size is signed
+    latest_head: str  # -> (tree_size, root_hash, timestamp_ms, kid, signature) or none
+    head_by_size: str  # size -> the same
+    entries: str  # start, end, ids -> (kind, leaf_index or idx, entry or hash)
+
+
+def _signed_size() -> Any:
+    return select(
+        func.coalesce(func.max(ledger_tree_heads.c.tree_size), literal_column("0"))
+    ).scalar_subquery()
+
+
+def _member(column: Any, name: str, engine: str) -> Any:
+    if engine == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(BigInteger)))
+    return column.in_(select(literal_column("value")).select_from(func.json_each(bindparam(name))))
+
+
+def _text(statement: Any, engine: str) -> str:
+    dialect = PG_DIALECT if engine == "postgresql" else SQLITE_DIALECT
+    return str(statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True}))
+
+
+@cache
+def ledger_statements(engine: str) -> LedgerStatements:
+    h, t, lv = ledger_hashes.c, ledger_tree_heads.c, ledger_leaves.c
+    size = bindparam("size", type_=BigInteger)
+    signed = size <= _signed_size()
+    # The sentinel row says the guard passed, so a refusal and a broken store differ.
+    hashes = union_all(
+        select(h.idx, h.hash).where(_member(h.idx, "ids", engine), signed),
+        select(literal_column(str(GUARD_PASSED)), null()).where(signed),
+    )
+    head_columns = (t.tree_size, t.root_hash, t.timestamp_ms, t.kid, t.signature)
+    latest = select(*head_columns).where(
+        t.tree_size == select(func.max(t.tree_size)).scalar_subquery()
+    )
+    by_size = select(*head_columns).where(t.tree_size == bindparam("size", type_=BigInteger))
+    leaves = select(literal_column(str(LEAF)).label("kind"), lv.leaf_index, lv.entry).where(
+        lv.leaf_index >= bindparam("start", type_=BigInteger),
+        lv.leaf_index < bindparam("end", type_=BigInteger),
+        lv.leaf_index < _signed_size(),
+    )
+    leaf_hashes = select(literal_column(str(HASH)), h.idx, h.hash).where(
+        _member(h.idx, "ids", engine)
+    )
+    return LedgerStatements(
+        hashes=_text(hashes, engine),
+        latest_head=_text(latest, engine),
+        head_by_size=_text(by_size, engine),
+        entries=_text(union_all(leaves, leaf_hashes), engine),
+    )
+
+
+def signed_head(row: Sequence[Any]) -> SignedTreeHead:
+    size, root, stamp, kid, signature = row
+    return SignedTreeHead(TreeHead(int(size), bytes(root), int(stamp)), kid, bytes(signature))
+
+
+def ordered(indexes: Sequence[int], rows: Sequence[Sequence[Any]]) -> list[bytes]:
+    """The hashes of ``rows`` (``idx``, ``hash``) in the order of ``indexes``; refuses a
+    read that misses one (a broken store, never a shorter proof)."""
+    found = {int(idx): bytes(value) for idx, value in rows}
+    try:
+        return [found[index] for index in indexes]
+    except KeyError as missing:
+        raise StoredHashesMissing(f"stored hash {missing} is not in ledger_hashes") from None
+
+
+def leaf_entries(rows: Sequence[Sequence[Any]]) -> list[LedgerEntry]:
+    """Pair each leaf row of the entries statement with its stored leaf hash."""
+    leaves = sorted((int(n), bytes(value)) for kind, n, value in rows if kind == LEAF)
+    hashes = {int(n): bytes(value) for kind, n, value in rows if kind == HASH}
+    out: list[LedgerEntry] = []
+    for leaf_index, entry in leaves:
+        index = stored_hash_index(0, leaf_index)
+        if index not in hashes:
+            raise StoredHashesMissing(f"leaf {leaf_index} has no stored hash at {index}")
+        out.append(LedgerEntry(leaf_index, entry, hashes[index]))
+    return out
+
+
+def leaf_indexes(start: int, end: int) -> list[int]:
+    return [2 * n - n.bit_count() for n in range(start, end)]  # stored_hash_index(0, n)
+
+
+def sync_hash_reader(conn: Connection) -> HashReader:
+    """A ``HashReader`` over an SQLAlchemy connection (no signed-size guard)."""
+    engine = conn.dialect.name
+    statement = select(ledger_hashes.c.idx, ledger_hashes.c.hash).where(
+        _member(ledger_hashes.c.idx, "ids", engine)
+    )
+
+    def read(indexes: Sequence[int]) -> list[bytes]:
+        ids: Any = list(indexes) if engine == "postgresql" else json.dumps(list(indexes))
+        rows = conn.execute(statement, {"ids": ids}).all()
+        return ordered(indexes, [tuple(row) for row in rows])
+
+    return read
+
+
+class PostgresLedgerReader:
+    """Reads on psycopg's async pool; one pool per event loop, as the coverage reader."""
+
+    def __init__(self, url: str, *, size: int = 4) -> None:
+        self._conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        self._size = size
+        self._pools: dict[asyncio.AbstractEventLoop, AsyncConnectionPool] = {}
+        self._sql = ledger_statements("postgresql")
+
+    async def _pool(self) -> AsyncConnectionPool:
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None:
+            pool = AsyncConnectionPool(
+                self._conninfo,
+                min_size=1,
+                max_size=self._size,
+                max_lifetime=600.0,
+                open=False,
+                # Primary-key lookups planned once per connection (store/readers/postgres.py).
+                kwargs={"autocommit": True, "options": "-c plan_cache_mode=force_generic_plan"},
+            )
+            await pool.open()
+            self._pools[loop] = pool
+        return pool
+
+    async def open(self) -> None:
+        await self._pool()
+
+    async def close(self) -> None:
+        pool = self._pools.pop(asyncio.get_running_loop(), None)
+        if pool is not None:
+            await pool.close()
+
+    async def rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """One statement, one round trip: every read of this class goes through here."""
+        pool = await self._pool()
+        async with pool.connection() as conn, conn.cursor(binary=True) as cur:
+            await cur.execute(sql, params)
+            return await cur.fetchall()
+
+    async def latest_tree_head(self) -> SignedTreeHead | None:
+        found = await self.rows(self._sql.latest_head, {})
+        return signed_head(found[0]) if found else None
+
+    async def tree_head(self, tree_size: int) -> SignedTreeHead | None:
+        found = await self.rows(self._sql.head_by_size, {"size": tree_size})
+        return signed_head(found[0]) if found else None
+
+    async def hashes(self, indexes: Sequence[int], *, tree_size: int) -> list[bytes] | None:
+        found = await self.rows(self._sql.hashes, {"ids": list(indexes), "size": tree_size})
+        return _checked(indexes, found)
+
+    async def entries(self, start: int, end: int) -> list[LedgerEntry]:
+        params = {"start": start, "end": end, "ids": leaf_indexes(start, end)}
+        return leaf_entries(await self.rows(self._sql.entries, params))
+
+
+class SqliteLedgerReader:
+    """Reads with ``sqlite3`` on worker threads, one read-only connection per thread."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._sql = ledger_statements("sqlite")
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("PRAGMA busy_timeout = 5000")
+            self._local.conn = conn
+            with self._lock:
+                self._opened.append(conn)
+        return conn
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            conn.close()
+        self._local = threading.local()
+
+    def rows_now(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """One statement on the calling thread's connection (one read transaction)."""
+        return self._connection().execute(sql, params).fetchall()
+
+    async def rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """One statement on a worker thread: every read of this class goes through here."""
+        return await anyio.to_thread.run_sync(self.rows_now, sql, params)
+
+    async def latest_tree_head(self) -> SignedTreeHead | None:
+        found = await self.rows(self._sql.latest_head, {})
+        return signed_head(found[0]) if found else None
+
+    async def tree_head(self, tree_size: int) -> SignedTreeHead | None:
+        found = await self.rows(self._sql.head_by_size, {"size": tree_size})
+        return signed_head(found[0]) if found else None
+
+    async def hashes(self, indexes: Sequence[int], *, tree_size: int) -> list[bytes] | None:
+        params = {"ids": json.dumps(list(indexes)), "size": tree_size}
+        return _checked(indexes, await self.rows(self._sql.hashes, params))
+
+    async def entries(self, start: int, end: int) -> list[LedgerEntry]:
+        params = {"start": start, "end": end, "ids": json.dumps(leaf_indexes(start, end))}
+        return leaf_entries(await self.rows(self._sql.entries, params))
+
+
+def _checked(indexes: Sequence[int], rows: Sequence[Sequence[Any]]) -> list[bytes] | None:
+    """``None`` when the size guard refused (no sentinel row), else the hashes."""
+    if not any(row[0] == GUARD_PASSED for row in rows):
+        return None
+    return ordered(indexes, [row for row in rows if row[0] != GUARD_PASSED])
+
+
+def ledger_reader(url: str) -> PostgresLedgerReader | SqliteLedgerReader:
+    """The ledger reader for a database URL (as ``store.readers.vehicle_reader``)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return PostgresLedgerReader(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        return SqliteLedgerReader(parsed.database)
+    raise ValueError(f"no ledger reader for {parsed.get_backend_name()} databases")
+
+
+SqlLedgerReader = PostgresLedgerReader | SqliteLedgerReader
+"""Either reader; ``bootstrap`` hands it to ``LedgerProofs`` as its ``LedgerReader``."""
