@@ -18,7 +18,14 @@ from enum import StrEnum
 from typing import Any
 
 from ctplhub.domain.errors import DomainError, InsurerMismatch
-from ctplhub.domain.policy import Outcome, PolicyEvent, PolicyHead, decide, parse_event
+from ctplhub.domain.policy import (
+    Outcome,
+    PolicyEvent,
+    PolicyHead,
+    content_hash_of,
+    decide,
+    parse_event,
+)
 from ctplhub.services.ledger_append import (
     AppendedLeaves,
     LeafReceipt,
@@ -195,7 +202,8 @@ class ReportEvents:
                     outcomes.append((line_no, LineStatus.REJECTED, item))
                     rejected += 1
                     continue
-                content_hash = item.content_hash()
+                canonical = item.canonical()
+                content_hash = content_hash_of(canonical)
                 policy_key = (item.insurer_code, item.policy_no)
                 try:
                     outcome = decide(
@@ -210,7 +218,7 @@ class ReportEvents:
                     continue
                 hashes[item.key] = content_hash
                 rows.append(self._row(item, content_hash, now))
-                entries.append(build_entry(item.canonical()))
+                entries.append(build_entry(canonical))
                 outcomes.append((line_no, LineStatus.ACCEPTED, item))
                 if outcome is Outcome.HEAD:
                     heads[policy_key] = PolicyHead(item.version, item.event_type)

@@ -32,11 +32,6 @@ def upgrade() -> None:
         sa.Column("event_id", _ID64, nullable=False),
         sa.Column("entry", sa.LargeBinary(), nullable=False),
         sa.Column("salts_enc", sa.LargeBinary(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["event_id"],
-            ["policy_events.id"],
-            name=op.f("fk_ledger_leaves_event_id_policy_events"),
-        ),
         sa.PrimaryKeyConstraint("leaf_index", name=op.f("pk_ledger_leaves")),
         sa.UniqueConstraint("event_id", name=op.f("uq_ledger_leaves_event_id")),
     )
