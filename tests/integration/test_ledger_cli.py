@@ -149,3 +149,38 @@ def test_keys_rotate_reseals_the_salts_and_receipts_stay_the_same(
     after = logged.report_events.report(event(policy_no="L003"), insurer_code="PICC")[1]
     assert after == before and after.ledger is not None
     assert run(env, "ledger", "audit").exit_code == 0
+
+
+def test_backfill_skips_windows_already_logged_and_reads_each_window_once(
+    logged: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events logged and unlogged interleave (a backfill interrupted while servers went
+    on ingesting): windows of ids that are wholly logged are skipped, not taken for the
+    end, and every unlogged event gets exactly one leaf, in id order."""
+    from ctplhub.bootstrap import ledger_backfill
+    from ctplhub.security.keystore import load_keys
+    from ctplhub.store import ledger_audit
+
+    with logged.engine.begin() as conn:
+        for table in ("ledger_leaves", "ledger_hashes", "ledger_tree_heads"):
+            conn.execute(text(f"DELETE FROM {table}"))
+    keyring = logged.report_events._personal
+    backfill = ledger_backfill(logged.engine, load_keys(logged.settings.home), keyring)  # type: ignore[arg-type]
+
+    def stop(_: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        backfill.run(batch_size=6, progress=stop)  # events 1-6 logged, 7-12 not
+    lines = [(i, event(policy_no=f"N{i:03d}")) for i in range(3)]
+    list(logged.report_events.report_many(lines, insurer_code="PICC"))  # events 13-15
+    monkeypatch.setattr(ledger_audit, "_WINDOW", 3)  # windows [1-3] and [4-6]: all logged
+    assert backfill.missing() == 6
+    assert backfill.run(batch_size=2) == 6
+    assert backfill.missing() == 0
+    assert_log_is_whole(logged)
+    with logged.engine.connect() as conn:
+        order = conn.execute(
+            select(ledger_leaves.c.event_id).order_by(ledger_leaves.c.leaf_index)
+        ).scalars()
+        assert list(order) == [*range(1, 7), 13, 14, 15, *range(7, 13)]

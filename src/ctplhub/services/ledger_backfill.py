@@ -45,6 +45,8 @@ class LedgerBackfill:
         self, *, batch_size: int = BATCH_SIZE, progress: Callable[[int], None] | None = None
     ) -> int:
         """Append every event without a leaf; returns how many were appended."""
+        if self._source.missing_count() == 0:  # the usual `ctplhub init`: one count
+            return 0
         after, appended, conflicts = 0, 0, 0
         while batch := self._source.events_without_leaf_after(after, batch_size):
             built = [

@@ -11,6 +11,7 @@ SQLite, each on a connection of its own, with only the two conversions SQLite ne
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime
@@ -40,9 +41,20 @@ _MISSING = (
     "SELECT e.id FROM policy_events e WHERE NOT EXISTS "
     "(SELECT 1 FROM ledger_leaves l WHERE l.event_id = e.id) ORDER BY e.id"
 )
-_BACKFILL = (
-    f"SELECT e.id, {_E} FROM policy_events e WHERE e.id > :after AND NOT EXISTS "
-    "(SELECT 1 FROM ledger_leaves l WHERE l.event_id = e.id) ORDER BY e.id LIMIT :limit"
+# The backfill walks the events by id, a window of ids at a time, and asks the leaves'
+# unique index which of them are logged: O(window) per step on both engines. One
+# statement with NOT EXISTS let PostgreSQL's planner pick a hash anti-join that read the
+# whole of ledger_leaves for every batch (and JIT-compiled it), quadratic in the log.
+_WINDOW = 10_000
+_IDS_AFTER = "SELECT id FROM policy_events WHERE id > :after ORDER BY id LIMIT :limit"
+_PG_LOGGED = "SELECT event_id FROM ledger_leaves WHERE event_id = ANY(:ids)"
+_SQLITE_LOGGED = (
+    "SELECT event_id FROM ledger_leaves WHERE event_id IN (SELECT value FROM json_each(:ids))"
+)
+_PG_EVENTS = f"SELECT e.id, {_E} FROM policy_events e WHERE e.id = ANY(:ids) ORDER BY e.id"
+_SQLITE_EVENTS = (
+    f"SELECT e.id, {_E} FROM policy_events e "
+    "WHERE e.id IN (SELECT value FROM json_each(:ids)) ORDER BY e.id"
 )
 _INSTANTS = (4, 13, 14, 18)  # positions of the instants among the event's columns
 _PREMIUM = 15
@@ -105,10 +117,35 @@ class SqlLedgerAuditSource:
             return int(conn.execute(text(f"SELECT count(*) FROM ({_MISSING}) m")).scalar_one())
 
     def events_without_leaf_after(self, after_id: int, limit: int) -> list[EventToBackfill]:
+        """Up to ``limit`` events after ``after_id`` that no leaf names, in id order;
+        empty only when there are none left."""
+        logged_sql = _SQLITE_LOGGED if self._sqlite else _PG_LOGGED
+        events_sql = _SQLITE_EVENTS if self._sqlite else _PG_EVENTS
+        window = max(limit, _WINDOW)
         with self._engine.connect() as conn:
-            rows = conn.execute(text(_BACKFILL), {"after": after_id, "limit": limit}).all()
-            driver_rows = [tuple(row) for row in rows]
-        return [EventToBackfill(row[0], self._event(row[1:])) for row in driver_rows]
+            while True:
+                ids = [
+                    int(event_id)
+                    for (event_id,) in conn.execute(
+                        text(_IDS_AFTER), {"after": after_id, "limit": window}
+                    )
+                ]
+                if not ids:
+                    return []
+                logged = {
+                    int(event_id)
+                    for (event_id,) in conn.execute(text(logged_sql), {"ids": self._list(ids)})
+                }
+                missing = [event_id for event_id in ids if event_id not in logged][:limit]
+                if missing:
+                    rows = conn.execute(text(events_sql), {"ids": self._list(missing)}).all()
+                    driver_rows = [tuple(row) for row in rows]
+                    return [EventToBackfill(row[0], self._event(row[1:])) for row in driver_rows]
+                after_id = ids[-1]
+
+    def _list(self, ids: list[int]) -> object:
+        """A list parameter: an array on PostgreSQL, JSON text for ``json_each`` on SQLite."""
+        return json.dumps(ids) if self._sqlite else ids
 
     def _event(self, row: tuple[Any, ...]) -> StoredEventFields:
         if not self._sqlite:
