@@ -36,7 +36,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from jinja2 import Environment, PackageLoader
 from starlette.datastructures import FormData
-from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ctplhub.domain.errors import DomainError, RateLimited, Unauthenticated, ValidationFailed
 from ctplhub.security.throttle import (
@@ -49,7 +49,7 @@ from ctplhub.security.tokens import csrf_token
 from ctplhub.services.ports import Reader
 from ctplhub.services.staff_sessions import StaffSession, StaffSessions, sign_in_name
 from ctplhub.services.verify_bulk import VerifyBulk
-from ctplhub.web.pages import STATIC, FormRefused, read_form
+from ctplhub.web.pages import FormRefused, read_form, static_file
 from ctplhub.web.staff_views import MAX_PLATES, beijing_instant, plate_lines, result_rows
 
 VERIFY_ROLES = ("police", "regulator")
@@ -288,11 +288,7 @@ def build_router(
 
     @router.get("/static/staff.css")
     async def stylesheet() -> Response:
-        return FileResponse(
-            STATIC / "staff.css",
-            media_type="text/css; charset=utf-8",
-            headers={"Cache-Control": "public, max-age=300"},
-        )
+        return static_file("staff.css")
 
     router.add_api_route("/staff/verify", verify_page(verify_form), methods=["GET"])
     router.add_api_route("/staff/verify", verify_page(verify_plates), methods=["POST"])

@@ -15,20 +15,18 @@ otherwise ``Accept-Language`` decides (DESIGN §3, pages).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from fastapi import APIRouter, Request
 from jinja2 import Environment, PackageLoader
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import HTMLResponse, Response
 
 from ctplhub.domain.errors import DomainError
 from ctplhub.domain.instants import format_instant, parse_instant
 from ctplhub.services.certificates import CHECKER, CertificateCheck, Certificates
 from ctplhub.services.ports import Reader
 from ctplhub.web.formatting import STATUS_TONE, beijing
-from ctplhub.web.pages import FormRefused, read_form
+from ctplhub.web.pages import FormRefused, read_form, static_file
 
-STATIC = Path(__file__).parent / "static"
 _TEMPLATES = Environment(
     loader=PackageLoader("ctplhub.web", "templates"),
     autoescape=True,
@@ -182,18 +180,10 @@ def build_router(certificates: Certificates) -> APIRouter:
 
     @router.get("/static/verify.js")
     async def script() -> Response:
-        return FileResponse(
-            STATIC / "verify.js",
-            media_type="text/javascript; charset=utf-8",
-            headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
-        )
+        return static_file("verify.js")
 
     @router.get("/static/verify.css")
     async def stylesheet() -> Response:
-        return FileResponse(
-            STATIC / "verify.css",
-            media_type="text/css; charset=utf-8",
-            headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
-        )
+        return static_file("verify.css")
 
     return router
