@@ -155,7 +155,7 @@ def initialise(settings: Settings) -> list[str]:
 
 def ledger_writer(keys: Keys, personal: Keyring) -> LedgerWriter:
     signer = AnswerSigner(keys.signing_keys, keys.active_signing_kid)
-    return LedgerWriter(personal, plain_canonical_json, signer.sign)
+    return LedgerWriter(personal, plain_canonical_json, tree_head_signer(signer))
 
 
 def ledger_backfill(engine: Engine, keys: Keys, keyring: Keyring) -> LedgerBackfill:
@@ -244,7 +244,7 @@ def build_container(
             vault,
             clock,
             SqlPlannerStatistics(engine),
-            LedgerWriter(vault, plain_canonical_json, signer.sign),
+            LedgerWriter(vault, plain_canonical_json, tree_head_signer(signer)),
         ),
         ledger_audit=LedgerAudit(
             SqlLedgerAuditSource(engine),

@@ -16,7 +16,6 @@ repeat.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,8 +35,8 @@ from ctplhub.services.ledger_entries import (
     salts_from_plain,
     salts_plain,
 )
-from ctplhub.services.ledger_ports import LeafRow, LedgerRepository, SignObject
-from ctplhub.services.ledger_proofs import SignedTreeHead
+from ctplhub.services.ledger_ports import LeafRow, LedgerRepository
+from ctplhub.services.ledger_proofs import SignedTreeHead, SignTreeHead
 from ctplhub.services.ports import PersonalData
 
 
@@ -76,7 +75,7 @@ class LedgerWriter:
         self,
         personal: PersonalData,
         canonicalise: Canonicaliser,
-        sign: SignObject,
+        sign: SignTreeHead,
     ) -> None:
         self._personal = personal
         self._sign = sign
@@ -97,7 +96,7 @@ class LedgerWriter:
         ]
         size = ledger.lock_for_append()
         batch = append_batch(size, [entry.leaf_hash for entry in built], ledger.read_hashes)
-        head = self._signed(TreeHead(batch.new_size, batch.root, _millis(now)))
+        head = self._sign(TreeHead(batch.new_size, batch.root, _millis(now)))
         rows = [
             LeafRow(size + i, event_id, entry.entry, blob)
             for i, (entry, event_id, blob) in enumerate(zip(built, event_ids, sealed, strict=True))
@@ -123,10 +122,6 @@ class LedgerWriter:
         path = inclusion_proof(row.leaf_index, head.head.tree_size, ledger.read_hashes)
         leaf = LeafReceipt(row.leaf_index, stored_leaf, salts, head)
         return LedgerReceipt(leaf, tuple(path))
-
-    def _signed(self, head: TreeHead) -> SignedTreeHead:
-        signature = self._sign(dict(head.to_signable()))["signature"]
-        return SignedTreeHead(head, signature["kid"], base64.b64decode(signature["value"]))
 
 
 def _millis(instant: datetime) -> int:

@@ -12,10 +12,6 @@ from typing import Any, NamedTuple, Protocol
 from ctplhub.ledger import StoredHash
 from ctplhub.services.ledger_proofs import SignedTreeHead
 
-SignObject = Callable[[dict[str, Any]], dict[str, Any]]
-"""Signs an object by the rule of §3.1 and returns it with its ``signature``
-(``AnswerSigner.sign``)."""
-
 VerifySigned = Callable[[dict[str, Any]], bool]
 """Checks a signed object against the published keys (the JWKS), for the auditor."""
 

@@ -14,7 +14,7 @@ a 500 naming the request id).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -89,8 +89,9 @@ class LedgerReader(Protocol):
         order: fewer than asked (or none) past its size."""
 
 
-SignTreeHead = Callable[[TreeHead], Awaitable[SignedTreeHead]]
-"""Signs a tree head with the active key (``security``): for the empty log's head."""
+SignTreeHead = Callable[[TreeHead], SignedTreeHead]
+"""Signs a tree head with the active key by the rule of §3.1 (``security``): every
+appending transaction's head, and the empty log's (never stored)."""
 
 
 class TreeSizeTooLarge(ValidationFailed):
@@ -121,7 +122,7 @@ class LedgerProofs:
         if found is not None:
             return found
         now_ms = int(self._clock().timestamp() * 1000)
-        return await self._sign(TreeHead(0, EMPTY_ROOT, now_ms))
+        return self._sign(TreeHead(0, EMPTY_ROOT, now_ms))
 
     async def inclusion(self, leaf_index: int, tree_size: int) -> InclusionProof:
         _check_bounds("leaf_index", leaf_index)

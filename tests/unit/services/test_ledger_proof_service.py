@@ -89,7 +89,7 @@ class FakeReader:
         ]
 
 
-async def _never(head: TreeHead) -> SignedTreeHead:
+def _never(head: TreeHead) -> SignedTreeHead:
     raise AssertionError("a stored head exists")
 
 
@@ -162,7 +162,7 @@ def test_more_than_a_thousand_entries_is_range_too_large() -> None:
 def test_the_empty_log_answers_the_empty_tree_signed_now() -> None:
     signed: list[TreeHead] = []
 
-    async def sign(head: TreeHead) -> SignedTreeHead:
+    def sign(head: TreeHead) -> SignedTreeHead:
         signed.append(head)
         return SignedTreeHead(head, "k", b"s" * 64)
 
