@@ -8,7 +8,6 @@ publishes (``api/schemas.py``).
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 from collections.abc import Iterable
@@ -197,14 +196,7 @@ def receipt(r: Receipt) -> dict[str, Any]:
 
 def signed_tree_head(signed: SignedTreeHead) -> dict[str, Any]:
     """A tree head as the platform signed it (DESIGN §6, signing rule of §3.1)."""
-    return {
-        **signed.head.to_signable(),
-        "signature": {
-            "alg": "Ed25519",
-            "kid": signed.kid,
-            "value": base64.b64encode(signed.signature).decode("ascii"),
-        },
-    }
+    return signed.published()
 
 
 def leaf_receipt(leaf: LeafReceipt) -> dict[str, Any]:

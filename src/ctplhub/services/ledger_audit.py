@@ -14,12 +14,17 @@ recomputation (``ledger_recompute``) may run in worker processes, range by range
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ctplhub.ledger import CompactRange, TreeHead, stored_hash_count, stored_hash_index
+from ctplhub.ledger import (
+    CompactRange,
+    TreeHead,
+    stored_hash_count,
+    stored_hash_index,
+    stored_hash_leaves,
+)
 from ctplhub.services.ledger_entries import Canonicaliser
 from ctplhub.services.ledger_findings import (
     Finding,
@@ -29,7 +34,6 @@ from ctplhub.services.ledger_findings import (
     StoredHashCheck,
     Subject,
     align_leaves,
-    leaves_under,
 )
 from ctplhub.services.ledger_ports import LedgerAuditSource, VerifySigned
 from ctplhub.services.ledger_proofs import SignedTreeHead
@@ -57,15 +61,6 @@ class AuditReport:
     @property
     def clean(self) -> bool:
         return not self.findings
-
-
-def signed_object(signed: SignedTreeHead) -> dict[str, Any]:
-    """A stored tree head as the platform published it, to check its signature."""
-    value = base64.b64encode(signed.signature).decode("ascii")
-    return {
-        **signed.head.to_signable(),
-        "signature": {"alg": "Ed25519", "kid": signed.kid, "value": value},
-    }
 
 
 class LedgerAudit:
@@ -108,7 +103,7 @@ class LedgerAudit:
         bound = self._source.leaf_index_bound()
         heads = self._source.tree_heads()
         for head in heads:
-            if not self._verify(signed_object(head)):
+            if not self._verify(head.published()):
                 findings.append(_head_finding(head, "its signature does not verify"))
         latest_signed = heads[-1].head.tree_size if heads else 0
         if latest_signed > bound and self._source.leaf_index_bound() >= latest_signed:
@@ -238,7 +233,7 @@ def _explained(findings: list[Finding], leaves: range) -> bool:
 def _stored_hash_findings(check: StoredHashCheck, findings: list[Finding]) -> list[Finding]:
     out: list[Finding] = []
     for index in check.bad:
-        under = leaves_under(index)
+        under = stored_hash_leaves(index)
         if not _explained(findings, under):
             out.append(
                 Finding(

@@ -158,12 +158,6 @@ class StoredHashCheck:
         self._expected.clear()
 
 
-def leaves_under(index: int) -> range:
-    """The leaves a stored hash covers (to name them in a finding)."""
-    level, n = split_stored_hash_index(index)
-    return range(n << level, (n + 1) << level)
-
-
 def entry_differences(rebuilt: dict[str, object], stored: dict[str, object]) -> list[str]:
     """The fields in which two entries differ, sorted (a field in one only counts)."""
     names = set(rebuilt) | set(stored)

@@ -14,9 +14,10 @@ a 500 naming the request id).
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ctplhub.domain.errors import ValidationFailed
 from ctplhub.ledger import (
@@ -44,6 +45,19 @@ class SignedTreeHead:
     head: TreeHead
     kid: str
     signature: bytes
+
+    def published(self) -> dict[str, Any]:
+        """The signed object as the platform publishes it (§3.1: ``signature`` holds the
+        algorithm, the kid and the padded base64 value): on the wire, and what the
+        auditor checks against the JWKS."""
+        return {
+            **self.head.to_signable(),
+            "signature": {
+                "alg": "Ed25519",
+                "kid": self.kid,
+                "value": base64.b64encode(self.signature).decode("ascii"),
+            },
+        }
 
 
 @dataclass(frozen=True, slots=True)
