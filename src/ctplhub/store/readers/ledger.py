@@ -39,8 +39,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, make_url
 
-from ctplhub.ledger import HashReader, StoredHashesMissing, TreeHead, stored_hash_index
+from ctplhub.ledger import HashReader, StoredHashesMissing, stored_hash_index
 from ctplhub.services.ledger_proofs import LedgerEntry, SignedTreeHead
+from ctplhub.store.repositories.ledger import head_of_row
 from ctplhub.store.statements import PG_DIALECT, SQLITE_DIALECT
 from ctplhub.store.tables import ledger_hashes, ledger_leaves, ledger_tree_heads
 
@@ -104,11 +105,6 @@ def ledger_statements(engine: str) -> LedgerStatements:
         head_by_size=_text(by_size, engine),
         entries=_text(union_all(leaves, leaf_hashes), engine),
     )
-
-
-def signed_head(row: Sequence[Any]) -> SignedTreeHead:
-    size, root, stamp, kid, signature = row
-    return SignedTreeHead(TreeHead(int(size), bytes(root), int(stamp)), kid, bytes(signature))
 
 
 def ordered(indexes: Sequence[int], rows: Sequence[Sequence[Any]]) -> list[bytes]:
@@ -196,11 +192,11 @@ class PostgresLedgerReader:
 
     async def latest_tree_head(self) -> SignedTreeHead | None:
         found = await self.rows(self._sql.latest_head, {})
-        return signed_head(found[0]) if found else None
+        return head_of_row(tuple(found[0])) if found else None
 
     async def tree_head(self, tree_size: int) -> SignedTreeHead | None:
         found = await self.rows(self._sql.head_by_size, {"size": tree_size})
-        return signed_head(found[0]) if found else None
+        return head_of_row(tuple(found[0])) if found else None
 
     async def hashes(self, indexes: Sequence[int], *, tree_size: int) -> list[bytes] | None:
         found = await self.rows(self._sql.hashes, {"ids": list(indexes), "size": tree_size})
@@ -252,11 +248,11 @@ class SqliteLedgerReader:
 
     async def latest_tree_head(self) -> SignedTreeHead | None:
         found = await self.rows(self._sql.latest_head, {})
-        return signed_head(found[0]) if found else None
+        return head_of_row(tuple(found[0])) if found else None
 
     async def tree_head(self, tree_size: int) -> SignedTreeHead | None:
         found = await self.rows(self._sql.head_by_size, {"size": tree_size})
-        return signed_head(found[0]) if found else None
+        return head_of_row(tuple(found[0])) if found else None
 
     async def hashes(self, indexes: Sequence[int], *, tree_size: int) -> list[bytes] | None:
         params = {"ids": json.dumps(list(indexes)), "size": tree_size}
