@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pytest
 import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,6 +16,7 @@ from ctplhub.ledger import CompactRange, StoredHash, leaf_hash, stored_hash_inde
 from ctplhub.security.answer_signing import canonical_json
 from ctplhub.services.ledger_entries import (
     EntryBuilder,
+    committed_entry,
     entry_fields,
     salts_from_plain,
     salts_plain,
@@ -107,11 +109,15 @@ def test_salts_survive_their_sealed_form() -> None:
     assert salts_from_plain(salts_plain(salts)) == salts
 
 
-def test_an_entry_is_the_rfc8785_bytes_and_rebuilds_from_its_salts() -> None:
+@pytest.mark.parametrize("phone", ["13912345678", None])
+def test_an_entry_is_the_rfc8785_bytes_and_rebuilds_from_its_salts(phone: str | None) -> None:
     builder = EntryBuilder(canonical_json)
-    canonical = parse_event(event()).canonical()
+    canonical = parse_event(event(owner_phone=phone)).canonical()
     built = builder.build(canonical)
     assert built.entry == rfc8785.dumps(json.loads(built.entry))
     assert built.leaf_hash == leaf_hash(built.entry)
     assert builder.rebuild(canonical, built.salts) == built
     assert builder.build(canonical).entry != built.entry  # fresh salts each time
+    # The one-pass builder is the ledger's general, checked rebuild_entry, field for field.
+    general = committed_entry(canonical, built.salts)
+    assert general.entry == json.loads(built.entry) and general.salts == built.salts
