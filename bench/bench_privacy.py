@@ -19,7 +19,14 @@ failures count). Rounds alternate
 without → with → limits off → both off, ``--repeats`` times; medians and ratios are reported, with
 the access-log rows the "with" server wrote, which prove it was recording.
 
+The log's size matters on PostgreSQL (docs/PERFORMANCE.md §7): ``--log-rows N`` first
+fills it to N entries spread over the past 12 months (``access_log_fill.py``; not again
+once it holds that many), and the run prints how many rows it holds when measuring
+starts and, on PostgreSQL, the size of the current month's partition, where the "with"
+server's inserts go.
+
     .venv/bin/python bench/bench_privacy.py --reuse --duration 10 --repeats 3
+    .venv/bin/python bench/bench_privacy.py --reuse --engines postgresql --log-rows 1000000
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import sys
 from typing import Any
 
 import httpx
+from access_log_fill import current_partition, fill_access_log
 from bench_ingest import baseline_source
 from bench_query import _measured, _summary, precheck
 from common import (
@@ -63,6 +71,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each")
+    parser.add_argument(
+        "--log-rows",
+        type=int,
+        default=0,
+        help="fill the access log to N entries over the past 12 months before measuring",
+    )
     add_wait_quiet(parser)
 
 
@@ -117,7 +131,13 @@ def run_engine(args: argparse.Namespace, home: Home, state: dict[str, Any]) -> d
     db = home.db if engine == "postgresql" else None
     wrk = {"connections": args.connections, "threads": args.threads}
     rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
+    if args.log_rows:
+        fill_access_log(home, args.log_rows)
     logged_before = count_rows(home, "access_log") or 0
+    partition_before = current_partition(home)
+    log(f"privacy bench on {engine}: the access log holds {logged_before:,} rows")
+    if partition_before is not None:
+        log(f"  current month's partition: {_partition_text(partition_before)}")
     baseline = baseline_source(args.baseline_rev)
     with (
         server(home, name=f"privacy-without-{engine}", code=baseline) as without,
@@ -160,6 +180,9 @@ def run_engine(args: argparse.Namespace, home: Home, state: dict[str, Any]) -> d
                 f"/ {f['server_cpu_ms_per_req']:.3f} / {b['server_cpu_ms_per_req']:.3f} ms"
             )
     logged = (count_rows(home, "access_log") or 0) - logged_before
+    partition_after = current_partition(home)
+    if partition_after is not None:
+        log(f"  current month's partition after: {_partition_text(partition_after)}")
     ratio = median([r["rps"] for r in rounds["with"]]) / median(
         [r["rps"] for r in rounds["without"]]
     )
@@ -181,10 +204,22 @@ def run_engine(args: argparse.Namespace, home: Home, state: dict[str, Any]) -> d
             for w, o in zip(rounds["without"], rounds["with"], strict=True)
         ],
         "access_log_rows_written": logged,
+        "access_log_rows_at_start": logged_before,
+        "current_month_partition": {"start": partition_before, "end": partition_after},
         # The issue's figure: "keeps >= 90 % of its throughput with them off", i.e. this
         # code with both off; the code before issue 7 is context (what an upgrade costs).
         "target_ratio_ge_0.90": median([r["rps"] for r in rounds["with"]]) / both_off >= TARGET,
     }
+
+
+def _partition_text(partition: dict[str, Any]) -> str:
+    if partition["bytes"] is None:
+        return f"{partition['partition']} does not exist"
+    return (
+        f"{partition['partition']} {partition['bytes'] / 2**20:,.1f} MB "
+        f"(indexes {partition['index_bytes'] / 2**20:,.1f} MB), "
+        f"~{max(partition['rows_estimate'], 0):,.0f} rows"
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -209,7 +244,8 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             f"{f['rps_median']:,} req/s; the code before issue 7 ({e['baseline_rev']}) "
             f"{w['rps_median']:,} req/s -> {e['ratio_with_over_without']:.1%}; "
             f"p99 with {o['p99_ms_median']:.1f} ms; "
-            f"{e['access_log_rows_written']:,} access-log rows written"
+            f"{e['access_log_rows_written']:,} access-log rows written to a log of "
+            f"{e['access_log_rows_at_start']:,}"
         )
     return lines
 

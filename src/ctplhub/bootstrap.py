@@ -140,6 +140,8 @@ def initialise(settings: Settings) -> list[str]:
     engine = make_engine(settings.database_url)
     try:
         migrate(engine)
+        # On PostgreSQL the access log's partitions of this month and the next (0008).
+        SqlAccessLogStore(engine).prepare(utc_now())
         # The first envelope data keys (DESIGN §5.3), once: rows sealed under an older
         # install's key files stay readable and move on the next `ctplhub keys rotate`.
         tools = KeyTools(engine, settings.home, utc_now)

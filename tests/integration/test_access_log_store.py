@@ -218,10 +218,11 @@ def test_update_and_delete_are_refused_by_the_database(engine: Engine) -> None:
     ]
     if engine.dialect.name == "postgresql":  # a statement trigger: even when no row matches
         refused.append(f"DELETE FROM {name} WHERE id = -1")
+        # The partitioned table's key holds its partition key (migration 0008).
         refused.append(
             f"INSERT INTO {name} (id, at, actor, actor_role, purpose, vehicle_key) "
-            "VALUES (1, now(), 'x', 'owner', 'forged', '\\x00') "
-            "ON CONFLICT (id) DO UPDATE SET actor_role = 'owner'"
+            "VALUES (1, '2026-11-25 02:00:00+00', 'x', 'owner', 'forged', '\\x00') "
+            "ON CONFLICT (id, at) DO UPDATE SET actor_role = 'owner'"
         )
     else:  # a replace deletes the old row without the delete trigger: refused on its own
         refused.append(

@@ -8,7 +8,8 @@ with the answer path, so its client CPU per entry is what counts.
 - PostgreSQL: ONE binary ``COPY`` per batch (``store/pg_bulk.py``, as ingest does):
   0.7-0.9 µs of client CPU an entry, measured, against 10-20 µs for a multi-row
   ``INSERT`` (``VALUES`` lists or ``unnest`` arrays), whose parameters psycopg formats
-  in Python.
+  in Python. Into the parent of the monthly partitions (migration 0008), whose months
+  ``store/access_log_partitions.py`` makes first when this process has not seen them.
 - SQLite: one ``INSERT ... VALUES (...), (...)`` per chunk of up to 500 rows, its text
   built once per chunk size (the driver binds ``?`` in C; SQLite's own work runs without
   the GIL), into ``audit.access_log``: the access log's own file, attached by the engine
@@ -24,6 +25,7 @@ from functools import lru_cache
 from sqlalchemy import Connection, Engine, MetaData, Table, select
 
 from ctplhub.services.ports import AccessEntry, AccessRow
+from ctplhub.store.access_log_partitions import Months, month_of, next_month
 from ctplhub.store.pg_bulk import CopyColumns, copy_in, driver_cursor
 from ctplhub.store.schema import ACCESS_LOG_SCHEMA
 from ctplhub.store.tables import access_log
@@ -63,17 +65,31 @@ class SqlAccessLogStore:
         self._table = access_log_table(engine)
         sqlite = engine.dialect.name == "sqlite"
         self._copy_columns = None if sqlite else CopyColumns.of(access_log, _NAMES)
+        self._months = None if sqlite else Months(engine)
+
+    def prepare(self, now: datetime) -> None:
+        """Make the partitions of ``now``'s month and the next one, if missing (PostgreSQL;
+        ``ctplhub init``), so that the writer need not make them on its path."""
+        if self._months is not None:
+            current = month_of(now)
+            self._months.ensure([current, next_month(current)])
 
     def append(self, rows: Sequence[AccessRow]) -> None:
         """Write ``rows`` in one transaction: all or nothing, so the writer can retry a
         failed batch without writing any entry twice."""
         if not rows:
             return
-        with self._engine.begin() as conn:
-            if self._copy_columns is None:
+        if self._copy_columns is None or self._months is None:
+            with self._engine.begin() as conn:
                 self._append_sqlite(conn, rows)
-            else:
+            return
+        self._months.ensure_for(rows)  # a month made stays made, even if the COPY fails
+        try:
+            with self._engine.begin() as conn:
                 copy_in(driver_cursor(conn), "access_log", self._copy_columns, rows)
+        except Exception:
+            self._months.forget()  # e.g. a month detached since: looked up again next time
+            raise
 
     @staticmethod
     def _append_sqlite(conn: Connection, rows: Sequence[AccessRow]) -> None:
