@@ -2,8 +2,9 @@
 
 Issue 8's figure: each under 5 ms (median) on PostgreSQL and on SQLite. For each engine a
 database of its own (``--db``, default ``ctplhub_bench_ledger``) is initialised with
-`ctplhub init`, then ``ledger_hashes`` is filled for ``--leaves`` synthetic leaves (leaf
-``i`` hashes ``i`` as 8 bytes; every stored hash is the real one, computed with
+`ctplhub init`, then ``ledger_leaves`` is filled with ``--leaves`` synthetic leaves (leaf
+``i``'s entry is ``i`` as 8 bytes, its event id ``i + 1``, which no stored event has; each
+row's ``hashes`` are the real stored hashes its append writes, computed with
 ``CompactRange.iter_append``): PostgreSQL by binary COPY, SQLite by ``executemany`` in
 transactions of a million rows; then one tree head for the whole log is signed with the
 home's key. ``--reuse`` keeps a database that already holds the log.
@@ -38,7 +39,6 @@ from common import ENGINES, Home, bench_main, count_rows, db_url, fresh_home, lo
 
 from ctplhub.ledger import (
     CompactRange,
-    StoredHash,
     TreeHead,
     leaf_hash,
     stored_hash_count,
@@ -52,7 +52,9 @@ from ctplhub.services.ledger_proofs import LedgerProofs
 from ctplhub.store.readers.ledger import ledger_reader
 
 TARGET_MS = 5.0
-_CHUNK = 1_000_000  # stored hashes per SQLite transaction / progress line
+_CHUNK = 1_000_000  # leaves per SQLite transaction / progress line
+_COLUMNS = "leaf_index, event_id, entry, salts_enc, hashes"
+LeafRow = tuple[int, int, bytes, bytes, bytes]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,55 +70,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def synthetic_stored_hashes(edge: CompactRange, leaves: int) -> Iterator[StoredHash]:
-    """Every stored hash of the log of ``leaves`` synthetic leaves, in index order;
-    ``edge`` (empty at first) holds the log's root once they are all consumed."""
-    yield from edge.iter_append(leaf_hash(i.to_bytes(8, "big")) for i in range(leaves))
+def synthetic_leaves(edge: CompactRange, leaves: int) -> Iterator[LeafRow]:
+    """Every ``ledger_leaves`` row of the log of ``leaves`` synthetic leaves, in order, its
+    stored hashes in it; ``edge`` (empty at first) holds the log's root once they are all
+    consumed."""
+    for i in range(leaves):
+        entry = i.to_bytes(8, "big")
+        hashes = b"".join(value for _, value in edge.iter_append((leaf_hash(entry),)))
+        yield i, i + 1, entry, b"", hashes
 
 
 def _progress(done: int, total: int, started: float) -> None:
     rate = done / max(time.monotonic() - started, 1e-9)
-    log(f"  {done:,} / {total:,} stored hashes ({rate:,.0f}/s)")
+    log(f"  {done:,} / {total:,} leaves ({rate:,.0f}/s)")
 
 
 def fill_postgres(home: Home, leaves: int) -> bytes:
-    total, started, edge = stored_hash_count(leaves), time.monotonic(), CompactRange()
+    started, edge = time.monotonic(), CompactRange()
     with psycopg.connect(db_url(home.db)) as conn, conn.cursor() as cur:
-        with cur.copy("COPY ledger_hashes (idx, hash) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["int8", "bytea"])
-            for stored in synthetic_stored_hashes(edge, leaves):
-                copy.write_row(stored)
-                if (stored.idx + 1) % _CHUNK == 0:
-                    _progress(stored.idx + 1, total, started)
+        with cur.copy(f"COPY ledger_leaves ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "int8", "bytea", "bytea", "bytea"])
+            for row in synthetic_leaves(edge, leaves):
+                copy.write_row(row)
+                if (row[0] + 1) % _CHUNK == 0:
+                    _progress(row[0] + 1, leaves, started)
         conn.commit()
-        conn.execute("ANALYZE ledger_hashes")
+        conn.execute("ANALYZE ledger_leaves")
         conn.commit()
     return edge.root()
 
 
 def fill_sqlite(home: Home, leaves: int) -> bytes:
-    total, started, edge = stored_hash_count(leaves), time.monotonic(), CompactRange()
+    started, edge = time.monotonic(), CompactRange()
     conn = sqlite3.connect(home.sqlite_file, isolation_level=None)
     try:
         conn.execute("PRAGMA synchronous = OFF")
-        batch: list[StoredHash] = []
-        for stored in synthetic_stored_hashes(edge, leaves):
-            batch.append(stored)
+        batch: list[LeafRow] = []
+        for row in synthetic_leaves(edge, leaves):
+            batch.append(row)
             if len(batch) == _CHUNK:
                 _insert_sqlite(conn, batch)
                 batch = []
-                _progress(stored.idx + 1, total, started)
+                _progress(row[0] + 1, leaves, started)
         _insert_sqlite(conn, batch)
-        conn.execute("ANALYZE ledger_hashes")
+        conn.execute("ANALYZE ledger_leaves")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()
     return edge.root()
 
 
-def _insert_sqlite(conn: sqlite3.Connection, rows: list[StoredHash]) -> None:
+def _insert_sqlite(conn: sqlite3.Connection, rows: list[LeafRow]) -> None:
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO ledger_hashes (idx, hash) VALUES (?, ?)", rows)
+    conn.executemany(f"INSERT INTO ledger_leaves ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)", rows)
     conn.execute("COMMIT")
 
 
@@ -131,7 +137,7 @@ def store_tree_head(home: Home, leaves: int, root: bytes) -> None:
     signer = AnswerSigner(keys.signing_keys, keys.active_signing_kid)
     try:
         stamp = int(datetime.now(UTC).timestamp() * 1000)
-        signed = asyncio.run(tree_head_signer(signer)(TreeHead(leaves, root, stamp)))
+        signed = tree_head_signer(signer)(TreeHead(leaves, root, stamp))
     finally:
         signer.close()
     row = (leaves, root, stamp, signed.kid, signed.signature)
@@ -153,7 +159,7 @@ def ensure_log(args: argparse.Namespace, engine: str) -> tuple[Home, dict[str, A
     if (
         state
         and state.get("leaves") == args.leaves
-        and count_rows(home, "ledger_hashes") == stored_hash_count(args.leaves)
+        and count_rows(home, "ledger_leaves") == args.leaves
     ):
         log(f"{engine}: reusing {args.leaves:,} leaves in {home.db}")
         return home, state
@@ -189,7 +195,7 @@ async def _time_calls(calls: list[Callable[[], Awaitable[Any]]]) -> list[float]:
 def measure_service(home: Home, cases: dict[str, list[tuple[int, int]]], root: bytes) -> dict:
     reader = ledger_reader(home.url)
 
-    async def sign(_: TreeHead) -> Any:
+    def sign(_: TreeHead) -> Any:
         raise AssertionError("the log is not empty")
 
     proofs = LedgerProofs(reader, sign, lambda: datetime.now(UTC))

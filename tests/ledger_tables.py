@@ -17,11 +17,18 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert
+from sqlalchemy import Engine, delete, insert, select, update
 
-from ctplhub.ledger import CompactRange, TreeHead, leaf_hash
+from ctplhub.ledger import (
+    HASH_SIZE,
+    CompactRange,
+    TreeHead,
+    hashes_per_leaf,
+    leaf_hash,
+    stored_hash_home,
+)
 from ctplhub.security.answer_signing import AnswerSigner, canonical_json
-from ctplhub.store.tables import ledger_hashes, ledger_leaves, ledger_tree_heads
+from ctplhub.store.tables import ledger_leaves, ledger_tree_heads
 
 _MODEL_PATH = Path(__file__).parent / "unit" / "ledger" / "rfc6962_model.py"
 
@@ -38,6 +45,9 @@ def rfc_model() -> ModuleType:
     return module
 
 
+SYNTHETIC_EVENT = 10**12  # event ids of ``fill_ledger``'s leaves that have no event
+
+
 @dataclass
 class BuiltLog:
     entries: list[bytes]
@@ -49,9 +59,9 @@ class BuiltLog:
 
 
 def clear_ledger(engine: Engine) -> None:
-    """Empty the three ledger tables (whatever a write path may have put there)."""
+    """Empty the ledger tables (whatever a write path may have put there)."""
     with engine.begin() as conn:
-        for table in (ledger_leaves, ledger_tree_heads, ledger_hashes):
+        for table in (ledger_leaves, ledger_tree_heads):
             conn.execute(delete(table))
 
 
@@ -68,30 +78,43 @@ def fill_ledger(
     event_ids: Sequence[int] = (),
     timestamp_ms: int = 1_764_000_000_000,
 ) -> BuiltLog:
-    """Store the log of ``entries``: every stored hash, a signed tree head at each of
-    ``signed_sizes``, and, when ``event_ids`` are given, a ``ledger_leaves`` row for each
-    of the first ``len(event_ids)`` entries (pointing at those events)."""
+    """Store the log of ``entries``: a ``ledger_leaves`` row for each, with its stored
+    hashes, and a signed tree head at each of ``signed_sizes``. The first
+    ``len(event_ids)`` rows point at those events, the others at made-up event ids
+    (``SYNTHETIC_EVENT + n``) that no stored event has."""
     wanted = set(signed_sizes)
     edge = CompactRange()
-    stored: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     heads: dict[int, dict[str, Any]] = {}
-    for entry in entries:
-        stored += [{"idx": i, "hash": h} for i, h in edge.iter_append([leaf_hash(entry)])]
+    for n, entry in enumerate(entries):
+        (hashes,) = hashes_per_leaf(list(edge.iter_append([leaf_hash(entry)])))
+        event_id = event_ids[n] if n < len(event_ids) else SYNTHETIC_EVENT + n
+        rows.append(
+            {"leaf_index": n, "event_id": event_id, "entry": entry, "salts_enc": b"x"}
+            | {"hashes": hashes}
+        )
         if edge.size in wanted:
             heads[edge.size] = sign_head(
                 signer, TreeHead(edge.size, edge.root(), timestamp_ms + edge.size)
             )
     with engine.begin() as conn:
-        conn.execute(insert(ledger_hashes), stored)
+        if rows:
+            conn.execute(insert(ledger_leaves), rows)
         if heads:
             conn.execute(insert(ledger_tree_heads), [head_row(h) for h in heads.values()])
-        if event_ids:
-            rows = [
-                {"leaf_index": n, "event_id": event_id, "entry": entries[n], "salts_enc": b"x"}
-                for n, event_id in enumerate(event_ids)
-            ]
-            conn.execute(insert(ledger_leaves), rows)
     return BuiltLog(list(entries), heads)
+
+
+def overwrite_stored_hash(engine: Engine, index: int, value: bytes) -> int:
+    """Tamper with stored hash ``index`` where the store keeps it, inside the ``hashes`` of
+    the leaf that wrote it; returns that leaf."""
+    leaf, level = stored_hash_home(index)
+    row = ledger_leaves.c.leaf_index == leaf
+    with engine.begin() as conn:
+        hashes = bytes(conn.execute(select(ledger_leaves.c.hashes).where(row)).scalar_one())
+        changed = hashes[: level * HASH_SIZE] + value + hashes[(level + 1) * HASH_SIZE :]
+        conn.execute(update(ledger_leaves).where(row).values(hashes=changed))
+    return leaf
 
 
 def store_head(engine: Engine, published: dict[str, Any]) -> None:

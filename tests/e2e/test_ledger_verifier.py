@@ -13,15 +13,22 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import update
 
 from ctplhub.bootstrap import Container
 from ctplhub.ledger import TreeHead, stored_hash_index, streaming_root
 from ctplhub.security.answer_signing import AnswerSigner
-from ctplhub.store.tables import ledger_hashes, ledger_tree_heads
+from ctplhub.store.tables import ledger_tree_heads
 from ctplhub.verifier import LedgerVerifier, VerificationFailed, commitment_matches
 from helpers import VIN, InsurerAccount, event
-from ledger_tables import BuiltLog, clear_ledger, entry_bytes, fill_ledger, sign_head, store_head
+from ledger_tables import (
+    BuiltLog,
+    clear_ledger,
+    entry_bytes,
+    fill_ledger,
+    overwrite_stored_hash,
+    sign_head,
+    store_head,
+)
 
 
 @pytest.fixture
@@ -92,12 +99,7 @@ def test_a_rewritten_stored_hash_is_caught_by_the_consistency_proof(
     verifier.follow(state)
     saved = state.read_text()
     # Leaves 0-63 rewritten: the subtree's stored hash changed, a new head signed.
-    with container.engine.begin() as conn:
-        conn.execute(
-            update(ledger_hashes)
-            .where(ledger_hashes.c.idx == stored_hash_index(6, 0))
-            .values(hash=b"\x07" * 32)
-        )
+    overwrite_stored_hash(container.engine, stored_hash_index(6, 0), b"\x07" * 32)
     store_head(container.engine, grown[1])
     with pytest.raises(VerificationFailed, match="first root"):
         verifier.follow(state)

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from ctplhub.api.presenters import signed_tree_head
 from ctplhub.bootstrap import Container
@@ -21,6 +21,7 @@ from ctplhub.services.report_events import personal_aad
 from ctplhub.store.ledger_audit import SqlLedgerAuditSource
 from ctplhub.store.tables import ledger_leaves
 from helpers import event
+from ledger_tables import overwrite_stored_hash
 
 EVENTS = 20
 
@@ -147,8 +148,8 @@ def test_an_inserted_leaf_is_named_with_its_event(logged: Container) -> None:
         ).scalar_one()
     sql(
         logged,
-        "INSERT INTO ledger_leaves (leaf_index, event_id, entry, salts_enc) "
-        "SELECT :n, :e, entry, salts_enc FROM ledger_leaves WHERE leaf_index = 0",
+        "INSERT INTO ledger_leaves (leaf_index, event_id, entry, salts_enc, hashes) "
+        "SELECT :n, :e, entry, salts_enc, hashes FROM ledger_leaves WHERE leaf_index = 0",
         n=EVENTS,
         e=forged,
     )
@@ -159,12 +160,7 @@ def test_an_inserted_leaf_is_named_with_its_event(logged: Container) -> None:
 
 def test_an_altered_leaf_hash_is_named(logged: Container) -> None:
     target = event_of(logged, 6)
-    sql(
-        logged,
-        "UPDATE ledger_hashes SET hash = :h WHERE idx = :i",
-        h=b"\x01" * 32,
-        i=stored_hash_index(0, 6),
-    )
+    assert overwrite_stored_hash(logged.engine, stored_hash_index(0, 6), b"\x01" * 32) == 6
     finding = only(audit(logged))
     assert (finding.subject, finding.leaf_index, finding.event_id) == (
         Subject.STORED_HASH,
@@ -175,11 +171,73 @@ def test_an_altered_leaf_hash_is_named(logged: Container) -> None:
 
 
 def test_an_altered_interior_hash_is_named_with_its_leaves(logged: Container) -> None:
-    index = stored_hash_index(2, 1)  # the subtree of leaves 4-7
-    sql(logged, "UPDATE ledger_hashes SET hash = :h WHERE idx = :i", h=b"\x02" * 32, i=index)
+    index = stored_hash_index(2, 1)  # the subtree of leaves 4-7, kept in leaf 7's row
+    assert overwrite_stored_hash(logged.engine, index, b"\x02" * 32) == 7
     finding = only(audit(logged))
     assert (finding.subject, finding.stored_index) == (Subject.STORED_HASH, index)
-    assert "leaves 4-7" in finding.detail
+    assert finding.leaf_index == 7 and "leaves 4-7" in finding.detail
+    assert "level 2 of the hashes of leaf 7" in finding.detail
+
+
+def hashes_of(container: Container, leaf_index: int) -> bytes:
+    with container.engine.connect() as conn:
+        return bytes(
+            conn.execute(
+                select(ledger_leaves.c.hashes).where(ledger_leaves.c.leaf_index == leaf_index)
+            ).scalar_one()
+        )
+
+
+def set_hashes(container: Container, leaf_index: int, value: bytes) -> None:
+    with container.engine.begin() as conn:
+        conn.execute(
+            update(ledger_leaves)
+            .where(ledger_leaves.c.leaf_index == leaf_index)
+            .values(hashes=value)
+        )
+
+
+def test_a_leaf_s_rewritten_hashes_are_named_by_that_leaf(logged: Container) -> None:
+    """Leaf 11 completes the subtrees 10-11 and 8-11: its row holds three hashes. Its
+    leaf hash kept, both subtree hashes rewritten: two findings, both naming leaf 11."""
+    held = hashes_of(logged, 11)
+    assert len(held) == 3 * 32
+    set_hashes(logged, 11, held[:32] + b"\x03" * 64)
+    findings = audit(logged).findings
+    assert [(f.kind, f.subject, f.leaf_index, f.stored_index) for f in findings] == [
+        (FindingKind.ALTERED, Subject.STORED_HASH, 11, stored_hash_index(1, 5)),
+        (FindingKind.ALTERED, Subject.STORED_HASH, 11, stored_hash_index(2, 2)),
+    ]
+
+
+def test_a_leaf_s_cut_hashes_are_named_by_that_leaf(logged: Container) -> None:
+    set_hashes(logged, 11, hashes_of(logged, 11)[:32])
+    findings = audit(logged).findings
+    assert [(f.kind, f.subject, f.leaf_index, f.stored_index) for f in findings] == [
+        (FindingKind.REMOVED, Subject.STORED_HASH, 11, stored_hash_index(1, 5)),
+        (FindingKind.REMOVED, Subject.STORED_HASH, 11, stored_hash_index(2, 2)),
+    ]
+
+
+def test_a_leaf_s_lengthened_hashes_are_named_by_that_leaf(logged: Container) -> None:
+    set_hashes(logged, 4, hashes_of(logged, 4) + b"\x04" * 32)
+    finding = only(audit(logged))
+    assert (finding.kind, finding.subject, finding.leaf_index) == (
+        FindingKind.ALTERED,
+        Subject.STORED_HASH,
+        4,
+    )
+
+
+def test_a_leaf_s_emptied_hashes_are_named_with_its_event(logged: Container) -> None:
+    target = event_of(logged, 6)
+    set_hashes(logged, 6, b"")
+    finding = only(audit(logged))
+    assert (finding.subject, finding.leaf_index, finding.event_id) == (
+        Subject.STORED_HASH,
+        6,
+        target,
+    )
 
 
 @pytest.mark.parametrize("column", ["timestamp_ms", "root_hash", "signature"])
@@ -223,7 +281,6 @@ def test_a_saved_head_the_log_does_not_extend_is_a_finding(logged: Container) ->
 def test_a_removed_tail_is_named(logged: Container) -> None:
     target = event_of(logged, EVENTS - 1)
     sql(logged, "DELETE FROM ledger_leaves WHERE leaf_index = :i", i=EVENTS - 1)
-    sql(logged, "DELETE FROM ledger_hashes WHERE idx >= :i", i=stored_hash_index(0, EVENTS - 1))
     findings = audit(logged).findings
     assert {(f.kind, f.leaf_index) for f in findings} >= {(FindingKind.REMOVED, EVENTS - 1)}
     assert any(f.event_id == target for f in findings)

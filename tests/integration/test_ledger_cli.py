@@ -93,7 +93,7 @@ def test_init_gives_leaves_to_events_older_than_the_ledger(
 ) -> None:
     # A database from before migration 0006: events, no leaves.
     with logged.engine.begin() as conn:
-        for table in ("ledger_leaves", "ledger_hashes", "ledger_tree_heads"):
+        for table in ("ledger_leaves", "ledger_tree_heads"):
             conn.execute(text(f"DELETE FROM {table}"))
     assert run(env, "ledger", "audit").exit_code == 1  # every event lacks its leaf
     assert run(env, "init").exit_code == 0
@@ -112,7 +112,7 @@ def test_init_gives_leaves_to_events_older_than_the_ledger(
 
 def test_backfill_resumes_after_an_interruption(logged: Container) -> None:
     with logged.engine.begin() as conn:
-        for table in ("ledger_leaves", "ledger_hashes", "ledger_tree_heads"):
+        for table in ("ledger_leaves", "ledger_tree_heads"):
             conn.execute(text(f"DELETE FROM {table}"))
     from ctplhub.bootstrap import ledger_backfill
     from ctplhub.security.keystore import load_keys
@@ -162,7 +162,7 @@ def test_backfill_skips_windows_already_logged_and_reads_each_window_once(
     from ctplhub.store import ledger_audit
 
     with logged.engine.begin() as conn:
-        for table in ("ledger_leaves", "ledger_hashes", "ledger_tree_heads"):
+        for table in ("ledger_leaves", "ledger_tree_heads"):
             conn.execute(text(f"DELETE FROM {table}"))
     keyring = logged.report_events._personal
     backfill = ledger_backfill(logged.engine, load_keys(logged.settings.home), keyring)  # type: ignore[arg-type]

@@ -9,18 +9,20 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, update
 from starlette.testclient import TestClient
 from test_batch_api import ndjson
 
 from ctplhub.bootstrap import Container
 from ctplhub.domain.policy import parse_event
 from ctplhub.ledger import (
+    HASH_SIZE,
     StoredHashesMissing,
     TreeHead,
     commitment,
     inclusion_proof,
     leaf_hash,
+    leaf_hash_count,
     stored_hash_count,
     stored_hash_index,
     tree_hash,
@@ -28,7 +30,7 @@ from ctplhub.ledger import (
 )
 from ctplhub.security.answer_signing import canonical_json, verify_signed
 from ctplhub.services.ledger_entries import entry_fields
-from ctplhub.store.tables import ledger_hashes, ledger_leaves, ledger_tree_heads, policy_events
+from ctplhub.store.tables import ledger_leaves, ledger_tree_heads, policy_events
 from helpers import InsurerAccount, event
 
 
@@ -42,7 +44,14 @@ def stored_tree(container: Container) -> tuple[list[tuple[int, int, bytes]], dic
                 ).order_by(ledger_leaves.c.leaf_index)
             )
         ]
-        hashes = {r[0]: bytes(r[1]) for r in conn.execute(select(ledger_hashes))}
+        rows = conn.execute(select(ledger_leaves.c.leaf_index, ledger_leaves.c.hashes)).all()
+    # Each leaf's row holds the hashes its append wrote, at consecutive stored indexes.
+    hashes: dict[int, bytes] = {}
+    for leaf, value in rows:
+        first = stored_hash_index(0, leaf)
+        assert len(value) == leaf_hash_count(leaf) * HASH_SIZE
+        for level in range(leaf_hash_count(leaf)):
+            hashes[first + level] = bytes(value[level * HASH_SIZE : (level + 1) * HASH_SIZE])
     return leaves, hashes
 
 
@@ -196,7 +205,7 @@ def test_a_missing_stored_hash_is_refused_not_guessed(
 ) -> None:
     container.report_events.report(event(policy_no="H1"), insurer_code="PICC")
     with container.engine.begin() as conn:
-        conn.execute(text("DELETE FROM ledger_hashes"))
+        conn.execute(update(ledger_leaves).values(hashes=b""))
     with pytest.raises(StoredHashesMissing):
         container.report_events.report(event(policy_no="H2"), insurer_code="PICC")
     with container.engine.connect() as conn:  # nothing was half-stored

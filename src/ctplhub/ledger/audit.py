@@ -4,7 +4,8 @@ the events, compare with what is stored, and name the first place they part.
 The auditor streams both sides in leaf (or stored-index) order, so memory stays
 O(log n) however long the log: ``streaming_root`` and ``CompactRange.iter_append`` in
 ``ledger.compact`` recompute, ``find_divergence`` compares. A divergence in the stored
-hashes (``ledger_hashes``) is located by ``storage.stored_hash_leaves``.
+hashes is located by ``storage.stored_hash_leaves`` (the leaves under it) and
+``storage.stored_hash_home`` (the leaf whose row keeps it).
 """
 
 from __future__ import annotations

@@ -86,8 +86,9 @@ class CompactRange:
     def iter_append(self, leaf_hashes: Iterable[bytes]) -> Iterator[StoredHash]:
         """Append many leaves, yielding every hash to store in ascending index order.
 
-        From an empty range this is the whole ``ledger_hashes`` table as it must be,
-        index 0, 1, 2, ... in order: what the auditor compares with the stored rows.
+        From an empty range this is every stored hash of the log as it must be, index
+        0, 1, 2, ... in order, each leaf's run contiguous (``storage.hashes_per_leaf``
+        makes them the leaves' rows): what the auditor compares with the stored ones.
         """
         stack = self._hashes
         size = self._size

@@ -1,13 +1,18 @@
-"""Stored subtree hashes: which node of the tree is kept under which integer, so that a
-store (a ``ledger_hashes(idx, hash)`` table, or tlog-style tiles later) can answer any
-root or proof with O(log n) reads.
+"""Stored subtree hashes: which node of the tree is kept under which integer, and in
+which leaf's row, so that a store can answer any root or proof with O(log n) reads.
 
 The numbering is Go's ``golang.org/x/mod/sumdb/tlog`` ``StoredHashIndex`` (after Crosby
 and Wallach, "Efficient Data Structures for Tamper-Evident Logging", §3.3): every node
 whose subtree is complete gets one stable index; the hashes written when leaf ``n`` is
 appended (its leaf hash, then one hash per subtree that leaf completes) take the
-consecutive indexes from ``stored_hash_index(0, n)`` on. So the store is append-only and
-dense: after ``n`` leaves it holds exactly indexes ``0 .. stored_hash_count(n) - 1``.
+consecutive indexes from ``stored_hash_index(0, n)`` on. So the hashes are append-only and
+dense: after ``n`` leaves there are exactly indexes ``0 .. stored_hash_count(n) - 1``.
+
+The store keeps them in the rows of the leaves that wrote them (``ledger_leaves.hashes``,
+docs/DECISIONS.md "Ledger: one row per leaf"): leaf ``m``'s row holds, concatenated,
+its ``leaf_hash_count(m)`` hashes in index order, so the hash at level ``l`` sits at byte
+``l * HASH_SIZE``. ``stored_hash_home`` maps an index to that (leaf, level), and
+``hashes_per_leaf`` turns a batch's hashes into the rows' values.
 
 Every read goes through a *batched* reader, ``HashReader``: one call with all the indexes
 an operation needs, so a database adapter makes one round trip. An async adapter uses the
@@ -16,7 +21,7 @@ plans of ``ledger.proofs`` instead: indexes first, then one query, then pure ass
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from ctplhub.ledger.errors import StoredHashesMissing
@@ -64,6 +69,65 @@ def split_stored_hash_index(index: int) -> tuple[int, int]:
         start = following
     level = index - start
     return level, leaf >> level
+
+
+def stored_hash_home(index: int) -> tuple[int, int]:
+    """The leaf whose row keeps stored hash ``index``, and the hash's level there (its
+    offset in that row's hashes is ``level * HASH_SIZE``): node ``(level, n)`` is written
+    by the last leaf of its subtree, ``((n + 1) << level) - 1``."""
+    level, n = split_stored_hash_index(index)
+    return ((n + 1) << level) - 1, level
+
+
+def leaf_hash_count(leaf: int) -> int:
+    """How many stored hashes appending ``leaf`` writes: its own, then one per subtree it
+    completes (one per trailing 1-bit of ``leaf``)."""
+    if leaf < 0:
+        raise ValueError(f"leaf index must be >= 0, got {leaf}")
+    return 1 + _trailing_zeros(leaf + 1)
+
+
+def hashes_per_leaf(stored: Sequence[StoredHash]) -> list[bytes]:
+    """Each leaf's stored hashes, concatenated, leaf by leaf: the ``hashes`` values of a
+    batch's rows. ``stored`` is what appending whole leaves produced (ascending,
+    contiguous indexes, as ``CompactRange.iter_append`` yields them), so each leaf's run
+    is contiguous and starts with its level-0 hash."""
+    if not stored:
+        return []
+    leaf, level = stored_hash_home(stored[0].idx)
+    if level != 0:
+        raise ValueError(f"stored hash {stored[0].idx} does not start a leaf's hashes")
+    # One join, then a slice per leaf: a chunk of 2,000 events on the ingest path.
+    joined = b"".join([value for _, value in stored])
+    out: list[bytes] = []
+    start, total = 0, len(joined)
+    while start < total:
+        end = start + HASH_SIZE * (1 + _trailing_zeros(leaf + 1))
+        if end > total:
+            raise ValueError(f"the hashes of leaf {leaf} are cut short")
+        out.append(joined[start:end])
+        start = end
+        leaf += 1
+    return out
+
+
+def leaves_holding(indexes: Iterable[int]) -> list[int]:
+    """The leaves whose rows hold the stored hashes ``indexes``, ascending, each once:
+    what a reader asks the store for."""
+    return sorted({stored_hash_home(index)[0] for index in indexes})
+
+
+def hashes_from_rows(indexes: Sequence[int], rows: Mapping[int, bytes]) -> list[bytes]:
+    """The hashes ``indexes`` name, in that order, cut from their leaves' rows
+    (``leaf_index -> hashes``). An index whose row is absent is left out and a row too
+    short gives a short slice, so ``read_checked`` refuses the answer by name."""
+    out: list[bytes] = []
+    for index in indexes:
+        leaf, level = stored_hash_home(index)
+        row = rows.get(leaf)
+        if row is not None:
+            out.append(bytes(row[level * HASH_SIZE : (level + 1) * HASH_SIZE]))
+    return out
 
 
 def stored_hash_leaves(index: int) -> range:

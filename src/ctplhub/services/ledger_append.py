@@ -3,9 +3,10 @@
 A transaction appends all its events at once: entries are built and their salts sealed
 before the lock (CPU work that needs no order), then, with the append lock held, one
 read of the old tree's compact range, every stored hash of the batch computed in memory
-(``ledger.append_batch``), one write of leaves and hashes, and one signed tree head for
-the new size. So the ledger costs a chunk of 2,000 events one lock, one small read, two
-bulk writes and one signature, and two transactions can never fork the log: the second
+(``ledger.append_batch``), one write of the leaves (each row carrying the stored hashes
+its leaf wrote, ``ledger.hashes_per_leaf``), and one signed tree head for the new size.
+So the ledger costs a chunk of 2,000 events one lock, one small read, one bulk write of
+one row per event and one signature, and two transactions can never fork the log: the second
 reads the size only after the first has committed.
 
 The tree head a transaction signs is its receipts' tree head: it holds every leaf the
@@ -21,11 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ctplhub.ledger import (
+    HASH_SIZE,
     AppendedBatch,
     TreeHead,
     append_batch,
+    hashes_per_leaf,
     inclusion_proof,
-    stored_hash_index,
 )
 from ctplhub.services.ledger_entries import (
     BuiltEntry,
@@ -97,11 +99,14 @@ class LedgerWriter:
         size = ledger.lock_for_append()
         batch = append_batch(size, [entry.leaf_hash for entry in built], ledger.read_hashes)
         head = self._sign(TreeHead(batch.new_size, batch.root, _millis(now)))
+        hashes = hashes_per_leaf(batch.stored)
         rows = [
-            LeafRow(size + i, event_id, entry.entry, blob)
-            for i, (entry, event_id, blob) in enumerate(zip(built, event_ids, sealed, strict=True))
+            LeafRow(size + i, event_id, entry.entry, blob, stored)
+            for i, (entry, event_id, blob, stored) in enumerate(
+                zip(built, event_ids, sealed, hashes, strict=True)
+            )
         ]
-        ledger.append(rows, batch.stored, head)
+        ledger.append(rows, head)
         leaves = [
             LeafReceipt(size + i, entry.leaf_hash, entry.salts, head)
             for i, entry in enumerate(built)
@@ -118,9 +123,8 @@ class LedgerWriter:
         if head is None:
             return None
         salts = salts_from_plain(self._personal.decrypt(row.salts_enc, aad=salts_aad(event_id)))
-        (stored_leaf,) = ledger.read_hashes([stored_hash_index(0, row.leaf_index)])
         path = inclusion_proof(row.leaf_index, head.head.tree_size, ledger.read_hashes)
-        leaf = LeafReceipt(row.leaf_index, stored_leaf, salts, head)
+        leaf = LeafReceipt(row.leaf_index, row.hashes[:HASH_SIZE], salts, head)
         return LedgerReceipt(leaf, tuple(path))
 
 

@@ -7,9 +7,10 @@ its children, every signed tree head's signature and root, and the log's consist
 with a tree head saved earlier (``--since``). Each finding names the leaf index and the
 event it concerns, or the stored hash or tree head, as exactly as the evidence allows.
 
-Three streams, each read once in order (leaves joined with their events, stored hashes,
-events without a leaf), so memory stays flat however long the log; the leaves' costly
-recomputation (``ledger_recompute``) may run in worker processes, range by range.
+Three streams, each read once in order (leaves joined with their events, the leaves'
+stored hashes, events without a leaf), so memory stays flat however long the log; the
+leaves' costly recomputation (``ledger_recompute``) may run in worker processes, range by
+range.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any
 from ctplhub.ledger import (
     CompactRange,
     TreeHead,
-    stored_hash_count,
+    leaf_hash_count,
+    stored_hash_home,
     stored_hash_index,
     stored_hash_leaves,
 )
@@ -135,17 +137,17 @@ class LedgerAudit:
                     progress(len(part.leaves))
 
         check = StoredHashCheck()
-        stored = self._source.hashes(stored_hash_count(scope))
+        stored = self._source.hashes(scope)
         mismatches = list(align_leaves(recomputed(), check.leaf_hashes(stored)))
         missing_events = list(self._source.events_without_leaf())
-        findings += _leaf_findings(mismatches, flagged, missing_events)
+        findings += _leaf_findings(mismatches, flagged, missing_events, latest)
         findings += _stored_hash_findings(check, findings)
         leaves = edge.size
         findings += _tree_head_findings(heads, roots, leaves, unsigned, findings)
         if since_head is not None:
             findings += _since_findings(since_head, roots, leaves)
         events, _, _ = self._source.counts()
-        return AuditReport(events, leaves, check.rows, len(heads), edge.root(), tuple(findings))
+        return AuditReport(events, leaves, check.hashes, len(heads), edge.root(), tuple(findings))
 
     def _since(self, since: Mapping[str, Any] | None, findings: list[Finding]) -> TreeHead | None:
         if since is None:
@@ -164,13 +166,28 @@ class LedgerAudit:
 
 
 def _leaf_findings(
-    mismatches: list[LeafMismatch], flagged: dict[int, Flagged], missing_events: list[int]
+    mismatches: list[LeafMismatch],
+    flagged: dict[int, Flagged],
+    missing_events: list[int],
+    latest: int,
 ) -> list[Finding]:
     out: list[Finding] = []
     altered_positions = {m.leaf_index for m in mismatches if m.kind is FindingKind.ALTERED}
     inserted = {m.leaf_index for m in mismatches if m.kind is FindingKind.INSERTED}
     for leaf_index, flag in sorted(flagged.items()):
         if leaf_index in inserted:  # named below as what it is: a leaf nobody appended
+            continue
+        if leaf_index >= latest:  # no signed head holds it: its row brought its own hashes
+            detail = f"leaf {leaf_index} is past the latest signed tree head (size {latest})"
+            out.append(
+                Finding(
+                    FindingKind.INSERTED,
+                    Subject.LEAF,
+                    f"{detail}, and {flag.detail}",
+                    leaf_index,
+                    flag.event_id,
+                )
+            )
             continue
         if leaf_index in altered_positions:  # the tree holds neither: the event changed
             subject = Subject.EVENT if flag.rebuilt is not None else Subject.ENTRY
@@ -239,8 +256,9 @@ def _stored_hash_findings(check: StoredHashCheck, findings: list[Finding]) -> li
                 Finding(
                     FindingKind.ALTERED,
                     Subject.STORED_HASH,
-                    f"stored hash {index} (leaves {under.start}-{under.stop - 1}) is not the "
-                    "hash of its children",
+                    f"stored hash {index} ({_home(index)}; leaves {under.start}-"
+                    f"{under.stop - 1}) is not the hash of its children",
+                    stored_hash_home(index)[0],
                     stored_index=index,
                 )
             )
@@ -249,11 +267,27 @@ def _stored_hash_findings(check: StoredHashCheck, findings: list[Finding]) -> li
             Finding(
                 FindingKind.REMOVED,
                 Subject.STORED_HASH,
-                f"stored hash {index} is missing",
+                f"stored hash {index} ({_home(index)}) is missing",
+                stored_hash_home(index)[0],
                 stored_index=index,
             )
         )
+    for leaf in check.overlong:
+        out.append(
+            Finding(
+                FindingKind.ALTERED,
+                Subject.STORED_HASH,
+                f"the stored hashes of leaf {leaf} are longer than the "
+                f"{leaf_hash_count(leaf)} its append wrote",
+                leaf,
+            )
+        )
     return out
+
+
+def _home(index: int) -> str:
+    leaf, level = stored_hash_home(index)
+    return f"level {level} of the hashes of leaf {leaf}"
 
 
 def _head_finding(head: SignedTreeHead, why: str) -> Finding:

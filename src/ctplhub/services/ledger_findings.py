@@ -9,11 +9,11 @@ and the tree's compact range), so an audit of millions of leaves keeps no list o
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ctplhub.ledger import CompactRange, split_stored_hash_index, stored_hash_index
+from ctplhub.ledger import HASH_SIZE, leaf_hash_count, node_hash, stored_hash_index
 
 
 class FindingKind(StrEnum):
@@ -27,7 +27,7 @@ class Subject(StrEnum):
     EVENT = "event"  # the stored event no longer gives the entry it was logged with
     ENTRY = "entry"  # the stored entry bytes are not the ones the tree holds
     LEAF = "leaf"  # a whole leaf (inserted or removed)
-    STORED_HASH = "stored_hash"  # a hash of ``ledger_hashes``
+    STORED_HASH = "stored_hash"  # a stored hash (of a leaf row's ``hashes``)
     TREE_HEAD = "tree_head"  # a stored signed tree head
     SINCE = "since"  # the tree head given with --since
 
@@ -65,15 +65,16 @@ _END = object()
 
 
 def align_leaves(
-    recomputed: Iterable[RecomputedLeaf], stored: Iterable[bytes]
+    recomputed: Iterable[RecomputedLeaf], stored: Iterable[bytes | None]
 ) -> Iterator[LeafMismatch]:
     """Walk both sequences and yield every place they differ, resynchronising after an
     inserted or removed leaf so that one deletion is one finding, not a finding for every
     leaf after it. Leaf hashes are salted, so a one-leaf lookahead is enough to tell an
     insertion (the recomputed side matches one further on) from a removal (the stored
-    side does) from an alteration (neither)."""
+    side does) from an alteration (neither). A stored ``None`` is a leaf whose row is
+    gone (``StoredHashCheck``): removed, with no need to look further."""
     want: deque[RecomputedLeaf] = deque()
-    have: deque[bytes] = deque()
+    have: deque[bytes | None] = deque()
     want_iter, have_iter = iter(recomputed), iter(stored)
 
     def fill(n: int) -> None:
@@ -91,7 +92,7 @@ def align_leaves(
             _, leaf, event = want.popleft()
             yield LeafMismatch(FindingKind.INSERTED, position, leaf, event)
             continue
-        if not want:
+        if not want or have[0] is None:
             have.popleft()
             yield LeafMismatch(FindingKind.REMOVED, position, None, None)
             position += 1
@@ -118,44 +119,97 @@ def align_leaves(
             position += 1
 
 
+_LOOKAHEAD = 8  # rows whose hash counts are weighed before a renumbering is believed
+_EVIDENCE = 4  # fewer rows than this never show one (near the end: wrong hashes instead)
+_MAX_SHIFT = 8  # leaves a renumbering may skip at once
+
+
 class StoredHashCheck:
-    """Checks ``ledger_hashes`` row by row (index order) against the leaf hashes it holds:
-    every interior node must be the hash of its children, as ``CompactRange.iter_append``
-    recomputes it. Hands the leaf-level hashes on (``leaf_hashes``) for ``align_leaves``,
-    and collects the interior nodes that differ or are missing as ``bad`` indexes."""
+    """Checks the stored hashes leaf row by leaf row (``leaf_index`` order): leaf ``m``'s
+    ``hashes`` must be its leaf hash, then the hash of every subtree ``m`` completes, each
+    the hash of its children as ``CompactRange.iter_append`` recomputes them from the leaf
+    hashes. Hands the leaf hashes on (``leaf_hashes``) for ``align_leaves``, and collects
+    the stored indexes of the hashes that differ (``bad``) or are not there (``missing``),
+    and the leaves whose ``hashes`` hold more than that leaf wrote (``overlong``).
+
+    A row's leaf is its ``leaf_index``, unless rows are missing: a gap in the indexes is
+    a removed leaf (``None`` goes to the alignment, which names it), and rows whose hash
+    counts fit only the positions one or more leaves further on were renumbered after a
+    removal (``leaf_hash_count`` is fixed by the position, and differs between any two
+    neighbours, so closing a one-leaf gap always shows at its first row). Either way the
+    nodes over the gap cannot be recomputed, so the stored ones are taken as they are and
+    the check goes on from them."""
 
     def __init__(self) -> None:
-        self._edge = CompactRange()
-        self._expected: dict[int, bytes] = {}
-        self._next_leaf_index = 0  # the stored index the next leaf hash should have
+        self._edge: list[bytes | None] = []  # the compact range; None: over a gap
+        self._size = 0  # leaves (and gaps) taken so far
+        self._shift = 0  # position - leaf_index, grown by each renumbering found
         self.bad: list[int] = []
         self.missing: list[int] = []
-        self.rows = 0
+        self.overlong: list[int] = []  # leaves whose hashes run past what they wrote
+        self.hashes = 0  # stored hashes read
 
-    def leaf_hashes(self, rows: Iterable[tuple[int, bytes]]) -> Iterator[bytes]:
-        for idx, value in rows:
-            self.rows += 1
-            if idx != self._next_leaf_index:
-                expected = self._expected.pop(idx, None)
-                if expected is not None:
-                    if expected != value:
-                        self.bad.append(idx)
-                    continue
-                level, _ = split_stored_hash_index(idx)
-                if level > 0:
-                    self.bad.append(idx)  # a node whose leaves are not all stored
-                    continue
-                self.missing.append(self._next_leaf_index)  # a leaf hash never written
-                self.missing.extend(sorted(self._expected))  # and nodes never written
-                self._expected.clear()
-            for stored in self._edge.iter_append((value,)):
-                if stored.idx != idx:
-                    self._expected[stored.idx] = stored.hash
-            leaves = self._edge.size
-            self._next_leaf_index = stored_hash_index(0, leaves)
+    def leaf_hashes(self, rows: Iterable[tuple[int, bytes]]) -> Iterator[bytes | None]:
+        """``rows``: ``(leaf_index, hashes)`` in ``leaf_index`` order."""
+        pending: deque[tuple[int, bytes]] = deque()
+        source = iter(rows)
+        while True:
+            while len(pending) < _LOOKAHEAD and (row := next(source, None)) is not None:
+                pending.append(row)
+            if not pending:
+                return
+            leaf_index, hashes = pending[0]
+            if not _fits(hashes, leaf_index + self._shift):
+                self._shift += _renumbered(pending, self._shift)
+            while self._size < leaf_index + self._shift:
+                self._take(None, b"")
+                yield None
+            pending.popleft()
+            self.hashes += len(hashes) // HASH_SIZE
+            value = hashes[:HASH_SIZE]
+            self._take(value, hashes)
             yield value
-        self.missing.extend(sorted(self._expected))
-        self._expected.clear()
+
+    def _take(self, value: bytes | None, hashes: bytes) -> None:
+        """Append leaf ``self._size`` (``None``: its row is gone) and check the hashes its
+        row holds above level 0."""
+        position = self._size
+        first = stored_hash_index(0, position)
+        levels = leaf_hash_count(position)
+        current = value
+        for level in range(1, levels):
+            left = self._edge.pop()
+            stored = hashes[level * HASH_SIZE : (level + 1) * HASH_SIZE]
+            if left is None or current is None:  # over a gap: only the store knows it
+                current = stored if len(stored) == HASH_SIZE else None
+                continue
+            computed = node_hash(left, current)
+            if not stored:
+                self.missing.append(first + level)
+            elif stored != computed:
+                self.bad.append(first + level)
+            current = computed
+        self._edge.append(current)
+        self._size += 1
+        if len(hashes) > levels * HASH_SIZE:  # bytes with no stored index of this leaf's
+            self.overlong.append(position)
+
+
+def _fits(hashes: bytes, position: int) -> bool:
+    return len(hashes) == leaf_hash_count(position) * HASH_SIZE
+
+
+def _renumbered(pending: Sequence[tuple[int, bytes]], shift: int) -> int:
+    """How many leaves were removed before ``pending[0]`` if the rows from there on were
+    renumbered to close the gap: the smallest extra shift under which every pending row's
+    hash count fits its position (``_EVIDENCE`` rows at least: fewer fit some shift by
+    chance); 0 if none does, and the row's hashes are simply wrong."""
+    if len(pending) < _EVIDENCE:
+        return 0
+    for extra in range(1, _MAX_SHIFT + 1):
+        if all(_fits(hashes, leaf + shift + extra) for leaf, hashes in pending):
+            return extra
+    return 0
 
 
 def entry_differences(rebuilt: dict[str, object], stored: dict[str, object]) -> list[str]:

@@ -9,7 +9,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple, Protocol
 
-from ctplhub.ledger import StoredHash
 from ctplhub.services.ledger_proofs import SignedTreeHead
 
 VerifySigned = Callable[[dict[str, Any]], bool]
@@ -17,12 +16,15 @@ VerifySigned = Callable[[dict[str, Any]], bool]
 
 
 class LeafRow(NamedTuple):
-    """A row of ``ledger_leaves`` (a tuple: it goes to COPY as it is, in column order)."""
+    """A row of ``ledger_leaves`` (a tuple: it goes to COPY as it is, in column order).
+    ``hashes``: the stored hashes appending this leaf wrote, concatenated
+    (``ledger.hashes_per_leaf``)."""
 
     leaf_index: int
     event_id: int
     entry: bytes
     salts_enc: bytes
+    hashes: bytes
 
 
 class LedgerRepository(Protocol):
@@ -38,9 +40,9 @@ class LedgerRepository(Protocol):
         """Stored hashes by index, in the order asked (``ledger.HashReader``)."""
         ...
 
-    def append(
-        self, leaves: Sequence[LeafRow], hashes: Sequence[StoredHash], head: SignedTreeHead
-    ) -> None: ...
+    def append(self, leaves: Sequence[LeafRow], head: SignedTreeHead) -> None:
+        """Write the leaves (one row each, their stored hashes in it) and the tree head."""
+        ...
 
     def leaf_of_event(self, event_id: int) -> LeafRow | None: ...
 
@@ -109,8 +111,9 @@ class LedgerAuditSource(Protocol):
         """The leaves with ``start <= leaf_index < end`` in order, joined with their event."""
         ...
 
-    def hashes(self, limit: int) -> Iterator[tuple[int, bytes]]:
-        """Every stored hash with an index below ``limit``, in index order."""
+    def hashes(self, end: int) -> Iterator[tuple[int, bytes]]:
+        """``(leaf_index, hashes)`` of every leaf below ``end``, in ``leaf_index`` order:
+        the stored hashes, row by row."""
         ...
 
     def events_without_leaf(self) -> Iterator[int]:

@@ -1,8 +1,8 @@
 """What the ledger's auditor and backfill read (``services.ledger_ports``): every leaf
-joined with its event, every stored hash, every signed tree head, the events no leaf
-names, each as one ordered stream.
+joined with its event, every leaf's stored hashes, every signed tree head, the events no
+leaf names, each as one ordered stream.
 
-An audit reads a million leaves and two million hashes, so the streams bypass
+An audit reads a million leaves (and their two million stored hashes), so the streams bypass
 SQLAlchemy's row processing (a dozen type conversions per row would cost more than the
 audit's own hashing): server-side cursors on PostgreSQL, the driver's own cursors on
 SQLite, each on a connection of its own, with only the two conversions SQLite needs
@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from ctplhub.ledger import HASH_SIZE
 from ctplhub.services.ledger_ports import AuditedLeaf, EventToBackfill, StoredEventFields
 from ctplhub.services.ledger_proofs import SignedTreeHead
 from ctplhub.store.repositories.ledger import head_of_row
@@ -36,7 +37,10 @@ _LEAVES = (
     "FROM ledger_leaves l LEFT JOIN policy_events e ON e.id = l.event_id "
     "WHERE l.leaf_index >= {start} AND l.leaf_index < {end} ORDER BY l.leaf_index"
 )
-_HASHES = "SELECT idx, hash FROM ledger_hashes WHERE idx < {limit} ORDER BY idx"
+_HASHES = (
+    "SELECT leaf_index, hashes FROM ledger_leaves WHERE leaf_index < {end} ORDER BY leaf_index"
+)
+_COUNT_HASHES = f"SELECT coalesce(sum(length(hashes)), 0) / {HASH_SIZE} FROM ledger_leaves"
 _MISSING = (
     "SELECT e.id FROM policy_events e WHERE NOT EXISTS "
     "(SELECT 1 FROM ledger_leaves l WHERE l.event_id = e.id) ORDER BY e.id"
@@ -67,10 +71,12 @@ class SqlLedgerAuditSource:
 
     def counts(self) -> tuple[int, int, int]:
         with self._engine.connect() as conn:
-            return tuple(  # type: ignore[return-value]
+            events, leaves = (
                 int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
-                for table in ("policy_events", "ledger_leaves", "ledger_hashes")
+                for table in ("policy_events", "ledger_leaves")
             )
+            hashes = int(conn.execute(text(_COUNT_HASHES)).scalar_one())
+        return events, leaves, hashes
 
     def tree_heads(self) -> list[SignedTreeHead]:
         query = text(
@@ -100,9 +106,9 @@ class SqlLedgerAuditSource:
             event = None if row[4] is None else self._event(row[5:])
             yield AuditedLeaf(row[0], row[1], bytes(row[2]), bytes(row[3]), event)
 
-    def hashes(self, limit: int) -> Iterator[tuple[int, bytes]]:
-        for idx, value in self._stream(_HASHES.format(limit=int(limit)), "audit_hashes"):
-            yield idx, bytes(value)
+    def hashes(self, end: int) -> Iterator[tuple[int, bytes]]:
+        for leaf_index, value in self._stream(_HASHES.format(end=int(end)), "audit_hashes"):
+            yield leaf_index, bytes(value)
 
     def events_without_leaf(self) -> Iterator[int]:
         for (event_id,) in self._stream(_MISSING, "audit_missing"):

@@ -199,6 +199,8 @@ request_nonces = Table(
 # Who read which vehicle's data, and why (DESIGN §5.3; migration 0002). Append-only: a
 # trigger refuses UPDATE and DELETE on both engines. The vehicle is named by a keyed
 # HMAC of its VIN (its own key, ``access-log.key``), never by the VIN or the plate.
+# On PostgreSQL it is partitioned by month of ``at`` (migration 0008,
+# ``store/access_log_partitions.py``), and its primary key there is (id, at).
 access_log = Table(
     "access_log",
     metadata,
@@ -230,14 +232,19 @@ data_keys = Table(
     UniqueConstraint("purpose", "seq", name="uq_data_keys_purpose_seq"),
 )
 
-# The tamper-evident ledger (DESIGN §6; migration 0006): an RFC 9162 Merkle log with one
-# leaf per accepted policy event, appended in the event's own transaction.
+# The tamper-evident ledger (DESIGN §6; migrations 0006, 0009): an RFC 9162 Merkle log
+# with one leaf per accepted policy event, appended in the event's own transaction.
 # - ``ledger_leaves``: leaf ``leaf_index`` is the JCS entry of event ``event_id`` (plate,
 #   VIN and personal fields replaced by salted commitments); ``salts_enc`` holds those
 #   salts, sealed like any personal field, so the auditor can rebuild the entry from the
-#   stored event and the insurer's receipt can be given again.
-# - ``ledger_hashes``: every complete subtree's hash (leaf hashes included) under Go
-#   sumdb/tlog's stored-hash index (``ledger/storage.py``), so a proof reads O(log n) rows.
+#   stored event and the insurer's receipt can be given again. ``hashes`` holds the
+#   stored hashes this leaf wrote when it was appended (Go sumdb/tlog's stored-hash index,
+#   ``ledger/storage.py``), 32 bytes each, concatenated in index order: its leaf hash,
+#   then the hash of every complete subtree it finishes (one per trailing 1-bit of
+#   ``leaf_index``; two on average). Stored index ``i`` with ``(level, n) =
+#   split_stored_hash_index(i)`` is in the row of leaf ``((n + 1) << level) - 1`` at byte
+#   ``level * 32``, so a proof still reads O(log n) rows, and an append writes one row
+#   per event (docs/DECISIONS.md, "Ledger: one row per leaf").
 # - ``ledger_tree_heads``: every tree head the platform signed, for receipts and the audit.
 ledger_leaves = Table(
     "ledger_leaves",
@@ -250,13 +257,7 @@ ledger_leaves = Table(
     Column("event_id", Id64, nullable=False, unique=True),
     Column("entry", LargeBinary, nullable=False),
     Column("salts_enc", LargeBinary, nullable=False),
-)
-
-ledger_hashes = Table(
-    "ledger_hashes",
-    metadata,
-    Column("idx", Id64, primary_key=True, autoincrement=False),
-    Column("hash", LargeBinary(32), nullable=False),
+    Column("hashes", LargeBinary, nullable=False),
 )
 
 ledger_tree_heads = Table(

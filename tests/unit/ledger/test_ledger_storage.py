@@ -22,18 +22,24 @@ from ctplhub.ledger import (
     append_indexes,
     compact_range_indexes,
     consistency_proof,
+    hashes_from_rows,
+    hashes_per_leaf,
     inclusion_proof,
     leaf_hash,
+    leaf_hash_count,
+    leaves_holding,
     plan_consistency_proof,
     plan_inclusion_proof,
     plan_tree_root,
     split_stored_hash_index,
     stored_hash_count,
+    stored_hash_home,
     stored_hash_index,
     stored_hash_leaves,
     stored_hashes_for_append,
     tree_root,
 )
+from ctplhub.ledger.storage import read_checked
 
 TEN_MILLION = 10_000_000
 
@@ -202,3 +208,69 @@ def test_every_plan_near_ten_million_is_logarithmic_and_already_stored(
 def test_the_shared_log_is_built_from_distinct_entries() -> None:
     assert isinstance(LOG, Log)
     assert len(set(LOG.leaves)) == len(LOG.leaves)
+
+
+# --- Where the store keeps a stored hash: in the row of the leaf that wrote it. ---------
+
+
+@given(st.integers(0, 30), st.integers(0, 2**30))
+def test_a_node_lives_in_the_row_of_its_last_leaf_at_its_level(level: int, n: int) -> None:
+    leaf, at = stored_hash_home(stored_hash_index(level, n))
+    assert (leaf, at) == (((n + 1) << level) - 1, level)
+    assert stored_hash_index(at, leaf >> at) == stored_hash_index(level, n)
+
+
+@given(st.integers(0, 2**40))
+def test_a_leafs_row_holds_its_consecutive_indexes(leaf: int) -> None:
+    """Leaf ``m`` writes ``leaf_hash_count(m)`` hashes from ``stored_hash_index(0, m)`` on,
+    each at home in ``m``'s row at its level, and the next leaf's start right after."""
+    first = stored_hash_index(0, leaf)
+    count = leaf_hash_count(leaf)
+    assert count == 1 + (len(bin(leaf)) - len(bin(leaf).rstrip("1")))  # trailing 1-bits
+    assert [stored_hash_home(first + level) for level in range(count)] == [
+        (leaf, level) for level in range(count)
+    ]
+    assert stored_hash_index(0, leaf + 1) == first + count
+
+
+def test_every_index_has_one_home_and_the_rows_tile_the_indexes() -> None:
+    count = stored_hash_count(1000)
+    homes = [stored_hash_home(i) for i in range(count)]
+    assert len(set(homes)) == count
+    assert sum(leaf_hash_count(m) for m in range(1000)) == count
+    with pytest.raises(ValueError):
+        leaf_hash_count(-1)
+
+
+@given(st.integers(0, 300), st.integers(1, 60))
+def test_a_batchs_hashes_group_into_its_rows(old: int, added: int) -> None:
+    """``hashes_per_leaf`` of what a batch stores is each new leaf's row, and reading back
+    from those rows gives every hash the batch stored."""
+    new = min(old + added, len(LOG.leaves))
+    old = min(old, new)
+    batch = append_batch(old, LOG.leaves[old:new], LOG.read_hashes)
+    rows = dict(enumerate(hashes_per_leaf(batch.stored), start=old))
+    assert list(rows) == list(range(old, new))
+    for leaf, value in rows.items():
+        first = stored_hash_index(0, leaf)
+        assert value == b"".join(LOG.store[first : first + leaf_hash_count(leaf)])
+    indexes = [idx for idx, _ in batch.stored]
+    assert leaves_holding(reversed(indexes)) == list(range(old, new))
+    assert hashes_from_rows(indexes, rows) == [value for _, value in batch.stored]
+
+
+def test_a_batch_that_does_not_start_or_end_on_a_row_is_refused() -> None:
+    stored = list(CompactRange().iter_append(LOG.leaves[:4]))
+    assert hashes_per_leaf([]) == []
+    with pytest.raises(ValueError, match="does not start"):
+        hashes_per_leaf(stored[2:])  # leaf 1's second hash first
+    with pytest.raises(ValueError, match="cut short"):
+        hashes_per_leaf(stored[:-1])  # leaf 3 without its last subtree
+
+
+def test_a_missing_or_short_row_reads_short_and_is_refused() -> None:
+    rows = {leaf: b"".join(LOG.store[stored_hash_index(0, leaf) :][:2]) for leaf in range(4)}
+    rows[3] = rows[3][:40]  # leaf 3 holds 3 hashes; cut inside its second
+    assert hashes_from_rows([stored_hash_index(0, 9)], rows) == []
+    with pytest.raises(StoredHashesMissing):
+        read_checked(lambda ids: hashes_from_rows(ids, rows), [stored_hash_index(1, 1)])

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ctplhub.domain.policy import EventType, PolicyHead
-from ctplhub.ledger import StoredHash, TreeHead, stored_hash_index, tree_hash
+from ctplhub.ledger import HASH_SIZE, TreeHead, stored_hash_index, tree_hash
 from ctplhub.services.ledger_append import LedgerWriter
 from ctplhub.services.ledger_ports import LeafRow
 from ctplhub.services.ledger_proofs import SignedTreeHead
@@ -99,7 +99,7 @@ class FakeLedger:
 
     def __init__(self, store: FakeStore) -> None:
         self.store = store
-        self.pending: list[tuple[list[LeafRow], list[StoredHash], SignedTreeHead]] = []
+        self.pending: list[tuple[list[LeafRow], SignedTreeHead]] = []
         self.locked = False
 
     def lock_for_append(self) -> int:
@@ -109,11 +109,9 @@ class FakeLedger:
     def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
         return [self.store.hashes[i] for i in indexes]
 
-    def append(
-        self, leaves: Sequence[LeafRow], hashes: Sequence[StoredHash], head: SignedTreeHead
-    ) -> None:
+    def append(self, leaves: Sequence[LeafRow], head: SignedTreeHead) -> None:
         assert self.locked, "appended without the lock"
-        self.pending.append((list(leaves), list(hashes), head))
+        self.pending.append((list(leaves), head))
 
     def leaf_of_event(self, event_id: int) -> LeafRow | None:
         return next((row for row in self.store.leaves if row.event_id == event_id), None)
@@ -146,9 +144,13 @@ class FakeUnitOfWork:
         pass  # nothing committed is kept: like a rollback
 
     def commit(self) -> None:
-        for leaves, hashes, head in self.ledger.pending:
+        for leaves, head in self.ledger.pending:
             self.store.leaves += leaves
-            self.store.hashes.update(hashes)
+            for row in leaves:  # each row's hashes, at consecutive stored indexes
+                first = stored_hash_index(0, row.leaf_index)
+                for level in range(len(row.hashes) // HASH_SIZE):
+                    value = row.hashes[level * HASH_SIZE : (level + 1) * HASH_SIZE]
+                    self.store.hashes[first + level] = value
             self.store.tree_heads.append(head)
         for key, row in self.events.pending:
             self.store.events[key] = (len(self.store.events) + 1, row)

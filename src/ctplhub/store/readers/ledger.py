@@ -3,11 +3,13 @@ per engine, beside the coverage readers and built the same way: psycopg's async 
 straight from the event loop on PostgreSQL, the standard library's ``sqlite3`` on worker
 threads on SQLite (docs/DECISIONS.md, "Ledger endpoints and the standalone verifier").
 
-A proof is one statement: the stored hashes it needs (``WHERE idx = ANY(:ids)``, or
-``json_each`` on SQLite, as ``store/statements.py`` passes lists), guarded by the latest
-signed tree size in the same statement, so a proof for a tree nobody signed reads no
-hash and costs no second round trip when it is valid. At 10,000,000 leaves that is at most
-about 48 primary-key lookups.
+A proof is one statement: the rows of the leaves that hold the stored hashes it needs
+(``ledger.leaves_holding``; ``WHERE leaf_index = ANY(:ids)``, or ``json_each`` on SQLite,
+as ``store/statements.py`` passes lists), guarded by the latest signed tree size in the
+same statement, so a proof for a tree nobody signed reads no hash and costs no second
+round trip when it is valid; the hashes are cut from the rows' ``hashes`` in Python
+(``ledger.hashes_from_rows``). At 10,000,000 leaves that is at most about 48
+primary-key lookups.
 
 ``sync_hash_reader`` is the same read as a ``ledger.HashReader`` on an SQLAlchemy
 connection, for callers that already hold one (commands, tests).
@@ -39,24 +41,30 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, make_url
 
-from ctplhub.ledger import HashReader, StoredHashesMissing, stored_hash_index
+from ctplhub.ledger import (
+    HASH_SIZE,
+    HashReader,
+    StoredHashesMissing,
+    hashes_from_rows,
+    leaves_holding,
+)
 from ctplhub.services.ledger_proofs import LedgerEntry, SignedTreeHead
 from ctplhub.store.repositories.ledger import head_of_row
 from ctplhub.store.statements import PG_DIALECT, SQLITE_DIALECT
-from ctplhub.store.tables import ledger_hashes, ledger_leaves, ledger_tree_heads
+from ctplhub.store.tables import ledger_leaves, ledger_tree_heads
 
-LEAF, HASH = 0, 1  # the kinds of rows of the entries statement
-GUARD_PASSED = -1  # the ``idx`` of the hashes statement's sentinel row
+GUARD_PASSED = -1  # the ``leaf_index`` of the hashes statement's sentinel row
 
 
 @dataclass(frozen=True, slots=True)
 class LedgerStatements:
     """SQL text of the ledger reads, for one engine's driver."""
 
-    hashes: str  # ids, size -> (idx, hash) + a sentinel row; none unless size is signed
+    hashes: str  # ids (leaves), size -> (leaf_index, hashes) + a sentinel row; none unless
+    # size is signed
     latest_head: str  # -> (tree_size, root_hash, timestamp_ms, kid, signature) or none
     head_by_size: str  # size -> the same
-    entries: str  # start, end, ids -> (kind, leaf_index or idx, entry or hash)
+    entries: str  # start, end -> (leaf_index, entry, hashes)
 
 
 def _signed_size() -> Any:
@@ -78,12 +86,12 @@ def _text(statement: Any, engine: str) -> str:
 
 @cache
 def ledger_statements(engine: str) -> LedgerStatements:
-    h, t, lv = ledger_hashes.c, ledger_tree_heads.c, ledger_leaves.c
+    t, lv = ledger_tree_heads.c, ledger_leaves.c
     size = bindparam("size", type_=BigInteger)
     signed = size <= _signed_size()
     # The sentinel row says the guard passed, so a refusal and a broken store differ.
     hashes = union_all(
-        select(h.idx, h.hash).where(_member(h.idx, "ids", engine), signed),
+        select(lv.leaf_index, lv.hashes).where(_member(lv.leaf_index, "ids", engine), signed),
         select(literal_column(str(GUARD_PASSED)), null()).where(signed),
     )
     head_columns = (t.tree_size, t.root_hash, t.timestamp_ms, t.kid, t.signature)
@@ -91,59 +99,59 @@ def ledger_statements(engine: str) -> LedgerStatements:
         t.tree_size == select(func.max(t.tree_size)).scalar_subquery()
     )
     by_size = select(*head_columns).where(t.tree_size == bindparam("size", type_=BigInteger))
-    leaves = select(literal_column(str(LEAF)).label("kind"), lv.leaf_index, lv.entry).where(
-        lv.leaf_index >= bindparam("start", type_=BigInteger),
-        lv.leaf_index < bindparam("end", type_=BigInteger),
-        lv.leaf_index < _signed_size(),
-    )
-    leaf_hashes = select(literal_column(str(HASH)), h.idx, h.hash).where(
-        _member(h.idx, "ids", engine)
+    entries = (
+        select(lv.leaf_index, lv.entry, lv.hashes)
+        .where(
+            lv.leaf_index >= bindparam("start", type_=BigInteger),
+            lv.leaf_index < bindparam("end", type_=BigInteger),
+            lv.leaf_index < _signed_size(),
+        )
+        .order_by(lv.leaf_index)
     )
     return LedgerStatements(
         hashes=_text(hashes, engine),
         latest_head=_text(latest, engine),
         head_by_size=_text(by_size, engine),
-        entries=_text(union_all(leaves, leaf_hashes), engine),
+        entries=_text(entries, engine),
     )
 
 
 def ordered(indexes: Sequence[int], rows: Sequence[Sequence[Any]]) -> list[bytes]:
-    """The hashes of ``rows`` (``idx``, ``hash``) in the order of ``indexes``; refuses a
-    read that misses one (a broken store, never a shorter proof)."""
-    found = {int(idx): bytes(value) for idx, value in rows}
-    try:
-        return [found[index] for index in indexes]
-    except KeyError as missing:
-        raise StoredHashesMissing(f"stored hash {missing} is not in ledger_hashes") from None
+    """The hashes ``indexes`` name, in their order, cut from ``rows`` (``leaf_index``,
+    ``hashes``); refuses a read that misses one (a broken store, never a shorter proof)."""
+    found = hashes_from_rows(indexes, {int(leaf): bytes(value) for leaf, value in rows})
+    if len(found) != len(indexes) or any(len(value) != HASH_SIZE for value in found):
+        raise StoredHashesMissing(
+            f"the leaves {leaves_holding(indexes)} do not hold all of stored hashes {indexes}"
+        )
+    return found
 
 
 def leaf_entries(rows: Sequence[Sequence[Any]]) -> list[LedgerEntry]:
-    """Pair each leaf row of the entries statement with its stored leaf hash."""
-    leaves = sorted((int(n), bytes(value)) for kind, n, value in rows if kind == LEAF)
-    hashes = {int(n): bytes(value) for kind, n, value in rows if kind == HASH}
+    """Each leaf row of the entries statement with its stored leaf hash (the first
+    ``HASH_SIZE`` bytes of its ``hashes``)."""
     out: list[LedgerEntry] = []
-    for leaf_index, entry in leaves:
-        index = stored_hash_index(0, leaf_index)
-        if index not in hashes:
-            raise StoredHashesMissing(f"leaf {leaf_index} has no stored hash at {index}")
-        out.append(LedgerEntry(leaf_index, entry, hashes[index]))
+    for leaf_index, entry, hashes in rows:
+        if len(hashes) < HASH_SIZE:
+            raise StoredHashesMissing(f"leaf {leaf_index} has no stored leaf hash")
+        out.append(LedgerEntry(int(leaf_index), bytes(entry), bytes(hashes[:HASH_SIZE])))
     return out
 
 
-def leaf_indexes(start: int, end: int) -> list[int]:
-    return [2 * n - n.bit_count() for n in range(start, end)]  # stored_hash_index(0, n)
+def _leaf_list(indexes: Sequence[int], engine: str) -> Any:
+    """The leaves holding ``indexes``, as the statements take a list on each engine."""
+    leaves = leaves_holding(indexes)
+    return leaves if engine == "postgresql" else json.dumps(leaves)
 
 
 def sync_hash_reader(conn: Connection) -> HashReader:
     """A ``HashReader`` over an SQLAlchemy connection (no signed-size guard)."""
     engine = conn.dialect.name
-    statement = select(ledger_hashes.c.idx, ledger_hashes.c.hash).where(
-        _member(ledger_hashes.c.idx, "ids", engine)
-    )
+    lv = ledger_leaves.c
+    statement = select(lv.leaf_index, lv.hashes).where(_member(lv.leaf_index, "ids", engine))
 
     def read(indexes: Sequence[int]) -> list[bytes]:
-        ids: Any = list(indexes) if engine == "postgresql" else json.dumps(list(indexes))
-        rows = conn.execute(statement, {"ids": ids}).all()
+        rows = conn.execute(statement, {"ids": _leaf_list(indexes, engine)}).all()
         return ordered(indexes, [tuple(row) for row in rows])
 
     return read
@@ -199,11 +207,11 @@ class PostgresLedgerReader:
         return head_of_row(tuple(found[0])) if found else None
 
     async def hashes(self, indexes: Sequence[int], *, tree_size: int) -> list[bytes] | None:
-        found = await self.rows(self._sql.hashes, {"ids": list(indexes), "size": tree_size})
-        return _checked(indexes, found)
+        params = {"ids": _leaf_list(indexes, "postgresql"), "size": tree_size}
+        return _checked(indexes, await self.rows(self._sql.hashes, params))
 
     async def entries(self, start: int, end: int) -> list[LedgerEntry]:
-        params = {"start": start, "end": end, "ids": leaf_indexes(start, end)}
+        params = {"start": start, "end": end}
         return leaf_entries(await self.rows(self._sql.entries, params))
 
 
@@ -255,11 +263,11 @@ class SqliteLedgerReader:
         return head_of_row(tuple(found[0])) if found else None
 
     async def hashes(self, indexes: Sequence[int], *, tree_size: int) -> list[bytes] | None:
-        params = {"ids": json.dumps(list(indexes)), "size": tree_size}
+        params = {"ids": _leaf_list(indexes, "sqlite"), "size": tree_size}
         return _checked(indexes, await self.rows(self._sql.hashes, params))
 
     async def entries(self, start: int, end: int) -> list[LedgerEntry]:
-        params = {"start": start, "end": end, "ids": json.dumps(leaf_indexes(start, end))}
+        params = {"start": start, "end": end}
         return leaf_entries(await self.rows(self._sql.entries, params))
 
 

@@ -1,5 +1,5 @@
 """The ledger tables inside a unit of work (DESIGN §6): the append lock, the compact-range
-read, the bulk write of leaves and hashes, and what an idempotent repeat reads back.
+read, the bulk write of the leaves, and what an idempotent repeat reads back.
 
 The append lock is what keeps one log across processes. On PostgreSQL it is a
 transaction-scoped advisory lock (``pg_advisory_xact_lock``), released by the commit or
@@ -8,9 +8,14 @@ a write that changes nothing (it holds it already after the events' INSERT; the 
 makes the rule independent of what came before). Either way the tree size is read only
 afterwards, so no two transactions ever read the same size.
 
-Leaves and hashes go in with binary ``COPY`` on PostgreSQL (``pg_bulk``) and with the
-driver's ``executemany`` on SQLite: a chunk's thousands of rows skip SQLAlchemy's
-per-row parameter processing.
+Each leaf is one row that also carries the stored hashes appending it wrote (its leaf
+hash, then the subtrees it completes; ``ledger/storage.py``), so a chunk of events writes
+one ledger row per event, not three (docs/DECISIONS.md, "Ledger: one row per leaf"). The
+rows go in with binary ``COPY`` on PostgreSQL (``pg_bulk``) and with the driver's
+``executemany`` on SQLite: a chunk's thousands of rows skip SQLAlchemy's per-row
+parameter processing. A stored hash is read back from its leaf's row
+(``ledger.stored_hash_home``): the compact range before a batch, at most ``1 + log2(n)``
+hashes, is one primary-key query for as many rows.
 """
 
 from __future__ import annotations
@@ -19,15 +24,14 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, bindparam, text
 
-from ctplhub.ledger import StoredHash, TreeHead
+from ctplhub.ledger import TreeHead, hashes_from_rows, leaves_holding
 from ctplhub.services.ledger_ports import LeafRow
 from ctplhub.services.ledger_proofs import SignedTreeHead
 from ctplhub.store.pg_bulk import CopyColumns, copy_in, driver_cursor
-from ctplhub.store.tables import ledger_hashes, ledger_leaves
+from ctplhub.store.tables import ledger_leaves
 
 APPEND_LOCK = 0x6374706C6C656467  # "ctplledg": the one advisory lock key of the ledger
 _LEAVES = CopyColumns.of(ledger_leaves, LeafRow._fields)
-_HASHES = CopyColumns.of(ledger_hashes, StoredHash._fields)
 _SIZE = text("SELECT tree_size FROM ledger_tree_heads ORDER BY tree_size DESC LIMIT 1")
 _HEAD_COLUMNS = "tree_size, root_hash, timestamp_ms, kid, signature"
 _COVERING = text(
@@ -39,12 +43,17 @@ _INSERT_HEAD = text(
     "VALUES (:tree_size, :root_hash, :timestamp_ms, :kid, :signature)"
 )
 _LEAF_OF = text(
-    "SELECT leaf_index, event_id, entry, salts_enc FROM ledger_leaves WHERE event_id = :event"
+    "SELECT leaf_index, event_id, entry, salts_enc, hashes FROM ledger_leaves "
+    "WHERE event_id = :event"
 )
-_HASHES_IN = text("SELECT idx, hash FROM ledger_hashes WHERE idx IN :ids").bindparams(
-    bindparam("ids", expanding=True)
+_HASHES_IN = text(
+    "SELECT leaf_index, hashes FROM ledger_leaves WHERE leaf_index IN :leaves"
+).bindparams(bindparam("leaves", expanding=True))
+_HASHES_ANY = text("SELECT leaf_index, hashes FROM ledger_leaves WHERE leaf_index = ANY(:leaves)")
+_INSERT_LEAVES = (
+    f"INSERT INTO ledger_leaves ({', '.join(LeafRow._fields)}) "
+    f"VALUES ({', '.join('?' for _ in LeafRow._fields)})"
 )
-_HASHES_ANY = text("SELECT idx, hash FROM ledger_hashes WHERE idx = ANY(:ids)")
 
 
 def head_of_row(row: Sequence[object]) -> SignedTreeHead:
@@ -71,28 +80,18 @@ class SqlLedgerRepository:
         if not indexes:
             return []
         query = _HASHES_ANY if self._postgres else _HASHES_IN
-        found = {
-            idx: bytes(value) for idx, value in self._conn.execute(query, {"ids": list(indexes)})
-        }
-        # A missing index leaves the answer short, which the ledger refuses by name.
-        return [found[idx] for idx in indexes if idx in found]
+        rows = self._conn.execute(query, {"leaves": leaves_holding(indexes)})
+        # A missing row leaves the answer short, which the ledger refuses by name.
+        return hashes_from_rows(indexes, {int(leaf): bytes(value) for leaf, value in rows})
 
-    def append(
-        self, leaves: Sequence[LeafRow], hashes: Sequence[StoredHash], head: SignedTreeHead
-    ) -> None:
+    def append(self, leaves: Sequence[LeafRow], head: SignedTreeHead) -> None:
         if self._postgres:
             with driver_cursor(self._conn) as cursor:
                 copy_in(cursor, "ledger_leaves", _LEAVES, leaves)
-                copy_in(cursor, "ledger_hashes", _HASHES, hashes)
         else:
             driver = self._conn.connection.driver_connection
             assert driver is not None
-            driver.executemany(
-                "INSERT INTO ledger_leaves (leaf_index, event_id, entry, salts_enc) "
-                "VALUES (?, ?, ?, ?)",
-                leaves,
-            )
-            driver.executemany("INSERT INTO ledger_hashes (idx, hash) VALUES (?, ?)", hashes)
+            driver.executemany(_INSERT_LEAVES, leaves)
         self._conn.execute(
             _INSERT_HEAD,
             {
@@ -108,7 +107,7 @@ class SqlLedgerRepository:
         row = self._conn.execute(_LEAF_OF, {"event": event_id}).first()
         if row is None:
             return None
-        return LeafRow(row[0], row[1], bytes(row[2]), bytes(row[3]))
+        return LeafRow(row[0], row[1], bytes(row[2]), bytes(row[3]), bytes(row[4]))
 
     def head_covering(self, leaf_index: int) -> SignedTreeHead | None:
         row = self._conn.execute(_COVERING, {"leaf": leaf_index}).first()
