@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from ctplhub.domain.policy import EventType, state_rank
+from ctplhub.domain.records import fast_init
 
 _DAY = timedelta(days=1)
 
@@ -60,6 +61,7 @@ def _require_aware(value: datetime, name: str) -> None:
         raise ValueError(f"{name} must be timezone-aware, got {value.isoformat()}")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PolicyState:
     """One version of a policy: just what the status algorithm needs."""
@@ -99,6 +101,7 @@ class PolicyState:
         return (self.coverage_start, end) if end > self.coverage_start else None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Gap:
     """An uncovered stretch ``[start, end)`` in the look-back window."""
@@ -107,6 +110,7 @@ class Gap:
     end: datetime
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CoverageResult:
     at: datetime

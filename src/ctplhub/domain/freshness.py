@@ -13,12 +13,14 @@ from datetime import datetime, timedelta
 
 from ctplhub.domain.coverage import CoverageStatus
 from ctplhub.domain.instants import format_optional
+from ctplhub.domain.records import fast_init
 
 BAD_NEWS = frozenset(
     {CoverageStatus.LAPSED, CoverageStatus.EXPIRING_SOON, CoverageStatus.NO_RECORD}
 )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class InsurerInfo:
     code: str
@@ -30,6 +32,7 @@ class InsurerInfo:
         return self.last_sync_at is None or now - self.last_sync_at > stale_after
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Source:
     """An insurer an answer draws on (or whose silence it must mention), and how fresh
@@ -40,6 +43,7 @@ class Source:
     stale: bool
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Caveat:
     """Something a reader must know before trusting the answer: ``code`` for scripts

@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Literal, get_args
 
 from ctplhub.domain.errors import InvalidIdNumber, InvalidPlate, InvalidVin
+from ctplhub.domain.records import fast_init
 
 PlateKind = Literal["ordinary", "new_energy_small", "new_energy_large"]
 IdType = Literal["resident_id", "uscc", "other"]
@@ -118,6 +119,7 @@ def _plate_kind(plate: str) -> PlateKind:
     return "new_energy_small"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Plate:
     """A vehicle registration plate (号牌, GA 36-2018) in compact canonical form."""
@@ -207,6 +209,7 @@ def with_vin_check_digit(vin17: str) -> str:
     return f"{vin17[:8]}{vin_check_digit(vin17)}{vin17[9:]}"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Vin:
     """A vehicle identification number (车辆识别代号, GB 16735 / ISO 3779)."""
@@ -302,6 +305,7 @@ def _check_uscc(value: str) -> None:
             )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class IdNumber:
     """An owner's identity number: resident ID (GB 11643), USCC (GB 32100) or other."""

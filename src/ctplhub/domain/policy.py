@@ -19,6 +19,7 @@ from typing import Any
 from ctplhub.domain.errors import Conflict, PolicyClosed, ValidationFailed
 from ctplhub.domain.identifiers import IdNumber, Plate, Vin
 from ctplhub.domain.instants import parse_instant
+from ctplhub.domain.records import fast_init
 
 
 class EventType(StrEnum):
@@ -98,6 +99,7 @@ def normalise_insurer_code(raw: object) -> str:
     return raw.strip().upper()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PolicyEvent:
     """One event on one policy, parsed and normalised."""
@@ -319,6 +321,7 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"  # identical re-send: a no-op
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PolicyHead:
     """The version of a policy that rules it: its state (DESIGN §2.4)."""

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ctplhub.domain.coverage import PolicyState
+from ctplhub.domain.records import fast_init
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PlateClaim:
     """One event's statement that ``vin`` carried ``plate`` from ``occurred_at``."""
@@ -39,6 +41,7 @@ class PlateClaim:
         return (self.occurred_at, self.seq)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class VehicleHistory:
     """What the registry holds about one vehicle: the plate claims of all its events,

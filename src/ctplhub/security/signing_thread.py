@@ -11,35 +11,31 @@ hand-over costs the loop a few microseconds an answer (docs/PERFORMANCE.md).
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 from collections.abc import Callable
 
 _Item = tuple[bytes, "asyncio.Future[bytes]", asyncio.AbstractEventLoop]
+_STOP = None  # handed over by ``close``: the thread ends after the turn that takes it
 
 
 class SigningThread:
+    """The hand-over is a ``queue.SimpleQueue``: a put is one C call that wakes the
+    thread, where a ``threading.Event`` (a Python-level condition variable) cost the loop
+    5 % of its busy time under load (docs/PERFORMANCE.md)."""
+
     def __init__(self, sign: Callable[[bytes], bytes]) -> None:
         self._sign = sign
-        self._pending: list[_Item] = []
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()  # starting and stopping the thread
         self._thread: threading.Thread | None = None
-        self._stopping = False
 
     async def sign(self, message: bytes) -> bytes:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bytes] = loop.create_future()
-        with self._lock:
-            if self._thread is None:
-                self._stopping = False
-                self._thread = threading.Thread(
-                    target=self._run, name="ctplhub-signing", daemon=True
-                )
-                self._thread.start()
-            self._pending.append((message, future, loop))
-            first = len(self._pending) == 1
-        if first:
-            self._wake.set()
+        if self._thread is None:
+            self._start()
+        self._queue.put((message, future, loop))
         return await future
 
     def close(self) -> None:
@@ -47,20 +43,36 @@ class SigningThread:
         new one."""
         with self._lock:
             thread, self._thread = self._thread, None
-            self._stopping = True
-        self._wake.set()
         if thread is not None:
+            self._queue.put(_STOP)
             thread.join()
 
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="ctplhub-signing", daemon=True
+                )
+                self._thread.start()
+
     def _run(self) -> None:
+        take, take_now = self._queue.get, self._queue.get_nowait
         while True:
-            self._wake.wait()
-            with self._lock:
-                batch, self._pending = self._pending, []
-                self._wake.clear()
-                stopping = self._stopping
+            batch = [take()]
+            try:
+                while True:
+                    batch.append(take_now())
+            except queue.Empty:
+                pass
+            # Everything taken is signed, what was handed over after a stop included, so
+            # no waiter is left behind; then the thread ends if a stop was among it.
             done: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[bytes], bytes]]] = {}
-            for message, future, loop in batch:
+            stopping = False
+            for item in batch:
+                if item is _STOP:
+                    stopping = True
+                    continue
+                message, future, loop = item
                 done.setdefault(loop, []).append((future, self._sign(message)))
             for loop, results in done.items():
                 if not loop.is_closed():

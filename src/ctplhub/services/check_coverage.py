@@ -22,6 +22,7 @@ from ctplhub.domain.errors import NotFound, ValidationFailed
 from ctplhub.domain.freshness import Caveat, Freshness, Source
 from ctplhub.domain.identifiers import Plate, mask_vin
 from ctplhub.domain.instants import parse_instant
+from ctplhub.domain.records import fast_init
 from ctplhub.domain.vehicle import VehicleHistory
 from ctplhub.services.ids import new_answer_id
 from ctplhub.services.insurer_directory import InsurerDirectory
@@ -36,6 +37,7 @@ STATUS_LOOKUP = "coverage_status_lookup"
 _OWNER_LOOKUP = replace(OWNER, purpose=STATUS_LOOKUP)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CoverageQuery:
     """The question as it arrived: checked by :meth:`CheckCoverage.query`."""
@@ -51,6 +53,7 @@ class CoverageQuery:
         return self.vin_last6 is not None or self.owner_id_number is not None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PolicyView:
     """A policy as an answer shows it; ``coverage_end`` is the end of the cover it really
@@ -63,6 +66,7 @@ class PolicyView:
     coverage_end: datetime
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class FullAnswer:
     """The verified answer of §3.1, before it is signed."""
@@ -85,6 +89,7 @@ class FullAnswer:
     caveats: tuple[Caveat, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ShortAnswer:
     """Without a verification factor: covered or not, nothing personal (§3)."""
@@ -120,6 +125,7 @@ def normalise_factor(raw: object, field: str) -> str:
     return unicodedata.normalize("NFKC", raw).replace(" ", "").upper()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class _Ask:
     """A coverage question, parsed."""

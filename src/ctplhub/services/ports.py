@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from ctplhub.domain.policy import PolicyHead
+from ctplhub.domain.records import fast_init
 from ctplhub.domain.vehicle import VehicleSnapshot
 
 if TYPE_CHECKING:  # the ledger's ports import this module's Clock
@@ -23,6 +24,7 @@ EventKey = tuple[str, str, int]
 PolicyKey = tuple[str, str]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StoredEventRef:
     """What an idempotent repeat needs to answer as the first time did."""
@@ -60,6 +62,7 @@ class NewEventRow(NamedTuple):
     content_hash: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HeadRow:
     """A policy's new highest version (the state coverage is computed from)."""
@@ -75,6 +78,7 @@ class HeadRow:
     event_index: int  # position in the batch of rows being inserted
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class InsurerRecord:
     code: str
@@ -85,6 +89,7 @@ class InsurerRecord:
     last_sync_at: datetime | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class InsurerKeyRecord:
     key_id: str
@@ -94,6 +99,7 @@ class InsurerKeyRecord:
     valid_until: datetime | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class UserRecord:
     """An account as services see it: never its token or password hash."""
@@ -106,6 +112,7 @@ class UserRecord:
     has_password: bool
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Activity:
     accepted: int
@@ -241,6 +248,7 @@ def chunked(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
 # --- The access log (DESIGN §5.3): who read which vehicle's data, and why. ---
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Reader:
     """Who reads a vehicle's data and why: ``actor`` is a user name, an insurer code or
@@ -253,6 +261,7 @@ class Reader:
     request_id: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AccessEntry:
     """One read as its vehicle's owner sees it: when, by which role, why."""

@@ -23,12 +23,14 @@ from ctplhub.domain.errors import DomainError, ValidationFailed
 from ctplhub.domain.freshness import Caveat
 from ctplhub.domain.identifiers import Plate, Vin
 from ctplhub.domain.instants import parse_instant
+from ctplhub.domain.records import fast_init
 from ctplhub.services.insurer_directory import InsurerDirectory
 from ctplhub.services.ports import AccessLog, Clock, Reader, VehicleReader
 
 _YIELD_EVERY = 500  # items answered between turns of the event loop: others wait less
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class VerifiedItem:
     """An item answered: by plate (``plate``) or by VIN (``vin``)."""
@@ -46,6 +48,7 @@ class VerifiedItem:
         return self.status.covered
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RejectedItem:
     """An item that could not be answered, echoing what was given where it was text."""
@@ -59,6 +62,7 @@ class RejectedItem:
 VerifyResult = VerifiedItem | RejectedItem
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class _Item:
     plate: Plate | None

@@ -92,7 +92,7 @@ class PostgresVehicleReader:
         async with pool.connection() as conn, conn.cursor(binary=True) as cur:
             await cur.execute(sql, {"plates": plates, "vins": vins})
             rows = await cur.fetchall()
-        return vehicle_histories(rows, _as_is)
+        return vehicle_histories(rows)  # psycopg gives aware datetimes for timestamptz
 
     async def insurers(self) -> list[InsurerRecord]:
         pool = await self._pool()
