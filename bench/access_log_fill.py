@@ -4,7 +4,10 @@ The access log's cost on PostgreSQL grows with its size (docs/PERFORMANCE.md §7
 on an empty log, 86-87 % at 0.6-0.9M rows, whose random-keyed index outgrew the buffer
 cache), so a figure means little without the size of the log it was taken on. This
 fills the log up to a number of entries spread evenly over the past 12 months, as a
-registry's would be, through the application's own store: binary ``COPY`` into the
+registry's would be, and makes sure the current month's partition holds a month's share
+of them (a twelfth) whatever the day: each insert touches only that month's index, so
+its size is what the figure depends on, and the end of a month is the worst case. The
+rows go through the application's own store: binary ``COPY`` into the
 monthly partitions on PostgreSQL (each month made first, as the writer makes it), its
 multi-row ``INSERT`` into the log's own file on SQLite. A log that already holds enough
 is left alone, so ``--reuse`` runs do not fill it again.
@@ -18,6 +21,7 @@ from typing import Any
 
 import psycopg
 from common import Home, count_rows, db_url, log
+from psycopg import sql
 
 from ctplhub.services.ports import AccessRow
 from ctplhub.store.access_log_partitions import month_of, partition_name
@@ -39,29 +43,51 @@ _READERS = (
 )
 
 
-def synthetic_rows(first: int, last: int, total: int, start: datetime) -> list[AccessRow]:
-    """Entries ``first`` to ``last`` (excluded) of ``total`` spread evenly over ``SPAN``
+def synthetic_rows(
+    first: int, last: int, total: int, start: datetime, span: timedelta
+) -> list[AccessRow]:
+    """Entries ``first`` to ``last`` (excluded) of ``total`` spread evenly over ``span``
     from ``start``, each of a random vehicle."""
-    step = SPAN / total
+    step = span / total
     return [
         AccessRow(start + step * n, *_READERS[n % len(_READERS)], os.urandom(32), f"{n:016x}")
         for n in range(first, last)
     ]
 
 
+def _rows_since(home: Home, since: datetime) -> int:
+    if home.engine != "postgresql":
+        return 0 if since > datetime.now(UTC) else count_rows(home, "access_log") or 0
+    with psycopg.connect(db_url(home.db), autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM access_log WHERE at >= %s", (since,)).fetchone()
+    return int(row[0]) if row else 0
+
+
 def fill_access_log(home: Home, wanted: int, now: datetime | None = None) -> int:
-    """Add entries until the log holds ``wanted``; returns how many it holds."""
+    """Add entries until the log holds ``wanted`` over the past 12 months and the current
+    month holds ``wanted / 12``; returns how many the log holds."""
+    now = now or datetime.now(UTC)
+    month_start = datetime(now.year, now.month, 1, tzinfo=UTC)
     held = count_rows(home, "access_log") or 0
-    if held >= wanted:
+    in_month = _rows_since(home, month_start)
+    this_month = max(0, wanted // 12 - in_month)
+    earlier = max(0, wanted - held - this_month)
+    if not (this_month or earlier):
         return held
-    missing = wanted - held
-    start = (now or datetime.now(UTC)) - SPAN
-    log(f"  filling the access log with {missing:,} entries over the past 12 months ...")
+    log(
+        f"  filling the access log: {earlier:,} entries over the past 12 months, "
+        f"{this_month:,} in this month's partition ..."
+    )
     engine = make_engine(home.url)
     try:
         store = SqlAccessLogStore(engine)
-        for first in range(0, missing, _BATCH):
-            store.append(synthetic_rows(first, min(first + _BATCH, missing), missing, start))
+        for total, start, span in (
+            (earlier, now - SPAN, month_start - (now - SPAN)),
+            (this_month, month_start, now - month_start),
+        ):
+            for first in range(0, total, _BATCH):
+                last = min(first + _BATCH, total)
+                store.append(synthetic_rows(first, last, total, start, span))
     finally:
         engine.dispose()
     return count_rows(home, "access_log") or 0
@@ -75,10 +101,11 @@ def current_partition(home: Home, now: datetime | None = None) -> dict[str, Any]
     name = partition_name(month_of(now or datetime.now(UTC)))
     with psycopg.connect(db_url(home.db), autocommit=True) as conn:
         row = conn.execute(
-            "SELECT pg_total_relation_size(to_regclass(%s)), "
-            "pg_indexes_size(to_regclass(%s)), "
-            "(SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s))",
-            (name, name, name),
+            sql.SQL(
+                "SELECT pg_total_relation_size(to_regclass(%s)), "
+                "pg_indexes_size(to_regclass(%s)), (SELECT count(*) FROM {})"
+            ).format(sql.Identifier(name)),
+            (name, name),
         ).fetchone()
     total, indexes, estimate = row if row else (None, None, None)
-    return {"partition": name, "bytes": total, "index_bytes": indexes, "rows_estimate": estimate}
+    return {"partition": name, "bytes": total, "index_bytes": indexes, "rows": estimate}

@@ -5,10 +5,16 @@ The figure: with every accepted event appended to the Merkle log in its own tran
 ingest keeps at least 80 % of its rate without the ledger, in the same run, on the same
 events, on each engine.
 
-"Without" is the code just before the ledger was wired (``--baseline-rev``, cb705a2:
-the ledger's pure core and tables exist, nothing writes them), exported from git and run
-by the same Python with the same packages, as ``bench_ingest`` and ``bench_privacy`` do
-with their "code before". Rounds alternate without -> with, ``--repeats`` times, each a
+"Without" is, by default (``--baseline-rev same``), this very code with the ledger cut
+out: a copy of ``src/`` in which ``ReportEvents._store`` neither builds the entries nor
+appends them (the two statements are removed by text, and the bench stops if either is
+not found exactly once), so the two variants differ by the ledger and nothing else. The
+"without" rounds must leave no leaf behind, which the bench checks. ``--baseline-rev
+REV`` instead runs the code at a git revision, e.g. cb705a2, the code just before the
+ledger was wired (its pure core and tables exist, nothing writes them), exported from git
+and run by the same Python with the same packages, as ``bench_ingest`` and
+``bench_privacy`` do with their "code before"; that also counts whatever else changed
+since. Rounds alternate without -> with, ``--repeats`` times, each a
 fresh database (DROP/CREATE or a new SQLite file, ``ctplhub init``, the five insurers)
 loaded with ``ctplhub import FILE --insurer CODE --json`` per insurer file; wall time
 covers the whole processes. Medians and the ratio are reported, with the leaves and tree
@@ -22,12 +28,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+from pathlib import Path
 from typing import Any
 
 from bench_ingest import baseline_source, fleet_files
 from common import (
     ENGINES,
+    OUT,
+    PYTHON,
+    ROOT,
     FleetFiles,
     Home,
     add_wait_quiet,
@@ -51,11 +62,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--db", default="ctplhub_bench_ledger_ingest", help="database (recreated)")
     parser.add_argument("--repeats", type=int, default=3, help="alternating rounds of each")
-    parser.add_argument("--baseline-rev", default="cb705a2", help="the code without the ledger")
+    parser.add_argument(
+        "--baseline-rev",
+        default="same",
+        help="the code without the ledger: `same` (this code, the ledger cut out) or a git rev",
+    )
     parser.add_argument(
         "--keep-files", action="store_true", help="keep the NDJSON files (and reuse them)"
     )
     add_wait_quiet(parser)
+
+
+# The two statements of ``ReportEvents._store`` that are the ledger's part of ingest.
+_LEDGER_STATEMENTS = (
+    "                entries.append(build_entry(canonical))\n",
+    "            if rows:  # last: the append lock is held from here to the commit\n"
+    "                appended = self._ledger.append(uow.ledger, entries, event_ids, now)\n",
+)
+
+
+def ledgerless_source() -> list[str]:
+    """``[python, src folder]`` of a copy of this ``src/`` whose ingest skips the ledger."""
+    folder = OUT / "baseline-ledgerless"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(Path(ROOT) / "src", folder / "src")
+    module = folder / "src" / "ctplhub" / "services" / "report_events.py"
+    text = module.read_text()
+    for statement in _LEDGER_STATEMENTS:
+        if text.count(statement) != 1:
+            raise RuntimeError(f"report_events.py changed; cannot cut {statement!r}")
+        text = text.replace(statement, "")
+    module.write_text(text)
+    return [PYTHON, str(folder / "src")]
 
 
 def one_round(fleet: FleetFiles, db: str, engine: str, command: list[str] | None) -> dict[str, Any]:
@@ -81,7 +119,10 @@ def one_round(fleet: FleetFiles, db: str, engine: str, command: list[str] | None
 
 
 def run_engine(args: argparse.Namespace, fleet: FleetFiles, engine: str) -> dict[str, Any]:
-    before = baseline_source(args.baseline_rev)
+    if args.baseline_rev == "same":
+        before = ledgerless_source()
+    else:
+        before = baseline_source(args.baseline_rev)
     rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
     for attempt in range(1, args.repeats + 1):
         for name, command in (("without", before), ("with", None)):
@@ -89,6 +130,8 @@ def run_engine(args: argparse.Namespace, fleet: FleetFiles, engine: str) -> dict
                 wait_quiet(args.wait_quiet)
             rounds[name].append(one_round(fleet, args.db, engine, command))
         w, o = rounds["without"][-1], rounds["with"][-1]
+        if args.baseline_rev == "same" and w["leaves_in_db"]:
+            raise RuntimeError("the round without the ledger wrote leaves")
         log(
             f"  {engine} run {attempt}: without {w['events_per_s']:,} events/s | with "
             f"{o['events_per_s']:,} events/s ({o['leaves_in_db']:,} leaves, "
@@ -129,10 +172,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _without(rev: str) -> str:
+    return "this code, the ledger cut out" if rev == "same" else f"code at {rev}"
+
+
 def summary_lines(result: dict[str, Any]) -> list[str]:
     return [
         f"batch ingest on {engine}: with the ledger {e['with']['events_per_s_median']:,} "
-        f"events/s, without (code at {e['baseline_rev']}) "
+        f"events/s, without ({_without(e['baseline_rev'])}) "
         f"{e['without']['events_per_s_median']:,} events/s -> {e['ratio_with_over_without']:.1%} "
         f"(the ledger costs {e['ledger_cost_share']:.1%}; target <= 20 %: "
         f"{'met' if e['target_ratio_ge_0.80'] else 'MISSED'}); per run {e['ratio_per_run']}"

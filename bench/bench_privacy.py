@@ -218,7 +218,7 @@ def _partition_text(partition: dict[str, Any]) -> str:
     return (
         f"{partition['partition']} {partition['bytes'] / 2**20:,.1f} MB "
         f"(indexes {partition['index_bytes'] / 2**20:,.1f} MB), "
-        f"~{max(partition['rows_estimate'], 0):,.0f} rows"
+        f"{partition['rows']:,} rows"
     )
 
 
