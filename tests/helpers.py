@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from ctplhub.bootstrap import Container
 from ctplhub.client import CtplHubClient
@@ -96,9 +96,12 @@ def run_reads(container: Container, reads: Callable[[], Awaitable[T]]) -> T:
 
 
 @contextmanager
-def postgres_database(url_of_any: str, name: str) -> Iterator[str]:
+def postgres_database(
+    url_of_any: str, name: str, *, revision: str | None = "head"
+) -> Iterator[str]:
     """A new PostgreSQL database ``name`` on the server of ``url_of_any``, migrated to
-    head and never analysed; dropped afterwards."""
+    ``revision`` (``None``: no schema at all, for a migration test) and never analysed;
+    dropped afterwards."""
     name += os.environ.get("CTPLHUB_TEST_DB_TAG", "")  # two runs on one server keep apart
     admin = create_engine(
         "postgresql+psycopg://" + url_of_any.split("://", 1)[1], isolation_level="AUTOCOMMIT"
@@ -108,14 +111,27 @@ def postgres_database(url_of_any: str, name: str) -> Iterator[str]:
             conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             conn.execute(text(f"CREATE DATABASE {name}"))
         url = f"{url_of_any.rsplit('/', 1)[0]}/{name}"
-        migrating = make_engine(url)
-        migrate(migrating)
-        migrating.dispose()
+        if revision is not None:
+            migrating = make_engine(url)
+            migrate(migrating, revision)
+            migrating.dispose()
         yield url
         with admin.connect() as conn:
             conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     finally:
         admin.dispose()
+
+
+@contextmanager
+def blank_engine(url_of_any: str, name: str) -> Iterator[Engine]:
+    """An engine on a new PostgreSQL database with no schema at all (for migration
+    tests), disposed and the database dropped afterwards."""
+    with postgres_database(url_of_any, name, revision=None) as url:
+        engine = make_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def copy_sqlite_database(source: Path, target: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 from ctplhub.services.ports import AccessRow
@@ -23,6 +23,7 @@ from ctplhub.store import access_log_partitions
 from ctplhub.store.access_log_partitions import month_of, next_month, partition_name
 from ctplhub.store.repositories.access_log import SqlAccessLogStore
 from ctplhub.store.schema import alembic_config, make_engine, migrate
+from helpers import blank_engine
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -317,21 +318,8 @@ def _month_from(name: str) -> date:
 @pytest.fixture
 def blank(database_url: str) -> Iterator[Engine]:
     """A PostgreSQL database with no schema at all, on the server of ``database_url``."""
-    name = "ctplhub_access_log_months" + os.environ.get("CTPLHUB_TEST_DB_TAG", "")
-    admin = create_engine(
-        "postgresql+psycopg://" + database_url.split("://", 1)[1], isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    engine = make_engine(f"{database_url.rsplit('/', 1)[0]}/{name}")
-    try:
+    with blank_engine(database_url, "ctplhub_access_log_months") as engine:
         yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
 
 
 _ALL = "SELECT id, at, actor, actor_role, purpose, vehicle_key, request_id FROM access_log"

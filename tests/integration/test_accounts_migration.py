@@ -3,16 +3,16 @@ before it get 30 days from the upgrade, not for ever and not none."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, select, text
 
 from ctplhub.store.schema import make_engine, migrate
 from ctplhub.store.tables import staff_sessions, users
+from helpers import blank_engine
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -24,21 +24,8 @@ def blank(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         engine.dispose()
         return
     server: str = request.getfixturevalue("postgres_url")  # skips, or fails in CI, if down
-    name = "ctplhub_accounts_migration" + os.environ.get("CTPLHUB_TEST_DB_TAG", "")
-    admin = create_engine(
-        "postgresql+psycopg://" + server.split("://", 1)[1], isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    engine = make_engine(f"{server.rsplit('/', 1)[0]}/{name}")
-    try:
+    with blank_engine(server, "ctplhub_accounts_migration") as engine:
         yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
 
 
 def test_existing_tokens_get_thirty_days_and_sessions_get_a_table(blank: Engine) -> None:

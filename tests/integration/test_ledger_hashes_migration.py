@@ -4,13 +4,12 @@ the same roots and proofs; the downgrade gives the same ``ledger_hashes`` back."
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, create_engine, inspect, select, text
+from sqlalchemy import Engine, inspect, select, text
 
 from ctplhub.ledger import (
     CompactRange,
@@ -23,6 +22,7 @@ from ctplhub.ledger import (
 from ctplhub.store.readers.ledger import sync_hash_reader
 from ctplhub.store.schema import alembic_config, make_engine, migrate
 from ctplhub.store.tables import ledger_leaves
+from helpers import blank_engine
 
 BEFORE = "0008"  # the revision 0009 upgrades from
 
@@ -36,21 +36,8 @@ def blank(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         engine.dispose()
         return
     server: str = request.getfixturevalue("postgres_url")  # skips, or fails in CI, if down
-    name = "ctplhub_ledger_migration" + os.environ.get("CTPLHUB_TEST_DB_TAG", "")
-    admin = create_engine(
-        "postgresql+psycopg://" + server.split("://", 1)[1], isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    engine = make_engine(f"{server.rsplit('/', 1)[0]}/{name}")
-    try:
+    with blank_engine(server, "ctplhub_ledger_migration") as engine:
         yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
 
 
 def entries(n: int) -> list[bytes]:
