@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from ctplhub.domain.records import fast_init
 from ctplhub.ledger import (
     HASH_SIZE,
     AppendedBatch,
@@ -42,6 +43,7 @@ from ctplhub.services.ledger_proofs import SignedTreeHead, SignTreeHead
 from ctplhub.services.ports import PersonalData
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LeafReceipt:
     """Where an event went in the log, what the tree holds for it, the salts that open
@@ -53,6 +55,7 @@ class LeafReceipt:
     tree_head: SignedTreeHead
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LedgerReceipt:
     """A single event's full receipt: its leaf and the audit path to its tree head."""
@@ -61,6 +64,7 @@ class LedgerReceipt:
     inclusion_proof: tuple[bytes, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AppendedLeaves:
     leaves: list[LeafReceipt]

@@ -25,6 +25,7 @@ from decimal import Decimal
 from hashlib import sha256
 
 from ctplhub.domain.policy import EVENT_FIELDS
+from ctplhub.domain.records import fast_init
 from ctplhub.ledger import COMMITTED_FIELDS, CommittedEntry, leaf_hash, rebuild_entry
 from ctplhub.ledger.entry import SALT_SIZE, EntryValue
 
@@ -80,6 +81,7 @@ def salts_aad(event_id: int) -> bytes:
     return f"ledger_leaves|{event_id}|salts".encode()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BuiltEntry:
     """An entry ready to append: its JCS bytes, its leaf hash and its salts."""

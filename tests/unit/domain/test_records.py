@@ -23,6 +23,8 @@ MODULES = (
     "ctplhub.services.check_coverage",
     "ctplhub.services.verify_bulk",
     "ctplhub.services.ports",
+    "ctplhub.services.ledger_entries",
+    "ctplhub.services.ledger_append",
 )
 
 
@@ -75,6 +77,8 @@ def test_the_answer_path_records_use_it() -> None:
         "FullAnswer",
         "VerifiedItem",
         "Reader",
+        "BuiltEntry",
+        "LeafReceipt",
     } <= names
 
 
