@@ -102,7 +102,7 @@ def hashes_per_leaf(stored: Sequence[StoredHash]) -> list[bytes]:
     out: list[bytes] = []
     start, total = 0, len(joined)
     while start < total:
-        end = start + HASH_SIZE * (1 + _trailing_zeros(leaf + 1))
+        end = start + HASH_SIZE * leaf_hash_count(leaf)
         if end > total:
             raise ValueError(f"the hashes of leaf {leaf} are cut short")
         out.append(joined[start:end])

@@ -218,10 +218,10 @@ def vehicle_histories(
 
 
 _OCCURRED_AT = VehicleRow._fields.index("occurred_at")
-_START, _END, _EFFECTIVE = (
-    VehicleRow._fields.index(name) for name in ("coverage_start", "coverage_end", "effective_at")
-)
-assert (_START, _END, _EFFECTIVE) == (10, 11, 12) == (len(VehicleRow._fields) - 3, 11, 12)
+_INSTANTS = ("coverage_start", "coverage_end", "effective_at")
+_START, _END, _EFFECTIVE = (VehicleRow._fields.index(name) for name in _INSTANTS)
+if VehicleRow._fields[-3:] != _INSTANTS:
+    raise AssertionError("_with_instants needs the policy's three instants as the last columns")
 
 
 def _with_instants(row: tuple[Any, ...], instant: Instant) -> tuple[Any, ...]:

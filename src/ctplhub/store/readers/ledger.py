@@ -48,6 +48,7 @@ from ctplhub.ledger import (
     hashes_from_rows,
     leaves_holding,
 )
+from ctplhub.ledger.storage import read_checked
 from ctplhub.services.ledger_proofs import LedgerEntry, SignedTreeHead
 from ctplhub.store.repositories.ledger import head_of_row
 from ctplhub.store.statements import PG_DIALECT, SQLITE_DIALECT
@@ -118,13 +119,10 @@ def ledger_statements(engine: str) -> LedgerStatements:
 
 def ordered(indexes: Sequence[int], rows: Sequence[Sequence[Any]]) -> list[bytes]:
     """The hashes ``indexes`` name, in their order, cut from ``rows`` (``leaf_index``,
-    ``hashes``); refuses a read that misses one (a broken store, never a shorter proof)."""
-    found = hashes_from_rows(indexes, {int(leaf): bytes(value) for leaf, value in rows})
-    if len(found) != len(indexes) or any(len(value) != HASH_SIZE for value in found):
-        raise StoredHashesMissing(
-            f"the leaves {leaves_holding(indexes)} do not hold all of stored hashes {indexes}"
-        )
-    return found
+    ``hashes``); refuses a read that misses one (a broken store, never a shorter proof),
+    by the ledger's own check of a read."""
+    found = {int(leaf): bytes(value) for leaf, value in rows}
+    return list(read_checked(lambda wanted: hashes_from_rows(wanted, found), indexes))
 
 
 def leaf_entries(rows: Sequence[Sequence[Any]]) -> list[LedgerEntry]:
