@@ -20,7 +20,16 @@ loaded with ``ctplhub import FILE --insurer CODE --json`` per insurer file; wall
 covers the whole processes. Medians and the ratio are reported, with the leaves and tree
 heads the "with" rounds wrote, which prove the ledger was on.
 
+With ``--path api`` the same events go instead through the insurers' batch endpoint
+(``POST /v1/policy-events/batch``, DESIGN §3), the way an insurer's integration sends
+them: a fresh database per round, ``ctplhub serve --workers 1`` (for "without", the same
+ledgerless copy of ``src/``), then each insurer's file posted in signed NDJSON batches
+of ``--batch-lines`` lines, one after the other, by ``ctplhub.client``. Wall time covers
+the posting, from the first request to the last answer; the server's CPU is read from
+``/proc``. Every line must come back accepted.
+
     .venv/bin/python bench/bench_ledger_ingest.py                     # 200,000 events
+    .venv/bin/python bench/bench_ledger_ingest.py --path api --engines postgresql
     .venv/bin/python bench/bench_ledger_ingest.py --events 5000 --repeats 1   # smoke
 """
 
@@ -30,6 +39,7 @@ import argparse
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +57,12 @@ from common import (
     fresh_home,
     log,
     median,
+    server,
 )
 from loading import import_fleet
-from measure import wait_quiet
+from measure import _cpu_of, wait_quiet
+
+from ctplhub.client import CtplHubClient
 
 TARGET = 0.80
 VARIANTS = ("without", "with")
@@ -70,6 +83,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-files", action="store_true", help="keep the NDJSON files (and reuse them)"
     )
+    parser.add_argument(
+        "--path",
+        choices=("import", "api"),
+        default="import",
+        help="`ctplhub import` per file, or the batch endpoint of `ctplhub serve`",
+    )
+    parser.add_argument("--batch-lines", type=int, default=5_000, help="api: lines per batch")
     add_wait_quiet(parser)
 
 
@@ -118,6 +138,47 @@ def one_round(fleet: FleetFiles, db: str, engine: str, command: list[str] | None
     }
 
 
+def _batches(path: str, lines: int) -> list[bytes]:
+    with open(path, "rb") as source:
+        every = source.readlines()
+    return [b"".join(every[i : i + lines]) for i in range(0, len(every), lines)]
+
+
+def api_round(
+    fleet: FleetFiles, db: str, engine: str, command: list[str] | None, batch_lines: int
+) -> dict[str, Any]:
+    """Every file through the batch endpoint of a fresh server (see the module doc)."""
+    home = Home.for_db(db, engine)
+    keys = fresh_home(home)
+    bodies = {code: _batches(path, batch_lines) for code, path in fleet.files.items()}
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    name = "ledger-ingest-" + ("without" if command else "with")
+    with server(home, name=name, code=command) as srv:
+        cpu_before = _cpu_of(srv.pid)
+        started = time.perf_counter()
+        for code, batches in bodies.items():
+            key_id, secret = keys[code]
+            with CtplHubClient(srv.base, key_id, secret, timeout=600) as client:
+                for body in batches:
+                    answer = client.report_batch(body)
+                    for status in counts:
+                        counts[status] += answer[status]
+        wall = time.perf_counter() - started
+        cpu = _cpu_of(srv.pid) - cpu_before
+    if counts["accepted"] != fleet.events:
+        raise RuntimeError(f"not every line was accepted: {counts}")
+    return {
+        "wall_s": round(wall, 2),
+        "events_per_s": round(fleet.events / wall),
+        "server_cpu_s": round(cpu, 2),
+        "events_per_cpu_s": round(fleet.events / cpu),
+        **counts,
+        "events_in_db": count_rows(home, "policy_events"),
+        "leaves_in_db": count_rows(home, "ledger_leaves"),
+        "tree_heads_in_db": count_rows(home, "ledger_tree_heads"),
+    }
+
+
 def run_engine(args: argparse.Namespace, fleet: FleetFiles, engine: str) -> dict[str, Any]:
     if args.baseline_rev == "same":
         before = ledgerless_source()
@@ -128,7 +189,11 @@ def run_engine(args: argparse.Namespace, fleet: FleetFiles, engine: str) -> dict
         for name, command in (("without", before), ("with", None)):
             if args.wait_quiet:
                 wait_quiet(args.wait_quiet)
-            rounds[name].append(one_round(fleet, args.db, engine, command))
+            if args.path == "api":
+                result = api_round(fleet, args.db, engine, command, args.batch_lines)
+            else:
+                result = one_round(fleet, args.db, engine, command)
+            rounds[name].append(result)
         w, o = rounds["without"][-1], rounds["with"][-1]
         if args.baseline_rev == "same" and w["leaves_in_db"]:
             raise RuntimeError("the round without the ledger wrote leaves")
@@ -142,6 +207,7 @@ def run_engine(args: argparse.Namespace, fleet: FleetFiles, engine: str) -> dict
     ratio = with_ / without
     return {
         "engine": engine,
+        "path": args.path,
         "baseline_rev": args.baseline_rev,
         "without": {"events_per_s_median": round(without), "runs": rounds["without"]},
         "with": {"events_per_s_median": round(with_), "runs": rounds["with"]},
@@ -178,7 +244,8 @@ def _without(rev: str) -> str:
 
 def summary_lines(result: dict[str, Any]) -> list[str]:
     return [
-        f"batch ingest on {engine}: with the ledger {e['with']['events_per_s_median']:,} "
+        f"batch ingest ({e.get('path', 'import')}) on {engine}: with the ledger "
+        f"{e['with']['events_per_s_median']:,} "
         f"events/s, without ({_without(e['baseline_rev'])}) "
         f"{e['without']['events_per_s_median']:,} events/s -> {e['ratio_with_over_without']:.1%} "
         f"(the ledger costs {e['ledger_cost_share']:.1%}; target <= 20 %: "

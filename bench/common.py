@@ -215,8 +215,9 @@ def ctplhub(home: Home, *args: str, check: bool = True) -> subprocess.CompletedP
     return proc
 
 
-def fresh_home(home: Home) -> None:
-    """A new empty database, new keys, `ctplhub init`, the five demo insurers."""
+def fresh_home(home: Home) -> dict[str, tuple[str, str]]:
+    """A new empty database, new keys, `ctplhub init`, the five demo insurers; returns
+    each insurer's API key as ``{code: (key_id, secret)}``."""
     if home.engine == "sqlite":
         home.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
         for database in (home.sqlite_file, access_log_file(home.sqlite_file)):
@@ -227,8 +228,11 @@ def fresh_home(home: Home) -> None:
     shutil.rmtree(home.path, ignore_errors=True)
     home.path.mkdir(parents=True)
     ctplhub(home, "init")
+    keys = {}
     for code, name in DEMO_INSURERS:
-        ctplhub(home, "insurer", "add", code, "--name", name, "--json")
+        added = json.loads(ctplhub(home, "insurer", "add", code, "--name", name, "--json").stdout)
+        keys[code] = (added["key_id"], added["secret"])
+    return keys
 
 
 def police_token(home: Home) -> str:

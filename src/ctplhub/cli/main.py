@@ -16,7 +16,7 @@ from rich.table import Table
 from ctplhub.bootstrap import build_container, initialise
 from ctplhub.cli.cert import cert_app
 from ctplhub.cli.common import JsonFlag, console, emit, fail, open_container
-from ctplhub.cli.importer import import_file
+from ctplhub.cli.importer import import_file, quiet_collector
 from ctplhub.cli.keys import insurer_rotate_secret, keys_app
 from ctplhub.cli.ledger import ledger_app
 from ctplhub.cli.users import register as register_user_commands
@@ -204,6 +204,7 @@ def import_command(
         raise typer.Exit(2)
     try:
         with open_container() as container:
+            quiet_collector()  # this process does nothing but import
             summary = import_file(
                 container,
                 file,
