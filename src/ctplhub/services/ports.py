@@ -5,7 +5,7 @@ Services see rows as small dataclasses defined here, never SQLAlchemy objects.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -192,6 +192,16 @@ class UnitOfWork(Protocol):
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
+@dataclass(frozen=True, slots=True)
+class ReadPart:
+    """One part of a read: the plates and VINs it was read for, and what it found. Its
+    snapshot is complete for them (``VehicleReader``), so they are answered from it alone."""
+
+    plates: Sequence[str]
+    vins: Sequence[str]
+    snapshot: VehicleSnapshot
+
+
 class VehicleReader(Protocol):
     """The one read path of coverage answers, awaited on the server's event loop: the
     owner's query, the police's bulk verify and the web page all read through it.
@@ -202,6 +212,12 @@ class VehicleReader(Protocol):
     """
 
     async def vehicles(self, plates: Sequence[str], vins: Sequence[str]) -> VehicleSnapshot: ...
+    def vehicle_parts(self, plates: Sequence[str], vins: Sequence[str]) -> AsyncIterator[ReadPart]:
+        """The same read in parts, each as soon as it is read (a bulk read goes out in
+        chunks): a caller answers the plates and VINs of one part while the next is read.
+        Every plate and VIN asked is in exactly one part."""
+        ...
+
     async def insurers(self) -> list[InsurerRecord]: ...
     async def open(self) -> None: ...
     async def close(self) -> None: ...

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from ctplhub.domain.vehicle import VehicleSnapshot
+from ctplhub.services.ports import ReadPart
 
 Read = Callable[[list[str], list[str]], Awaitable[VehicleSnapshot]]
 _Waiting = tuple[Sequence[str], Sequence[str], "asyncio.Future[VehicleSnapshot]"]
@@ -115,19 +116,36 @@ class BatchedReads:
     async def vehicles(self, plates: Sequence[str], vins: Sequence[str]) -> VehicleSnapshot:
         if len(plates) + len(vins) <= self._batch:
             return await self._batcher().read(plates, vins)
+        return VehicleSnapshot.union([part.snapshot async for part in self.parts(plates, vins)])
+
+    async def parts(self, plates: Sequence[str], vins: Sequence[str]) -> AsyncIterator[ReadPart]:
+        """``VehicleReader.vehicle_parts``: a small read is one part (through the batcher);
+        a bulk read goes out in chunks, ``bulk_at_once`` at a time, each handed over as
+        soon as it is read, so the caller's work on one overlaps the database's on the
+        next (bulk verify: docs/PERFORMANCE.md). Chunks still in flight when the caller
+        stops early are cancelled."""
+        if len(plates) + len(vins) <= self._batch:
+            yield ReadPart(plates, vins, await self._batcher().read(plates, vins))
+            return
         size = self._chunk
         unique_plates, unique_vins = sorted(set(plates)), sorted(set(vins))
-        parts: list[tuple[list[str], list[str]]] = [
+        chunks: list[tuple[list[str], list[str]]] = [
             (unique_plates[i : i + size], []) for i in range(0, len(unique_plates), size)
         ]
-        parts += [([], unique_vins[i : i + size]) for i in range(0, len(unique_vins), size)]
+        chunks += [([], unique_vins[i : i + size]) for i in range(0, len(unique_vins), size)]
         gate = asyncio.Semaphore(self._bulk_at_once)
 
-        async def part(plates: list[str], vins: list[str]) -> VehicleSnapshot:
+        async def read(plates: list[str], vins: list[str]) -> ReadPart:
             async with gate:
-                return await self._read(plates, vins)
+                return ReadPart(plates, vins, await self._read(plates, vins))
 
-        return VehicleSnapshot.union(await asyncio.gather(*(part(p, v) for p, v in parts)))
+        tasks = [asyncio.ensure_future(read(p, v)) for p, v in chunks]
+        try:
+            for done in asyncio.as_completed(tasks):
+                yield await done
+        finally:
+            for task in tasks:
+                task.cancel()
 
     def forget(self) -> None:
         """Drop the running loop's batcher (its loop is ending)."""

@@ -11,14 +11,14 @@ one chunk while the next is read.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
 from ctplhub.domain.vehicle import VehicleHistory, VehicleSnapshot
-from ctplhub.services.ports import InsurerRecord
+from ctplhub.services.ports import InsurerRecord, ReadPart
 from ctplhub.store.readers.batcher import BatchedReads
 from ctplhub.store.statements import (
     insurer_record,
@@ -81,6 +81,9 @@ class PostgresVehicleReader:
 
     async def vehicles(self, plates: Sequence[str], vins: Sequence[str]) -> VehicleSnapshot:
         return await self._reads.vehicles(plates, vins)
+
+    def vehicle_parts(self, plates: Sequence[str], vins: Sequence[str]) -> AsyncIterator[ReadPart]:
+        return self._reads.parts(plates, vins)
 
     async def _snapshot(self, plates: list[str], vins: list[str]) -> VehicleSnapshot:
         return VehicleSnapshot(await self._histories(plates, vins))

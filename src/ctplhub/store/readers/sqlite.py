@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -23,7 +23,7 @@ from typing import Any
 import anyio.to_thread
 
 from ctplhub.domain.vehicle import VehicleSnapshot
-from ctplhub.services.ports import InsurerRecord
+from ctplhub.services.ports import InsurerRecord, ReadPart
 from ctplhub.store.readers.batcher import BatchedReads
 from ctplhub.store.statements import insurer_record, read_statements, vehicle_histories
 
@@ -89,6 +89,9 @@ class SqliteVehicleReader:
 
     async def vehicles(self, plates: Sequence[str], vins: Sequence[str]) -> VehicleSnapshot:
         return await self._reads.vehicles(plates, vins)
+
+    def vehicle_parts(self, plates: Sequence[str], vins: Sequence[str]) -> AsyncIterator[ReadPart]:
+        return self._reads.parts(plates, vins)
 
     async def _on_thread(self, plates: list[str], vins: list[str]) -> VehicleSnapshot:
         return await anyio.to_thread.run_sync(self.read, plates, vins)
