@@ -27,6 +27,7 @@ from ctplhub.security.keystore import Keys, PublishedSigningKeys, ensure_keys, l
 from ctplhub.security.throttle import Throttle, parse_rate_limits
 from ctplhub.security.tree_head_signing import tree_head_signer
 from ctplhub.services.access_log import OwnerAccessLog
+from ctplhub.services.assistant import Assistant
 from ctplhub.services.certificates import Certificates
 from ctplhub.services.check_coverage import CheckCoverage
 from ctplhub.services.insurer_directory import InsurerDirectory
@@ -312,6 +313,7 @@ def throttle_secret(deployment_key: bytes) -> bytes:
 
 def build_app(container: Container) -> FastAPI:
     from ctplhub.api.app import create_app
+    from ctplhub.api.routers.ask import build_router as build_ask_router
     from ctplhub.web.pages import build_router as build_web_router
     from ctplhub.web.staff import Cookies
     from ctplhub.web.staff import build_router as build_staff_router
@@ -328,6 +330,7 @@ def build_app(container: Container) -> FastAPI:
                 container.staff_sessions, container.verify, container.throttle, staff_cookies
             ),
             build_verify_router(container.certificates),
+            build_ask_router(Assistant()),  # POST /v1/ask: rules only, no state of its own
         ),
         cors_origins=container.settings.cors_origins,
     )

@@ -61,6 +61,7 @@ THROTTLED = (429,)
 ERROR_STATUSES: dict[Operation, tuple[int, ...]] = {
     # owners and the public
     ("POST", "/v1/coverage/query"): (*BODY, 404, *THROTTLED),
+    ("POST", "/v1/ask"): (*BODY, 404, *THROTTLED),
     ("POST", "/v1/coverage/access-log"): (*BODY, 404, *THROTTLED),
     # e-certificates (§6.1): issued like a verified query; checked and drawn by anyone
     ("POST", "/v1/certificates"): (*BODY, 404, 409, *THROTTLED),

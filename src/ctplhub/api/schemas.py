@@ -397,3 +397,38 @@ class LedgerEntryBody(_Answer):
 
 class LedgerEntriesAnswer(_Answer):
     entries: list[LedgerEntryBody]
+
+
+# The natural-language assistant (DESIGN §3, ``POST /v1/ask``; api/routers/ask.py).
+AskIntent = Literal[
+    "renewal_status",
+    "expiry_date",
+    "insurer",
+    "how_to_renew",
+    "lapse_consequences",
+    "subscribe",
+    "dispute",
+    "unknown",
+]
+
+
+class AskBody(BaseModel):
+    """A question in Chinese or English, and optionally the factor that lets a question
+    about a vehicle be answered from its verified coverage."""
+
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(min_length=1, max_length=500, examples=["苏E12345的交强险续保了吗？"])
+    vin_last6: str | None = Field(default=None, examples=["183294"])
+
+
+class AskAnswer(_Answer):
+    """``plate`` in display form (null when none was found); ``answer`` in the question's
+    ``language``; ``needs_verification`` when a vehicle question came without
+    ``vin_last6``; ``coverage`` the signed full answer of §3.1 when it was verified."""
+
+    intent: AskIntent
+    plate: str | None = Field(examples=["苏E·12345"])
+    language: Literal["zh", "en"]
+    answer: str
+    needs_verification: bool
+    coverage: FullAnswerBody | None
