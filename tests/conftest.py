@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 import redis
 from sqlalchemy import text
@@ -26,6 +27,12 @@ from ctplhub.store.schema import make_engine, migrate
 from ctplhub.store.tables import metadata
 from helpers import Clock, InsurerAccount, copy_sqlite_database, postgres_database
 from schema_check import CheckingTransport
+
+# Properties assert behaviour, never timing: Hypothesis's per-example deadline (200 ms)
+# only made them flaky on a busy 2-core machine (the suite runs two workers beside
+# PostgreSQL). Benchmarks in bench/ measure speed.
+hypothesis.settings.register_profile("ctplhub", deadline=None)
+hypothesis.settings.load_profile("ctplhub")
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI", "").lower() == "true"
