@@ -17,7 +17,9 @@ import structlog
 from sqlalchemy import Engine, text
 
 from ctplhub.config import Settings, load_settings
+from ctplhub.domain.reminders import ReminderRules
 from ctplhub.logs import configure_logging
+from ctplhub.notify.webhook_signing import webhook_secret
 from ctplhub.security import passwords, request_signing, tokens
 from ctplhub.security.access_log import AccessLogWriter, VehicleIndex
 from ctplhub.security.answer_signing import AnswerSigner, plain_canonical_json, verify_signed
@@ -26,6 +28,7 @@ from ctplhub.security.envelope import Keyring
 from ctplhub.security.keystore import Keys, PublishedSigningKeys, ensure_keys, load_keys
 from ctplhub.security.throttle import Throttle, parse_rate_limits
 from ctplhub.security.tree_head_signing import tree_head_signer
+from ctplhub.security.unsubscribe import UnsubscribeTokens
 from ctplhub.services.access_log import OwnerAccessLog
 from ctplhub.services.assistant import Assistant
 from ctplhub.services.certificates import Certificates
@@ -38,6 +41,8 @@ from ctplhub.services.ledger_audit import LedgerAudit
 from ctplhub.services.ledger_backfill import LedgerBackfill
 from ctplhub.services.ledger_proofs import LedgerProofs
 from ctplhub.services.ports import NonceStore, UnitOfWork, VehicleReader
+from ctplhub.services.reminder_ports import DeliverDue, Outbox
+from ctplhub.services.reminders import Reminders, address_aad
 from ctplhub.services.report_events import ReportEvents
 from ctplhub.services.staff_sessions import StaffSessions
 from ctplhub.services.users import Users
@@ -50,6 +55,8 @@ from ctplhub.store.readers import vehicle_reader
 from ctplhub.store.readers.ledger import SqlLedgerReader, ledger_reader
 from ctplhub.store.repositories.access_log import SqlAccessLogStore
 from ctplhub.store.repositories.certificates import SqlCertificateRecords
+from ctplhub.store.repositories.outbox import SqlOutbox
+from ctplhub.store.repositories.reminders import SqlReminderUnitOfWork
 from ctplhub.store.schema import check_access_log_file, make_engine, migrate
 from ctplhub.store.unit_of_work import SqlUnitOfWork
 
@@ -82,6 +89,19 @@ class Container:
     ledger_reader: SqlLedgerReader  # the public ledger's reads; closed with the app
     ledger: LedgerProofs  # tree heads, proofs, entries (DESIGN §6)
     ledger_audit: LedgerAudit  # `ctplhub ledger audit`
+    reminders: Reminders  # subscriptions, decisions, ghost cover (DESIGN §7)
+    outbox: SqlOutbox  # the reminder outbox, delivering side (docs/reminders-contract.md)
+    webhook_key: bytes  # the deployment key webhook secrets derive from
+
+    def reminder_outbox(self) -> Outbox:
+        return self.outbox
+
+    def reminder_delivery(self) -> DeliverDue:
+        """One delivery pass (``ctplhub remind run``, ``ctplhub worker``): the channels
+        of ``ctplhub.notify``, built from the settings, over this outbox."""
+        from ctplhub.notify.wiring import build_delivery
+
+        return build_delivery(self.settings, self.outbox, webhook_key=self.webhook_key)
 
     def close(self) -> None:
         """Close every pooled database connection, after writing the access log entries
@@ -236,7 +256,24 @@ def build_container(
     coverage = CheckCoverage(
         reader, directory, vault, clock, reminder_window=window, access_log=access_log
     )
+    rules = ReminderRules(settings.reminder_days_before, settings.reminder_days_after_lapse)
+    unsubscribe_tokens = UnsubscribeTokens(keys.blind_index_key)
+    webhook_key = webhook_signing_key(keys.blind_index_key)
     return Container(
+        reminders=Reminders(
+            lambda: SqlReminderUnitOfWork(engine),
+            coverage,
+            vault,
+            unsubscribe_tokens,
+            clock,
+            access_log=access_log,
+            rules=rules,
+            webhook_secret=partial(webhook_secret, webhook_key),
+        ),
+        outbox=SqlOutbox(
+            engine, vault, address_aad, unsubscribe_tokens.token, settings.public_url, rules
+        ),
+        webhook_key=webhook_key,
         ledger_reader=ledger_reads,
         ledger=LedgerProofs(ledger_reads, tree_head_signer(signer), clock),
         settings=settings,
@@ -305,6 +342,12 @@ def build_container(
     )
 
 
+def webhook_signing_key(deployment_key: bytes) -> bytes:
+    """The key webhook subscriptions' secrets derive from (``notify/webhook_signing.py``):
+    derived like the throttle's, from a key every process holds."""
+    return hmac.digest(deployment_key, b"ctplhub webhook keys v1", "sha256")
+
+
 def throttle_secret(deployment_key: bytes) -> bytes:
     """The key of the throttle's stored names (docs/DECISIONS.md, "Throttling"): derived
     from a key every process of a deployment holds, and useless for anything else."""
@@ -314,6 +357,7 @@ def throttle_secret(deployment_key: bytes) -> bytes:
 def build_app(container: Container) -> FastAPI:
     from ctplhub.api.app import create_app
     from ctplhub.api.routers.ask import build_router as build_ask_router
+    from ctplhub.api.routers.subscriptions import build_router as build_subscriptions_router
     from ctplhub.web.pages import build_router as build_web_router
     from ctplhub.web.staff import Cookies
     from ctplhub.web.staff import build_router as build_staff_router
@@ -331,6 +375,7 @@ def build_app(container: Container) -> FastAPI:
             ),
             build_verify_router(container.certificates),
             build_ask_router(Assistant()),  # POST /v1/ask: rules only, no state of its own
+            build_subscriptions_router(container.reminders),
         ),
         cors_origins=container.settings.cors_origins,
     )

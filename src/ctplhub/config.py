@@ -40,6 +40,30 @@ class Settings(BaseSettings):
     staff_session_hours: float = Field(default=8.0, gt=0, le=24)
     cookie_secure: bool = True
 
+    # Reminders (DESIGN §7, §8; docs/webhooks.md). Links in messages (unsubscribe) start
+    # with ``public_url``. E-mail goes through an SMTP relay (no login: a local relay or
+    # one that trusts this host; STARTTLS when ``smtp_starttls``); SMS through the HTTP
+    # gateway adapter, off when no URL is set.
+    public_url: str = "http://127.0.0.1:8000"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=25, ge=1, le=65_535)
+    smtp_from: str = "CTPL Hub <reminders@ctplhub.invalid>"
+    smtp_starttls: bool = False
+    sms_gateway_url: str | None = None
+    # Delivery: tries before a dead letter, sends in flight per worker, rows per claim,
+    # how long a worker's claim lasts (a killed worker's claims return after it), and
+    # the timeout of one send.
+    reminder_max_attempts: int = Field(default=8, ge=1, le=50)
+    delivery_concurrency: int = Field(default=64, ge=1, le=1_000)
+    delivery_batch: int = Field(default=200, ge=1, le=10_000)
+    delivery_lease_s: float = Field(default=300.0, ge=1, le=86_400)
+    delivery_timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+    # Reminder rules (DESIGN §7): days before the end of cover and after a lapse,
+    # comma-separated (CTPLHUB_REMINDER_DAYS_BEFORE=30,7,1).
+    reminder_days_before: Annotated[tuple[int, ...], NoDecode] = (30, 7, 1)
+    reminder_days_after_lapse: Annotated[tuple[int, ...], NoDecode] = (1,)
+
     # Origins whose browser pages may call the API (CORS), comma-separated; none by
     # default, so no Access-Control-Allow-Origin is ever sent (api/headers.py).
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
@@ -53,10 +77,26 @@ class Settings(BaseSettings):
             raise ValueError("list the origins that may call the API; '*' would allow every site")
         return value
 
-    @field_validator("redis_url", mode="before")
+    @field_validator("reminder_days_before", "reminder_days_after_lapse", mode="before")
+    @classmethod
+    def _days(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = tuple(int(day) for day in value.split(",") if day.strip())
+        if any(not 0 < day <= 365 for day in value):
+            raise ValueError("reminder days are whole numbers from 1 to 365")
+        return value
+
+    @field_validator("redis_url", "sms_gateway_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("public_url must be an http:// or https:// URL")
+        return value.rstrip("/")
 
     @field_validator("rate_limits")
     @classmethod

@@ -71,7 +71,11 @@ PERSONAL_FIELDS = ("owner_id_number", "owner_name", "owner_phone", "vin", "vin_l
 
 # Who calls what: insurer operations are signed, the others carry a token of this role.
 INSURER_PREFIXES = ("/v1/policy-events", "/v1/insurers/")
-ROLE_BY_PATH = {"/v1/coverage/verify": "police", "/v1/agent/coverage-query": "agent"}
+ROLE_BY_PATH = {
+    "/v1/coverage/verify": "police",
+    "/v1/agent/coverage-query": "agent",
+    "/v1/regulator/ghost-cover": "regulator",
+}
 BEARER_ROLES = ("agent", "regulator", "admin")
 NDJSON = "application/x-ndjson"
 
@@ -103,6 +107,7 @@ class Fleet:
     insurer: InsurerAccount
     tokens: dict[str, str]  # role -> a bearer token of that role
     certificates: list[str]  # tokens of e-certificates issued (§6.1)
+    subscription: tuple[int, str]  # a reminder subscription's id and token (§7)
 
 
 @pytest.fixture
@@ -132,7 +137,19 @@ def fleet(
     container.report_events.report(COVERED_NOW, insurer_code="PICC")
     issued = client.post("/v1/certificates", json=COVERED_OWNER)
     assert issued.status_code == 201, issued.text
-    return Fleet(seeded, picc, {**tokens, "police": police_token}, [issued.json()["token"]])
+    made = client.post(
+        "/v1/subscriptions",
+        json={**COVERED_OWNER, "channel": "email", "address": "fuzz@example.com"},
+    )
+    assert made.status_code == 201, made.text
+    subscription = (made.json()["subscription_id"], made.json()["unsubscribe_token"])
+    return Fleet(
+        seeded,
+        picc,
+        {**tokens, "police": police_token},
+        [issued.json()["token"]],
+        subscription,
+    )
 
 
 @dataclass(frozen=True)
@@ -183,6 +200,39 @@ def _realistic(operation: Operation, fleet: Fleet) -> st.SearchStrategy[Attempt]
         at = st.one_of(st.just({}), st.just({}), instants().map(lambda at: {"at": at}))
         body = st.builds(lambda p, f, a: {"plate": p, **f, **a}, known_plates, factor, at)
         return st.one_of(st.just(COVERED_OWNER), body).map(json_body)
+    if path == "/v1/subscriptions":  # a verified query body plus channel and address
+        factor = st.one_of(
+            st.fixed_dictionaries({"vin_last6": st.one_of(tails, vins().map(lambda v: v[-6:]))}),
+            st.just({}),
+        )
+        where = st.sampled_from(
+            [
+                {"channel": "email", "address": "owner@example.com"},
+                {"channel": "sms", "address": "13812345678", "language": "en"},
+                {"channel": "webhook", "address": "https://example.com/hook"},
+                {"channel": "sms", "address": "12"},
+            ]
+        )
+        body = st.builds(lambda p, f, w: {"plate": p, **f, **w}, known_plates, factor, where)
+        owner = where.map(lambda w: {**COVERED_OWNER, **w})
+        return st.one_of(owner, body).map(json_body)
+    if path.startswith("/v1/subscriptions/{subscription_id}"):
+        sid, token = fleet.subscription
+        ids = st.sampled_from([sid, sid, sid + 1000, 0])
+        tokens = st.sampled_from([token, token, token[:-1] + "A", ""])
+        return st.builds(
+            lambda i, t: Attempt({"subscription_id": i}, {"token": t}, b"", None), ids, tokens
+        )
+    if path == "/v1/regulator/ghost-cover":
+        ranges = st.sampled_from(
+            [
+                {"from": "2026-01-01T00:00:00+08:00", "to": "2026-03-01T00:00:00+08:00"},
+                {"from": "2025-02-01T00:00:00Z", "to": "2025-03-01T00:00:00Z", "limit": 5},
+                {"from": "2026-01-01T00:00:00+08:00", "to": "2027-01-01T00:00:00+08:00"},
+                {"from": "2026-01-01", "to": "2026-02-01T00:00:00+08:00"},
+            ]
+        )
+        return ranges.map(lambda q: Attempt({}, q, b"", None))
     if path in ("/v1/certificates/verify", "/v1/certificates/qr"):
         issued = st.sampled_from(fleet.certificates)
         altered = st.builds(

@@ -29,10 +29,11 @@ from ctplhub.config import Settings
 from ctplhub.security.keystore import MASTER_KEYS_FILE, add_master_key
 from ctplhub.security.pii import BlindIndexRing, FieldCipher
 from ctplhub.services.demo_data import resident_id, vin
+from ctplhub.services.reminders import address_aad, address_index_value
 from ctplhub.services.report_events import personal_aad
 from ctplhub.store.schema import make_engine
-from ctplhub.store.tables import data_keys, insurer_keys, policy_events
-from helpers import Clock, InsurerAccount, event
+from ctplhub.store.tables import data_keys, insurer_keys, policy_events, subscriptions
+from helpers import VIN, Clock, InsurerAccount, event
 
 FLEET = 23
 
@@ -350,3 +351,34 @@ def test_keys_commands(
     keys_file = json.loads((home / "keys" / MASTER_KEYS_FILE).read_text())
     assert keys_file["active"] == master["master_kid"] and len(keys_file["keys"]) == 2
     assert all(len(base64.b64decode(v)) == 32 for v in keys_file["keys"].values())
+
+
+def test_subscription_addresses_move_with_the_keys(
+    container: Container,
+    client: TestClient,
+    picc: InsurerAccount,
+    tools: Callable[[], KeyTools],
+) -> None:
+    """Reminder subscriptions' addresses (DESIGN §7) are personal data like the events':
+    re-sealed by a rotation, so the keys they were under can retire."""
+    picc.api.report_event(event())
+    body = {"plate": "苏E12345", "vin_last6": VIN[-6:], "channel": "email"}
+    made = client.post("/v1/subscriptions", json={**body, "address": "owner@example.com"})
+    assert made.status_code == 201
+
+    for _ in range(2):  # the second rotation retires the first one's keys
+        rotation = tools().rotation
+        report = rotation.run(rotation.begin(), settle_s=0)
+        assert report.complete and report.addresses_resealed == 1
+    assert report.retired
+
+    ring = tools().keyring  # a process started after the rotations
+    with container.engine.connect() as conn:
+        row = conn.execute(select(subscriptions)).one()
+    assert ring.decrypt(bytes(row.address_enc), aad=address_aad(VIN, "email")) == (
+        "owner@example.com"
+    )
+    index = address_index_value("email", "owner@example.com")
+    assert ring.blind_index_matches(bytes(row.address_bidx), index)
+    again = client.post("/v1/subscriptions", json={**body, "address": "OWNER@example.com"})
+    assert again.json()["subscription_id"] == made.json()["subscription_id"]

@@ -36,7 +36,7 @@ STATUS_DESCRIPTIONS: dict[int, str] = {
     400: (
         "The request is not valid: validation_failed, malformed_json, malformed_csv, "
         "invalid_plate, invalid_vin, invalid_id_number, invalid_instant, range_too_large, "
-        "invalid_token (certificates)"
+        "invalid_token (certificates), invalid_address (subscriptions)"
     ),
     401: (
         "Not authenticated: missing_signature, unknown_key, stale_timestamp, bad_nonce, "
@@ -67,8 +67,15 @@ ERROR_STATUSES: dict[Operation, tuple[int, ...]] = {
     ("POST", "/v1/certificates"): (*BODY, 404, 409, *THROTTLED),
     ("POST", "/v1/certificates/verify"): BODY,
     ("POST", "/v1/certificates/qr"): BODY,
+    # reminders (§7): subscribed like a verified query; ended by id and token (a wrong
+    # token is the same 404 as an unknown id)
+    ("POST", "/v1/subscriptions"): (*BODY, 404, *THROTTLED),
+    ("DELETE", "/v1/subscriptions/{subscription_id}"): (404,),
+    ("GET", "/v1/subscriptions/{subscription_id}/unsubscribe"): (404,),
+    ("POST", "/v1/subscriptions/{subscription_id}/unsubscribe"): (404,),
     # police and regulators
     ("POST", "/v1/coverage/verify"): (*BODY, *BEARER),
+    ("GET", "/v1/regulator/ghost-cover"): (400, *BEARER),
     # service agents (a verified query on a caller's behalf, access-logged)
     ("POST", "/v1/agent/coverage-query"): (*BODY, *BEARER, 404, *THROTTLED),
     # insurers (an unsigned body is refused before it is read: 401 before 400)

@@ -432,3 +432,44 @@ class AskAnswer(_Answer):
     answer: str
     needs_verification: bool
     coverage: FullAnswerBody | None
+
+
+# --- Reminders (DESIGN §7; issue 9) ---
+
+
+class SubscriptionBody(CoverageQueryBody):
+    """A verified query body (plate plus ``vin_last6`` or ``owner_id_number``; no ``at``)
+    plus where to remind: e-mail, SMS (a mobile number) or webhook (an https URL)."""
+
+    channel: Literal["email", "sms", "webhook"]
+    address: str = Field(examples=["owner@example.com"])
+    language: Literal["zh-CN", "en"] | None = Field(default=None, examples=["zh-CN"])
+
+
+class SubscriptionAnswer(_Answer):
+    """``unsubscribe_token`` ends the subscription (``DELETE /v1/subscriptions/{id}
+    ?token=``); every message carries it too. A webhook subscription also gets
+    ``webhook_secret``, shown this once: the key of its messages' signatures."""
+
+    subscription_id: int
+    unsubscribe_token: str
+    webhook_secret: str | None = None
+
+
+class GhostCoverBody(_Answer):
+    """A policy surrendered or cancelled within 30 days of its issue."""
+
+    insurer_code: str
+    policy_no: str
+    event_type: Literal["surrender", "cancel"]
+    issued_at: str
+    closed_at: str
+    coverage_start: str
+    covered_until: str
+    days_after_issue: int
+
+
+class GhostCoverAnswer(_Answer):
+    """Possible buy-then-cancel ("ghost") cover, by closing instant, oldest first."""
+
+    items: list[GhostCoverBody]

@@ -3,15 +3,22 @@
 Loading is idempotent: the fleet is anchored to the instant of the first load (kept in
 ``CTPLHUB_HOME/demo.json``), so running the demo again re-sends the same events, which
 are duplicates, and prints the same samples.
+
+Reminders (:func:`demo_reminders`): a local mail catcher on 127.0.0.1:1025 keeps every
+message under ``CTPLHUB_HOME/mail/``; the sample vehicles whose cover ends soon or has
+lapsed are subscribed by e-mail and one reminder pass runs, so the first reminders are
+there to open before the server starts. The catcher keeps running while the demo serves.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
 from collections import defaultdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -20,8 +27,20 @@ from rich.table import Table
 
 from ctplhub.bootstrap import Container
 from ctplhub.domain.errors import DomainError
+from ctplhub.domain.instants import format_instant
+from ctplhub.domain.reminders import in_quiet_hours, next_send_instant
+from ctplhub.notify.mail_catcher import MailCatcher
+from ctplhub.notify.wiring import build_delivery
+from ctplhub.services.check_coverage import CoverageQuery
 from ctplhub.services.demo_fleet import DEMO_INSURERS, generate_fleet
+from ctplhub.services.ports import Reader
+from ctplhub.services.reminders import SUBSCRIBE_PURPOSE, SubscriptionRequest
 from ctplhub.services.report_events import CHUNK_SIZE, RawLine
+
+MAIL_CATCHER_PORT = 1025
+# Samples whose owners are told something now: cover ending within 30 days, or lapsed.
+_REMINDED_STATUSES = ("EXPIRING_SOON", "LAPSED")
+_catchers: list[MailCatcher] = []  # kept for the life of the demo process
 
 
 def _state_file(container: Container) -> Any:
@@ -137,3 +156,82 @@ def print_samples(report: dict[str, Any], console: Console) -> None:
             f"{report['police_password']}"
         )
     console.print(f"insurer API keys and secrets: {report['secrets_file']}")
+
+
+def demo_reminders(
+    container: Container, report: dict[str, Any], *, console: Console, port: int = MAIL_CATCHER_PORT
+) -> dict[str, Any]:
+    """Start the mail catcher, subscribe the sample vehicles with something to be told
+    (one address each, Chinese and English in turn), and run one reminder pass."""
+    folder = container.settings.home / "mail"
+    samples = report.get("samples") or []
+    if not samples:  # nothing loaded (a test of the command itself): no catcher either
+        return {"mail_catcher": None, "mail_folder": str(folder), "subscribed": [], "sent": 0}
+
+    def announce(path: Path, subject: str) -> None:
+        console.print(f"[green]mail caught[/green] {path}: {subject}")
+
+    try:
+        catcher = MailCatcher(folder, port=port, announce=announce)
+        catcher.start()
+    except (OSError, RuntimeError) as error:  # the port is taken (another demo?)
+        console.print(f"[yellow]no mail catcher on 127.0.0.1:{port}: {error}[/yellow]")
+        return {"mail_catcher": None, "mail_folder": str(folder), "subscribed": [], "sent": 0}
+    _catchers.append(catcher)
+    subscribed = asyncio.run(_subscribe_samples(container, samples))
+    now = container.reminders.now()
+    at = next_send_instant(now) if in_quiet_hours(now) else now
+    container.reminders.decide(at)
+    settings = container.settings.model_copy(
+        update={"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_starttls": False}
+    )
+    tally = build_delivery(
+        settings, container.reminder_outbox(), webhook_key=container.webhook_key
+    )(at)
+    return {
+        "mail_catcher": f"127.0.0.1:{port}",
+        "mail_folder": str(folder),
+        "subscribed": subscribed,
+        "at": format_instant(at),
+        "quiet_hours_now": at != now,
+        "sent": tally.sent,
+    }
+
+
+async def _subscribe_samples(container: Container, samples: list[dict[str, Any]]) -> list[str]:
+    reader = Reader("demo", "owner", SUBSCRIBE_PURPOSE)
+    made: list[str] = []
+    await container.reader.open()
+    try:
+        for n, sample in enumerate(
+            s for s in samples if s["expected_status"] in _REMINDED_STATUSES
+        ):
+            request = SubscriptionRequest(
+                CoverageQuery(plate=sample["plate"], vin_last6=sample["vin_last6"]),
+                channel="email",
+                address=f"owner{n + 1}@demo.ctplhub.example",
+                language="en" if n % 2 else "zh-CN",
+            )
+            try:
+                await container.reminders.subscribe(request, reader)
+            except DomainError:
+                continue
+            made.append(sample["plate"])
+    finally:
+        await container.reader.close()
+    return made
+
+
+def print_reminders(reminders: dict[str, Any], console: Console) -> None:
+    if not reminders.get("mail_catcher"):
+        return
+    when = (
+        " (quiet hours in Beijing now: sent as of the next 08:00)"
+        if reminders.get("quiet_hours_now")
+        else ""
+    )
+    console.print(
+        f"reminders: {', '.join(reminders['subscribed']) or 'no sample'} subscribed by e-mail; "
+        f"{reminders['sent']} sent{when} to the mail catcher on {reminders['mail_catcher']}, "
+        f"kept in {reminders['mail_folder']}/ (open the .eml files)"
+    )

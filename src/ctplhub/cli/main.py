@@ -19,7 +19,9 @@ from ctplhub.cli.common import JsonFlag, console, emit, fail, open_container
 from ctplhub.cli.importer import import_file, quiet_collector
 from ctplhub.cli.keys import insurer_rotate_secret, keys_app
 from ctplhub.cli.ledger import ledger_app
+from ctplhub.cli.remind import remind_app
 from ctplhub.cli.users import register as register_user_commands
+from ctplhub.cli.worker import worker as worker_command
 from ctplhub.config import load_settings
 from ctplhub.domain.errors import DomainError
 from ctplhub.domain.instants import format_optional
@@ -41,6 +43,8 @@ app.add_typer(user_app, name="user")
 app.add_typer(keys_app, name="keys")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(cert_app, name="cert")
+app.add_typer(remind_app, name="remind")
+app.command("worker")(worker_command)
 insurer_app.command("rotate-secret")(insurer_rotate_secret)
 
 
@@ -233,16 +237,19 @@ def demo(
     as_json: JsonFlag = False,
 ) -> None:
     """Initialise, load a realistic synthetic fleet, print sample plates, then serve."""
-    from ctplhub.cli.demo import load_demo, print_samples
+    from ctplhub.cli.demo import demo_reminders, load_demo, print_reminders, print_samples
 
     settings = load_settings()
     initialise(settings)
     container = build_container(settings)
     report = load_demo(container, vehicles, console=console, progress=not as_json)
+    # A mail catcher on 127.0.0.1:1025 (var/mail/*.eml) and the first reminders in it.
+    report["reminders"] = demo_reminders(container, report, console=console)
     if as_json:
         print(json.dumps(report, ensure_ascii=False))
     else:
         print_samples(report, Console())
+        print_reminders(report["reminders"], Console())
     container.close()
     if serve_after:
         # The demo serves plain http, where a browser would drop a Secure cookie: only

@@ -62,6 +62,17 @@ class SealedSecret:
 
 
 @dataclass(frozen=True, slots=True)
+class SealedAddress:
+    """A reminder subscription's sealed address and its blind index (DESIGN §7)."""
+
+    id: int
+    vin: str
+    channel: str
+    address_enc: bytes
+    address_bidx: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Markers:
     """How rows under the active keys begin: the field blobs' header, the index's byte."""
 
@@ -103,6 +114,14 @@ class SealedRows(Protocol):
 
     def insurer_secrets(self) -> list[SealedSecret]: ...
     def reseal_secrets(self, rows: Sequence[SealedSecret]) -> None: ...
+
+    def stale_addresses(self, after_id: int, limit: int, markers: Markers) -> list[SealedAddress]:
+        """Subscriptions (id > ``after_id``) whose address or index is not under the
+        active keys, by id."""
+        ...
+
+    def count_stale_addresses(self, markers: Markers) -> int: ...
+    def reseal_addresses(self, rows: Sequence[SealedAddress]) -> None: ...
 
 
 class RotatingKeys(PersonalData, Protocol):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ctplhub.domain.errors import ValidationFailed
 from ctplhub.services.insurers import secret_aad
@@ -42,6 +42,7 @@ from ctplhub.services.key_ports import (
 )
 from ctplhub.services.ledger_entries import salts_aad
 from ctplhub.services.ports import Clock, RetryableConflict
+from ctplhub.services.reminders import address_aad, address_index_value
 from ctplhub.services.report_events import personal_aad
 
 
@@ -60,6 +61,7 @@ class RotationReport:
     leaves_to_rotate: int = 0  # ledger leaves whose salts were not under the active key
     leaves_resealed: int = 0
     leaves_remaining: int = 0
+    addresses_resealed: int = 0  # reminder subscriptions' addresses (DESIGN §7)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -76,6 +78,7 @@ class RotationReport:
             "ledger_salts_to_rotate": self.leaves_to_rotate,
             "ledger_salts_resealed": self.leaves_resealed,
             "ledger_salts_remaining": self.leaves_remaining,
+            "subscription_addresses_resealed": self.addresses_resealed,
         }
 
 
@@ -160,6 +163,7 @@ class KeyRotation:
         markers = self._ring.markers()
         while True:
             report.secrets_resealed += self._reseal_secrets(markers)
+            report.addresses_resealed += self._reseal_addresses(markers)
             if not self._pass(report, markers, batch_size, max_batches, progress):
                 report.remaining = self._rows.count_stale_events(markers)
                 report.leaves_remaining = self._rows.count_stale_salts(markers)
@@ -211,7 +215,33 @@ class KeyRotation:
                 progress(len(salts))
 
     def _stale(self, markers: Markers) -> int:
-        return self._rows.count_stale_events(markers) + self._rows.count_stale_salts(markers)
+        return (
+            self._rows.count_stale_events(markers)
+            + self._rows.count_stale_salts(markers)
+            + self._rows.count_stale_addresses(markers)
+        )
+
+    def _reseal_addresses(self, markers: Markers, batch_size: int = 1000) -> int:
+        """Reminder subscriptions' addresses and their blind indexes, like the events'
+        personal fields (few rows: one pass of batches)."""
+        ring = self._ring
+        moved, after = 0, 0
+        while rows := self._rows.stale_addresses(after, batch_size, markers):
+            again = []
+            for row in rows:
+                aad = address_aad(row.vin, row.channel)
+                address = ring.decrypt(row.address_enc, aad=aad)
+                again.append(
+                    replace(
+                        row,
+                        address_enc=ring.encrypt(address, aad=aad),
+                        address_bidx=ring.blind_index(address_index_value(row.channel, address)),
+                    )
+                )
+            self._rows.reseal_addresses(again)
+            moved += len(rows)
+            after = rows[-1].id
+        return moved
 
     def _reseal_salts(self, row: SealedSalts) -> SealedSalts:
         aad = salts_aad(row.event_id)

@@ -33,13 +33,20 @@ from ctplhub.services.key_ports import (
     RETIRED,
     RETIRING,
     Markers,
+    SealedAddress,
     SealedEvent,
     SealedSalts,
     SealedSecret,
     WrappedDataKey,
 )
 from ctplhub.services.ports import RetryableConflict
-from ctplhub.store.tables import data_keys, insurer_keys, ledger_leaves, policy_events
+from ctplhub.store.tables import (
+    data_keys,
+    insurer_keys,
+    ledger_leaves,
+    policy_events,
+    subscriptions,
+)
 
 _BLIND_LEN = 33  # key byte + HMAC-SHA256
 
@@ -245,3 +252,44 @@ class SqlSealedRows:
         )
         with self._engine.begin() as conn:
             conn.execute(statement, [{"s_key": r.key_id, "s_enc": r.secret_enc} for r in rows])
+
+    def stale_addresses(self, after_id: int, limit: int, markers: Markers) -> list[SealedAddress]:
+        s = subscriptions.c
+        query = (
+            select(s.id, s.vin, s.channel, s.address_enc, s.address_bidx)
+            .where(s.id > after_id, _stale_address(markers))
+            .order_by(s.id)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [
+                SealedAddress(r[0], r[1], r[2], bytes(r[3]), bytes(r[4]))
+                for r in conn.execute(query)
+            ]
+
+    def count_stale_addresses(self, markers: Markers) -> int:
+        query = select(func.count()).select_from(subscriptions).where(_stale_address(markers))
+        with self._engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def reseal_addresses(self, rows: Sequence[SealedAddress]) -> None:
+        if not rows:
+            return
+        s = subscriptions.c
+        statement = (
+            update(subscriptions)
+            .where(s.id == bindparam("a_id"))
+            .values(address_enc=bindparam("a_enc"), address_bidx=bindparam("a_bidx"))
+        )
+        params = [{"a_id": r.id, "a_enc": r.address_enc, "a_bidx": r.address_bidx} for r in rows]
+        with self._engine.begin() as conn:
+            conn.execute(statement, params)
+
+
+def _stale_address(markers: Markers) -> ColumnElement[bool]:
+    s = subscriptions.c
+    return or_(
+        _not_under(s.address_enc, markers.field_header),
+        func.length(s.address_bidx) != _BLIND_LEN,
+        _not_under(s.address_bidx, markers.blind_prefix),
+    )

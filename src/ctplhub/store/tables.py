@@ -282,3 +282,64 @@ certificates = Table(
     Column("kid", String(64), nullable=False),
     Column("issued_at", UTCDateTime, nullable=False),
 )
+
+# Reminders (DESIGN §7; migration 0010, docs/reminders-contract.md).
+# ``subscriptions``: an owner's (or, with consent, an insurer-given) channel and address
+# for one vehicle (its VIN). The address is personal data: sealed like owner fields
+# (``address_enc``, associated data ``subscriptions|vin|channel|address``) with a blind
+# index (``address_bidx``) to find the same address subscribed again. The unsubscribe
+# token is never stored: ``token_salt`` and the deployment's token key make it again for
+# each message, and ``token_hash`` (SHA-256) checks the one a caller presents.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Id64, primary_key=True, autoincrement=True),
+    Column("vin", String(17), nullable=False),
+    Column("channel", String(8), nullable=False),  # email | sms | webhook
+    Column("address_enc", LargeBinary, nullable=False),
+    Column("address_bidx", LargeBinary(33), nullable=False),
+    Column("language", String(8), nullable=False),  # zh-CN | en
+    Column("token_salt", LargeBinary(16), nullable=False),
+    Column("token_hash", String(64), nullable=False),
+    Column("source", String(16), nullable=False),  # owner | insurer_consent
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Index("ix_subscriptions_vin", "vin"),
+)
+
+# The transactional outbox: one row per (policy, rule, subscription), written in the
+# transaction that decides it. A subscription is one (channel, address) of one vehicle,
+# so the key is also the (policy, rule, channel, address). ``last_error`` is a
+# short code, never personal data; ``claimed_by``/``claimed_until`` are a worker's lease.
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("id", Id64, primary_key=True, autoincrement=True),
+    Column("subscription_id", Id64, ForeignKey("subscriptions.id"), nullable=False),
+    Column("insurer_code", String(20), nullable=False),
+    Column("policy_no", String(40), nullable=False),
+    Column("rule", String(16), nullable=False),
+    Column("vin", String(17), nullable=False),
+    Column("covered_until", UTCDateTime, nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", String(64), nullable=True),
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_until", UTCDateTime, nullable=True),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint(
+        "insurer_code", "policy_no", "rule", "subscription_id", name="uq_reminders_key"
+    ),
+    Index("ix_reminders_due", "state", "next_attempt_at"),
+    Index("ix_reminders_subscription", "subscription_id"),
+)
+
+# Finding due reminders among millions of policies (docs/DECISIONS.md, "Reminders"):
+# the policies whose cover ends near the run's instant, and the closed (surrendered or
+# cancelled) ones, for ghost-cover alerts.
+Index("ix_policies_coverage_end", policies.c.coverage_end)
+Index("ix_policies_effective_at", policies.c.effective_at)
+Index("ix_policies_closed", policies.c.event_type, policies.c.vin)

@@ -1,0 +1,146 @@
+"""``ctplhub worker`` (DESIGN §7, §8): the long-running reminder process.
+
+Every minute the decide step, delivery all the time (``notify/worker.py``), a clean stop
+on SIGTERM or SIGINT (sends in flight finish and are recorded, unstarted claims are given
+back), and a database that does not answer is waited out, at start as well as later.
+``--at`` starts the run's clock at an instant of your choosing (it then runs at the
+wall clock's pace), like ``ctplhub remind run --at``; ``--metrics-port`` serves the
+worker's Prometheus counters on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+import structlog
+import typer
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from ctplhub.bootstrap import Container, build_container
+from ctplhub.cli.common import console
+from ctplhub.config import Settings, load_settings
+from ctplhub.domain.errors import DomainError
+from ctplhub.domain.instants import parse_instant
+from ctplhub.logs import configure_logging, flush_logs, flush_periodically
+from ctplhub.notify.delivery import Clock, Delivery, run_loop
+from ctplhub.notify.metrics import count_due
+from ctplhub.notify.wiring import build_channels, delivery_options
+from ctplhub.notify.worker import Decide, Worker, running_clock
+
+# What "the database does not answer" looks like through SQLAlchemy: a refused or lost
+# connection, a locked SQLite file, a server shutting down (psycopg's AdminShutdown).
+UNAVAILABLE: tuple[type[BaseException], ...] = (OperationalError,)
+
+_log = structlog.get_logger("ctplhub.worker")
+
+
+def worker(
+    at: Annotated[
+        str | None,
+        typer.Option(help="Start the run's clock at this instant (RFC 3339); default: now."),
+    ] = None,
+    decide: Annotated[
+        bool,
+        typer.Option(
+            "--decide/--no-decide",
+            help="Also run the decide step every minute (--no-decide: deliver only).",
+        ),
+    ] = True,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on 127.0.0.1 at this port.")
+    ] = None,
+) -> None:
+    """Decide reminders every minute and deliver the outbox until SIGTERM."""
+    try:
+        start = parse_instant(at, "at") if at is not None else None
+    except DomainError as error:
+        console.print(f"[red]error[/red] [bold]{error.code}[/bold]: {error.message}")
+        raise typer.Exit(2) from None
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
+    try:
+        run_loop(_serve(settings, start, decide))
+    finally:
+        flush_logs()
+
+
+async def _serve(settings: Settings, start: datetime | None, decide: bool) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(number, stop.set)
+    clock = running_clock(start, lambda: datetime.now(UTC), time.monotonic)
+    flusher = asyncio.create_task(flush_periodically())  # log lines of an idle worker
+    try:
+        await _work(settings, stop, clock, decide)
+    finally:
+        flusher.cancel()
+
+
+async def _work(settings: Settings, stop: asyncio.Event, clock: Clock, decide: bool) -> None:
+    container = await _container_when_ready(settings, stop)
+    if container is None:
+        return
+    try:
+        delivery = Delivery(
+            container.reminder_outbox(),
+            build_channels(settings, container.webhook_key),
+            options=delivery_options(settings),
+        )
+        reminders = container.reminders
+
+        def decide_and_count(at: datetime) -> object:
+            decision = reminders.decide(at)
+            count_due(decision.queued)  # the Prometheus "due" counter (notify/metrics.py)
+            return decision
+
+        decide_step: Decide | None = decide_and_count if decide else None
+        try:
+            await Worker(delivery, clock, decide=decide_step, unavailable=UNAVAILABLE).run(stop)
+        finally:
+            await delivery.aclose()
+    finally:
+        container.close()
+
+
+async def _container_when_ready(settings: Settings, stop: asyncio.Event) -> Container | None:
+    """The wired container, once the database answers (a worker may start before it)."""
+    wait = 1.0
+    while not stop.is_set():
+        container: Container | None = None
+        try:
+            container = await asyncio.to_thread(build_container, settings)
+            await asyncio.to_thread(_ping, container)
+            return container
+        except (OperationalError, DBAPIError) as error:
+            if container is not None:
+                with contextlib.suppress(Exception):
+                    container.close()
+            _log.warning(
+                "database_unavailable", step="start", error=type(error).__name__, retry_in_s=wait
+            )
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=wait)
+        except TimeoutError:
+            wait = min(wait * 2, 30.0)
+    return None
+
+
+def _ping(container: Container) -> None:
+    from sqlalchemy import text
+
+    with container.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+if __name__ == "__main__":  # python -m ctplhub.cli.worker (tests; `ctplhub worker` otherwise)
+    typer.run(worker)

@@ -1,0 +1,237 @@
+"""The reminder outbox (DESIGN §7; docs/reminders-contract.md): the decision queries a
+unit of work runs. The delivering side's port is ``store/repositories/outbox.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    case,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from ctplhub.services.ports import RetryableConflict
+from ctplhub.services.reminder_ports import (
+    CANCELLED,
+    PENDING,
+    ClosedPolicy,
+    ExistingReminder,
+    NewReminder,
+    ReminderKey,
+    ReminderRepository,
+    Subscriber,
+    SubscriptionRepository,
+)
+from ctplhub.store.repositories.clauses import chunks
+from ctplhub.store.repositories.subscriptions import SqlSubscriptionRepository
+from ctplhub.store.tables import policies, policy_events, reminders, subscriptions
+
+_r = reminders.c
+_s = subscriptions.c
+_p = policies.c
+_CLOSING = ("surrender", "cancel")
+
+
+class SqlReminderRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def subscribers_near_end(
+        self, since: datetime, until: datetime, at: datetime
+    ) -> list[Subscriber]:
+        found: dict[int, Subscriber] = {}
+        live = and_(_s.ended_at.is_(None), _s.created_at <= at)
+        for ends in (
+            _p.coverage_end.between(since, until),
+            and_(_p.effective_at.between(since, until), _p.event_type == "surrender"),
+        ):
+            query = (
+                select(_s.id, _s.vin, _s.created_at)
+                .distinct()
+                .select_from(subscriptions.join(policies, _p.vin == _s.vin))
+                .where(live, ends, _p.event_type != "cancel")
+            )
+            for sid, vin, created in self._conn.execute(query):
+                found[sid] = Subscriber(sid, vin, created)
+        return sorted(found.values(), key=lambda s: s.subscription_id)
+
+    def policies_of(
+        self, vins: Sequence[str]
+    ) -> dict[str, list[tuple[str, str, str, datetime, datetime, datetime | None]]]:
+        found: dict[str, list[tuple[str, str, str, datetime, datetime, datetime | None]]] = {}
+        for part in chunks(self._conn, list(vins)):
+            rows = self._conn.execute(
+                select(
+                    _p.vin,
+                    _p.insurer_code,
+                    _p.policy_no,
+                    _p.event_type,
+                    _p.coverage_start,
+                    _p.coverage_end,
+                    _p.effective_at,
+                ).where(_p.vin.in_(part))
+            )
+            for vin, code, pno, kind, start, end, cut in rows:
+                found.setdefault(vin, []).append((code, pno, kind, start, end, cut))
+        return found
+
+    def existing(self, subscription_ids: Sequence[int]) -> dict[ReminderKey, ExistingReminder]:
+        found: dict[ReminderKey, ExistingReminder] = {}
+        for part in chunks(self._conn, list(subscription_ids)):
+            rows = self._conn.execute(
+                select(
+                    _r.insurer_code, _r.policy_no, _r.rule, _r.subscription_id, _r.id, _r.state
+                ).where(_r.subscription_id.in_(part))
+            )
+            for code, pno, rule, sid, rid, state in rows:
+                found[(code, pno, rule, sid)] = ExistingReminder(rid, state)
+        return found
+
+    def add_many(self, rows: Sequence[NewReminder]) -> int:
+        if not rows:
+            return 0
+        if self._conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+        stmt = dialect_insert(reminders).on_conflict_do_nothing().returning(_r.id)
+        values = [
+            {
+                "subscription_id": row.subscription_id,
+                "insurer_code": row.insurer_code,
+                "policy_no": row.policy_no,
+                "rule": row.rule,
+                "vin": row.vin,
+                "covered_until": row.covered_until,
+                "state": row.state,
+                "due_at": row.due_at,
+                "next_attempt_at": row.next_attempt_at,
+                "attempts": 0,
+                "updated_at": row.due_at,
+            }
+            for row in rows
+        ]
+        return len(self._conn.execute(stmt, values).all())
+
+    def set_state(self, ids: Sequence[int], state: str, at: datetime) -> None:
+        for part in chunks(self._conn, list(ids)):
+            self._conn.execute(
+                update(reminders)
+                .where(_r.id.in_(part), _r.state == PENDING)
+                .values(state=state, updated_at=at, claimed_by=None, claimed_until=None)
+            )
+
+    def count_pending_due(self, at: datetime) -> tuple[int, int]:
+        due = and_(_r.state == PENDING, _r.due_at <= at)
+        query = select(
+            func.count(),
+            func.coalesce(func.sum(case((_r.next_attempt_at > at, 1), else_=0)), 0),
+        ).where(due)
+        total, waiting = self._conn.execute(query).one()
+        return int(total), int(waiting)
+
+    def cancel_pending_of(self, subscription_id: int, at: datetime) -> int:
+        result = self._conn.execute(
+            update(reminders)
+            .where(_r.subscription_id == subscription_id, _r.state == PENDING)
+            .values(state=CANCELLED, updated_at=at, claimed_by=None, claimed_until=None)
+        )
+        return result.rowcount
+
+    def _closings(self) -> Any:
+        first = policy_events.alias("first_event")
+        issued = (
+            select(func.min(first.c.occurred_at))
+            .where(first.c.insurer_code == _p.insurer_code, first.c.policy_no == _p.policy_no)
+            .scalar_subquery()
+        )
+        e = policy_events.c
+        return (
+            select(
+                _p.insurer_code,
+                _p.policy_no,
+                _p.vin,
+                _p.event_type,
+                issued.label("issued_at"),
+                e.occurred_at,
+                _p.coverage_start,
+                _p.coverage_end,
+                _p.effective_at,
+            )
+            .select_from(policies.join(policy_events, e.id == _p.event_id))
+            .where(_p.event_type.in_(_CLOSING))
+        )
+
+    def closed_near(
+        self, since: datetime, until: datetime, at: datetime
+    ) -> list[tuple[ClosedPolicy, int]]:
+        query = (
+            self._closings()
+            .add_columns(_s.id)
+            .join(subscriptions, and_(_s.vin == _p.vin, _s.ended_at.is_(None), _s.created_at <= at))
+            .where(policy_events.c.received_at.between(since, until))
+        )
+        return [(_closed(row[:9]), row[9]) for row in self._conn.execute(query)]
+
+    def closed_between(
+        self, since: datetime, until: datetime, insurer_code: str | None, limit: int
+    ) -> list[ClosedPolicy]:
+        e = policy_events.c
+        query = self._closings().where(e.occurred_at >= since, e.occurred_at < until)
+        if insurer_code is not None:
+            query = query.where(_p.insurer_code == insurer_code)
+        query = query.order_by(e.occurred_at, _p.insurer_code, _p.policy_no).limit(limit)
+        return [_closed(row) for row in self._conn.execute(query)]
+
+
+def _closed(row: Sequence[Any]) -> ClosedPolicy:
+    code, pno, vin, kind, issued, closed, start, end, cut = row
+    until = start if kind == "cancel" else min(end, cut) if cut is not None else end
+    return ClosedPolicy(code, pno, vin, kind, issued or closed, closed, start, max(until, start))
+
+
+class SqlReminderUnitOfWork:
+    """Subscriptions and the outbox in one transaction (``ReminderUnitOfWork``)."""
+
+    subscriptions: SubscriptionRepository
+    reminders: ReminderRepository
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> SqlReminderUnitOfWork:
+        self._conn = self._engine.connect()
+        self._conn.begin()
+        self.subscriptions = SqlSubscriptionRepository(self._conn)
+        self.reminders = SqlReminderRepository(self._conn)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._conn is not None
+        try:
+            self._conn.rollback()
+        finally:
+            self._conn.close()
+            self._conn = None
+        if isinstance(exc, IntegrityError):
+            raise RetryableConflict(str(exc.orig)) from exc
+
+    def commit(self) -> None:
+        assert self._conn is not None
+        self._conn.commit()
