@@ -189,6 +189,20 @@ class Subscriber:
     created_at: datetime
 
 
+PolicyHeadRow = tuple[str, str, str, datetime, datetime, "datetime | None"]
+"""A vehicle's policy head for the rules: (insurer, policy_no, event_type, start, end,
+cut)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NearEnd:
+    """What ``decide`` reads: who may be due, their vehicles' policies, what is queued."""
+
+    subscribers: list[Subscriber]
+    heads: dict[str, list[PolicyHeadRow]]  # by VIN
+    existing: dict[ReminderKey, ExistingReminder]
+
+
 @dataclass(frozen=True, slots=True)
 class ExistingReminder:
     id: int
@@ -241,20 +255,12 @@ class SubscriptionRepository(Protocol):
 
 
 class ReminderRepository(Protocol):
-    def subscribers_near_end(
-        self, since: datetime, until: datetime, at: datetime
-    ) -> list[Subscriber]:
+    def near_end(self, since: datetime, until: datetime, at: datetime) -> NearEnd:
         """Active subscriptions (made by ``at``) of vehicles with a policy whose cover
-        ends in ``[since, until]``: every vehicle that can be due a reminder."""
+        ends in ``[since, until]`` (every vehicle that can be due a reminder), with those
+        vehicles' policy heads and the outbox rows those subscriptions already have."""
         ...
 
-    def policies_of(
-        self, vins: Sequence[str]
-    ) -> dict[str, list[tuple[str, str, str, datetime, datetime, datetime | None]]]:
-        """Each vehicle's policy heads: (insurer, policy_no, event_type, start, end, cut)."""
-        ...
-
-    def existing(self, subscription_ids: Sequence[int]) -> dict[ReminderKey, ExistingReminder]: ...
     def add_many(self, rows: Sequence[NewReminder]) -> int:
         """Insert the rows whose key is new (a concurrent decider's rows are kept);
         returns how many were inserted."""

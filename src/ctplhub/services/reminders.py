@@ -310,12 +310,11 @@ class Reminders:
         send_at = next_send_instant(at, rules)
         with self._uow() as uow:
             repo = uow.reminders
-            subscribers = repo.subscribers_near_end(at - rules.look_back, at + rules.look_ahead, at)
+            near = repo.near_end(at - rules.look_back, at + rules.look_ahead, at)
             by_vin: dict[str, list[int]] = {}
-            for sub in subscribers:
+            for sub in near.subscribers:
                 by_vin.setdefault(sub.vin, []).append(sub.subscription_id)
-            heads = repo.policies_of(list(by_vin))
-            existing = repo.existing([s.subscription_id for s in subscribers])
+            heads, existing = near.heads, near.existing
             pending: list[NewReminder] = []
             skipped: list[NewReminder] = []
             overtaken: list[int] = []

@@ -16,6 +16,7 @@ from sqlalchemy import (
     case,
     func,
     select,
+    union,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -26,7 +27,9 @@ from ctplhub.services.reminder_ports import (
     PENDING,
     ClosedPolicy,
     ExistingReminder,
+    NearEnd,
     NewReminder,
+    PolicyHeadRow,
     ReminderKey,
     ReminderRepository,
     Subscriber,
@@ -46,56 +49,56 @@ class SqlReminderRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def subscribers_near_end(
-        self, since: datetime, until: datetime, at: datetime
-    ) -> list[Subscriber]:
-        found: dict[int, Subscriber] = {}
+    def near_end(self, since: datetime, until: datetime, at: datetime) -> NearEnd:
+        """``ReminderRepository.near_end``: three set-based reads around one subquery (the
+        subscriptions whose vehicle has a cover ending in the window), never a list of
+        VINs or ids sent back as parameters: the work stays in the database's joins,
+        whatever the number of subscribers (docs/PERFORMANCE.md, issue 9)."""
         live = and_(_s.ended_at.is_(None), _s.created_at <= at)
-        for ends in (
+        ends = (
             _p.coverage_end.between(since, until),
             and_(_p.effective_at.between(since, until), _p.event_type == "surrender"),
-        ):
-            query = (
+        )
+        near = union(
+            *(
                 select(_s.id, _s.vin, _s.created_at)
-                .distinct()
                 .select_from(subscriptions.join(policies, _p.vin == _s.vin))
-                .where(live, ends, _p.event_type != "cancel")
+                .where(live, end, _p.event_type != "cancel")
+                for end in ends
             )
-            for sid, vin, created in self._conn.execute(query):
-                found[sid] = Subscriber(sid, vin, created)
-        return sorted(found.values(), key=lambda s: s.subscription_id)
-
-    def policies_of(
-        self, vins: Sequence[str]
-    ) -> dict[str, list[tuple[str, str, str, datetime, datetime, datetime | None]]]:
-        found: dict[str, list[tuple[str, str, str, datetime, datetime, datetime | None]]] = {}
-        for part in chunks(self._conn, list(vins)):
-            rows = self._conn.execute(
-                select(
-                    _p.vin,
-                    _p.insurer_code,
-                    _p.policy_no,
-                    _p.event_type,
-                    _p.coverage_start,
-                    _p.coverage_end,
-                    _p.effective_at,
-                ).where(_p.vin.in_(part))
-            )
-            for vin, code, pno, kind, start, end, cut in rows:
-                found.setdefault(vin, []).append((code, pno, kind, start, end, cut))
-        return found
-
-    def existing(self, subscription_ids: Sequence[int]) -> dict[ReminderKey, ExistingReminder]:
-        found: dict[ReminderKey, ExistingReminder] = {}
-        for part in chunks(self._conn, list(subscription_ids)):
-            rows = self._conn.execute(
-                select(
-                    _r.insurer_code, _r.policy_no, _r.rule, _r.subscription_id, _r.id, _r.state
-                ).where(_r.subscription_id.in_(part))
-            )
-            for code, pno, rule, sid, rid, state in rows:
-                found[(code, pno, rule, sid)] = ExistingReminder(rid, state)
-        return found
+        ).subquery("near")
+        subscribers = sorted(
+            (
+                Subscriber(sid, vin, created)
+                for sid, vin, created in self._conn.execute(
+                    select(near.c.id, near.c.vin, near.c.created_at)
+                )
+            ),
+            key=lambda s: s.subscription_id,
+        )
+        heads: dict[str, list[PolicyHeadRow]] = {}
+        rows = self._conn.execute(
+            select(
+                _p.vin,
+                _p.insurer_code,
+                _p.policy_no,
+                _p.event_type,
+                _p.coverage_start,
+                _p.coverage_end,
+                _p.effective_at,
+            ).where(_p.vin.in_(select(near.c.vin)))
+        )
+        for vin, code, pno, kind, start, end, cut in rows:
+            heads.setdefault(vin, []).append((code, pno, kind, start, end, cut))
+        existing: dict[ReminderKey, ExistingReminder] = {}
+        queued = self._conn.execute(
+            select(
+                _r.insurer_code, _r.policy_no, _r.rule, _r.subscription_id, _r.id, _r.state
+            ).where(_r.subscription_id.in_(select(near.c.id)))
+        )
+        for code, pno, rule, sid, rid, state in queued:
+            existing[(code, pno, rule, sid)] = ExistingReminder(rid, state)
+        return NearEnd(subscribers, heads, existing)
 
     def add_many(self, rows: Sequence[NewReminder]) -> int:
         if not rows:
