@@ -19,6 +19,7 @@ from ctplhub.cli.common import JsonFlag, console, emit, fail, open_container
 from ctplhub.cli.importer import import_file
 from ctplhub.cli.keys import insurer_rotate_secret, keys_app
 from ctplhub.cli.ledger import ledger_app
+from ctplhub.cli.reconcile import compliance_command, reconcile_command
 from ctplhub.cli.users import register as register_user_commands
 from ctplhub.config import load_settings
 from ctplhub.domain.errors import DomainError
@@ -42,6 +43,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(cert_app, name="cert")
 insurer_app.command("rotate-secret")(insurer_rotate_secret)
+app.command("reconcile")(reconcile_command)  # DESIGN §10 (cli/reconcile.py)
+app.command("compliance")(compliance_command)  # DESIGN §10 (cli/reconcile.py)
 
 
 @app.command()
