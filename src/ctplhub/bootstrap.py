@@ -26,6 +26,7 @@ from ctplhub.security.answer_signing import AnswerSigner, plain_canonical_json, 
 from ctplhub.security.certificate_token import CertificateSeal
 from ctplhub.security.envelope import Keyring
 from ctplhub.security.keystore import Keys, PublishedSigningKeys, ensure_keys, load_keys
+from ctplhub.security.live_confirm_client import HttpConfirmTransport
 from ctplhub.security.throttle import Throttle, parse_rate_limits
 from ctplhub.security.tree_head_signing import tree_head_signer
 from ctplhub.security.unsubscribe import UnsubscribeTokens
@@ -33,18 +34,23 @@ from ctplhub.services.access_log import OwnerAccessLog
 from ctplhub.services.assistant import Assistant
 from ctplhub.services.certificates import Certificates
 from ctplhub.services.check_coverage import CheckCoverage
+from ctplhub.services.compliance import Compliance
 from ctplhub.services.insurer_directory import InsurerDirectory
-from ctplhub.services.insurers import Insurers
+from ctplhub.services.insurers import Insurers, secret_aad
 from ctplhub.services.key_rotation import KeyRotation
 from ctplhub.services.ledger_append import LedgerWriter
 from ctplhub.services.ledger_audit import LedgerAudit
 from ctplhub.services.ledger_backfill import LedgerBackfill
 from ctplhub.services.ledger_proofs import LedgerProofs
+from ctplhub.services.live_confirmation import EndpointRecord, LiveConfirmation
 from ctplhub.services.ports import NonceStore, UnitOfWork, VehicleReader
+from ctplhub.services.quality_flags import QualityFlags
+from ctplhub.services.reconcile import Reconcile
 from ctplhub.services.reminder_ports import DeliverDue, Outbox
 from ctplhub.services.reminders import Reminders, address_aad
 from ctplhub.services.report_events import ReportEvents
 from ctplhub.services.staff_sessions import StaffSessions
+from ctplhub.services.sync_health import SyncHealth
 from ctplhub.services.users import Users
 from ctplhub.services.verify_bulk import VerifyBulk
 from ctplhub.store.data_keys import SqlDataKeys, SqlSealedRows
@@ -55,13 +61,17 @@ from ctplhub.store.readers import vehicle_reader
 from ctplhub.store.readers.ledger import SqlLedgerReader, ledger_reader
 from ctplhub.store.repositories.access_log import SqlAccessLogStore
 from ctplhub.store.repositories.certificates import SqlCertificateRecords
+from ctplhub.store.repositories.confirm_endpoints import SqlConfirmEndpoints
+from ctplhub.store.repositories.insurer_health import SqlInsurerHealth
 from ctplhub.store.repositories.outbox import SqlOutbox
+from ctplhub.store.repositories.quality_flags import SqlQualityFlags
+from ctplhub.store.repositories.reconcile import SqlPolicyBook
 from ctplhub.store.repositories.reminders import SqlReminderUnitOfWork
 from ctplhub.store.schema import check_access_log_file, make_engine, migrate
 from ctplhub.store.unit_of_work import SqlUnitOfWork
 
 if TYPE_CHECKING:  # the web stack is imported only by what serves it (not import workers)
-    from fastapi import FastAPI
+    from fastapi import APIRouter, FastAPI
 
     from ctplhub.api.deps import AppServices
 
@@ -102,6 +112,13 @@ class Container:
         from ctplhub.notify.wiring import build_delivery
 
         return build_delivery(self.settings, self.outbox, webhook_key=self.webhook_key)
+
+    # Data you can trust (DESIGN §2.6, §10): reconciliation, sync health, late reports.
+    reconcile: Reconcile
+    sync_health: SyncHealth
+    compliance: Compliance
+    live_confirmation: LiveConfirmation | None = None  # DESIGN §10 (issue 10)
+    quality_flags: QualityFlags | None = None  # data-quality flags on ingest (issue 10)
 
     def close(self) -> None:
         """Close every pooled database connection, after writing the access log entries
@@ -253,13 +270,31 @@ def build_container(
         nonces = RedisNonceStore(settings.redis_url)
     window = timedelta(days=settings.reminder_window_days)
     access_log = AccessLogWriter(SqlAccessLogStore(engine), VehicleIndex(keys.access_log_key))
+    health_source = SqlInsurerHealth(engine)
     coverage = CheckCoverage(
         reader, directory, vault, clock, reminder_window=window, access_log=access_log
     )
     rules = ReminderRules(settings.reminder_days_before, settings.reminder_days_after_lapse)
     unsubscribe_tokens = UnsubscribeTokens(keys.blind_index_key)
     webhook_key = webhook_signing_key(keys.blind_index_key)
+
+    def unseal(record: EndpointRecord) -> str:
+        return vault.decrypt(record.secret_enc, aad=secret_aad(record.key_id))
+
+    confirmation = LiveConfirmation(
+        SqlConfirmEndpoints(engine),
+        HttpConfirmTransport(),
+        unseal,
+        clock,
+        ttl_s=settings.insurer_cache_s,
+    )
+    quality = QualityFlags(SqlQualityFlags(engine), clock)
     return Container(
+        reconcile=Reconcile(SqlPolicyBook(engine)),
+        sync_health=SyncHealth(
+            health_source, clock, stale_after=stale_after, late_after_s=settings.late_after_s
+        ),
+        compliance=Compliance(health_source, late_after_s=settings.late_after_s),
         reminders=Reminders(
             lambda: SqlReminderUnitOfWork(engine),
             coverage,
@@ -285,6 +320,7 @@ def build_container(
             clock,
             SqlPlannerStatistics(engine),
             LedgerWriter(vault, plain_canonical_json, tree_head_signer(signer)),
+            quality,
         ),
         ledger_audit=LedgerAudit(
             SqlLedgerAuditSource(engine),
@@ -293,7 +329,14 @@ def build_container(
             partial(verify_signed, jwks=signer.jwks()),
         ),
         coverage=coverage,
-        verify=VerifyBulk(reader, directory, clock, reminder_window=window, access_log=access_log),
+        verify=VerifyBulk(
+            reader,
+            directory,
+            clock,
+            reminder_window=window,
+            access_log=access_log,
+            confirmation=confirmation,
+        ),
         insurers=Insurers(
             uow,
             vault,
@@ -339,6 +382,8 @@ def build_container(
             throttle_secret(keys.blind_index_key),
             redis_url=settings.redis_url,
         ),
+        live_confirmation=confirmation,
+        quality_flags=quality,
     )
 
 
@@ -356,14 +401,19 @@ def throttle_secret(deployment_key: bytes) -> bytes:
 
 def build_app(container: Container) -> FastAPI:
     from ctplhub.api.app import create_app
+    from ctplhub.api.insurer_metrics import INSURER_METRICS
     from ctplhub.api.routers.ask import build_router as build_ask_router
+    from ctplhub.api.routers.insurer_health import build_router as build_health_router
+    from ctplhub.api.routers.reconcile import build_router as build_reconcile_router
     from ctplhub.api.routers.subscriptions import build_router as build_subscriptions_router
     from ctplhub.web.pages import build_router as build_web_router
     from ctplhub.web.staff import Cookies
     from ctplhub.web.staff import build_router as build_staff_router
+    from ctplhub.web.staff_regulator import build_router as build_regulator_router
     from ctplhub.web.verify_page import build_router as build_verify_router
 
     settings = container.settings
+    INSURER_METRICS.use(container.sync_health.all)  # per-insurer gauges in /metrics
     staff_cookies = Cookies(settings.cookie_secure, int(settings.staff_session_hours * 3600))
 
     return create_app(
@@ -376,9 +426,27 @@ def build_app(container: Container) -> FastAPI:
             build_verify_router(container.certificates),
             build_ask_router(Assistant()),  # POST /v1/ask: rules only, no state of its own
             build_subscriptions_router(container.reminders),
+            *issue10_routers(container),
+            build_reconcile_router(container.reconcile, max_bytes=settings.max_reconcile_bytes),
+            build_health_router(container.sync_health, container.compliance),
+            build_regulator_router(
+                container.staff_sessions, container.sync_health, container.compliance, staff_cookies
+            ),
         ),
         cors_origins=container.settings.cors_origins,
     )
+
+
+def issue10_routers(container: Container) -> tuple[APIRouter, ...]:
+    """Live confirmation's endpoint registration and the data-quality flags list."""
+    from ctplhub.api.routers import confirmation, flags
+
+    routers = []
+    if container.live_confirmation is not None:
+        routers.append(confirmation.build_router(container.live_confirmation))
+    if container.quality_flags is not None:
+        routers.append(flags.build_router(container.quality_flags))
+    return tuple(routers)
 
 
 def create_app_from_env(reader: VehicleReader | None = None) -> FastAPI:

@@ -2,8 +2,9 @@
 
 It signs the exact bytes it sends, so what the server hashes is what was signed: JSON is
 serialised once (compact, UTF-8, non-ASCII kept as is) and those bytes go on the wire.
-It depends only on httpx and `ctplhub.security.request_signing`, which is what the server
-uses to check signatures, so the two can never disagree about the signed string.
+It depends only on httpx, `ctplhub.security.request_signing`, which is what the server
+uses to check signatures, and `ctplhub.domain.reconciliation`, which is how the server
+computes a book's digest, so the two can never disagree about either.
 
     from ctplhub.client import CtplHubClient, CtplHubError
 
@@ -11,21 +12,59 @@ uses to check signatures, so the two can never disagree about the signed string.
         receipt = hub.report_event({"event_type": "ISSUED", "insurer_code": "PICC", ...})
         hub.heartbeat("PICC")
         print(hub.sync("PICC"))
+        result = hub.reconcile("PICC", [("PDAA2025...", 3), ...])  # DESIGN §10
+        print(result.to_resend)
 """
 
 from __future__ import annotations
 
 import json as jsonlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from ctplhub.domain.errors import ValidationFailed
+from ctplhub.domain.reconciliation import (
+    BookDigest,
+    VersionDiffers,
+    digest_of_sorted,
+    sorted_view,
+    view_line,
+)
 from ctplhub.security.request_signing import signed_headers
 
-__all__ = ["CtplHubClient", "CtplHubError"]
+__all__ = ["CtplHubClient", "CtplHubError", "ReconcileResult", "VersionDiffers"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileResult:
+    """What ``reconcile()`` found (DESIGN §10). Every list is in byte order of policy_no.
+
+    - ``missing_here``: policies the platform does not hold: resend their events;
+    - ``version_differs``: the platform holds another version (``ours``) than you
+      (``yours``): resend when yours is newer, investigate when the platform's is;
+    - ``unknown_to_you``: policies the platform holds that your export lacks: investigate.
+    """
+
+    match: bool
+    yours: BookDigest
+    platform: BookDigest
+    missing_here: tuple[str, ...] = ()
+    version_differs: tuple[VersionDiffers, ...] = ()
+    unknown_to_you: tuple[str, ...] = ()
+
+    @property
+    def to_resend(self) -> tuple[str, ...]:
+        """The policies whose latest event to report again, in byte order."""
+        newer = (d.policy_no for d in self.version_differs if d.yours > d.ours)
+        return tuple(sorted((*self.missing_here, *newer), key=str.encode))
+
+
+ReconcileRow = tuple[str, int] | Mapping[str, object]
 
 
 class CtplHubError(Exception):
@@ -59,6 +98,23 @@ class CtplHubError(Exception):
 def _json_bytes(value: Any) -> bytes:
     # Compact and UTF-8: the bytes signed are the bytes sent, and Chinese names stay short.
     return jsonlib.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _pair(row: ReconcileRow) -> tuple[object, object]:
+    if isinstance(row, Mapping):
+        return row.get("policy_no"), row.get("version")
+    if not isinstance(row, tuple) or len(row) != 2:
+        raise ValueError("each row must be (policy_no, version) or {policy_no, version}")
+    return row[0], row[1]
+
+
+def _view_ndjson(policy_no: object, version: object) -> str:
+    """``{"policy_no", "version"}`` as one NDJSON line, for rows ``view_line`` accepted: a
+    number without control characters needs JSON's escaping only for ``"`` and ``\\``."""
+    number = str(policy_no)
+    if '"' in number or "\\" in number:
+        number = jsonlib.dumps(number, ensure_ascii=False)[1:-1]
+    return f'{{"policy_no":"{number}","version":{int(str(version))}}}\n'
 
 
 class CtplHubClient:
@@ -136,6 +192,42 @@ class CtplHubClient:
         """Fetch this insurer's sync state as the hub sees it."""
         path = f"/v1/insurers/{quote(insurer_code, safe='')}/sync"
         return self._checked(self.request("GET", path))
+
+    def reconcile(self, insurer_code: str, rows: Iterable[ReconcileRow]) -> ReconcileResult:
+        """Compare your book (``(policy_no, version)`` pairs or ``{"policy_no",
+        "version"}`` dicts, any order, one per policy, each at its latest version) with
+        the platform's: the digest first, computed here; the line-by-line diff only when
+        the digests differ. Raises ``ValueError`` for a bad row before anything is sent."""
+        pairs = [_pair(r) for r in rows]
+        try:
+            view = sorted_view([view_line(p, v) for p, v in pairs])
+        except ValidationFailed as problem:
+            raise ValueError(problem.message) from None
+        yours = digest_of_sorted(view)
+        base = f"/v1/insurers/{quote(insurer_code, safe='')}/reconcile"
+        answer = self._checked(
+            self.request("POST", base, json={"count": yours.count, "digest": yours.digest})
+        )
+        platform = BookDigest(int(answer["platform_count"]), str(answer["platform_digest"]))
+        if answer["match"]:
+            return ReconcileResult(True, yours, platform)
+        diff_body = "".join(_view_ndjson(p, v) for p, v in pairs).encode()
+        diff = self._checked(
+            self.request(
+                "POST", base + "/diff", content=diff_body, content_type="application/x-ndjson"
+            )
+        )
+        return ReconcileResult(
+            False,
+            yours,
+            platform,
+            tuple(diff["missing_here"]),
+            tuple(
+                VersionDiffers(d["policy_no"], yours=d["yours"], ours=d["ours"])
+                for d in diff["version_differs"]
+            ),
+            tuple(diff["unknown_to_you"]),
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     # default, so no Access-Control-Allow-Origin is ever sent (api/headers.py).
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
 
+    # Data you can trust (DESIGN §10): an event received more than this many seconds
+    # after its occurred_at is late; a reconciliation diff's NDJSON body may be this big
+    # (a million lines of {"policy_no", "version"} are ~50 MB).
+    late_after_s: int = Field(default=86_400, ge=1)
+    max_reconcile_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _origins(cls, value: Any) -> Any:

@@ -17,6 +17,7 @@ every run, within the suite's time budget (both engines in well under a minute).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -274,6 +275,50 @@ def _realistic(operation: Operation, fleet: Fleet) -> st.SearchStrategy[Attempt]
         )
     if path == "/v1/insurers/{code}/sync" and method == "GET":
         return code.map(lambda c: Attempt({"code": c}, {}, b"", None))
+    if path in ("/v1/insurers/{code}/compliance", "/v1/insurers/{code}/compliance.csv"):
+        month = st.sampled_from(["2026-11", "2025-02", "2099-12", "2026-13", "", "2026-1"])
+        return st.builds(lambda c, m: Attempt({"code": c}, {"month": m}, b"", None), code, month)
+    if path == "/v1/insurers/{code}/reconcile":
+        digest = st.sampled_from([hashlib.sha256(b"").hexdigest(), "0" * 64, "xyz", 7])
+        return st.builds(
+            lambda c, n, d: json_body({"count": n, "digest": d}, {"code": c}),
+            code,
+            st.integers(-1, 3),
+            digest,
+        )
+    if path == "/v1/insurers/{code}/reconcile/diff":
+        numbers = st.sampled_from([*sorted({e["policy_no"] for e in known}), "X-1", "保单1"])
+        views = st.lists(
+            st.tuples(numbers, st.integers(0, 3)), max_size=4, unique_by=lambda r: r[0]
+        )
+        return st.builds(
+            lambda c, rows: Attempt(
+                {"code": c},
+                {},
+                ndjson([{"policy_no": p, "version": v} for p, v in rows]),
+                NDJSON,
+            ),
+            code,
+            views,
+        )
+    if path == "/v1/insurers/{code}/confirm-endpoint":
+        url = st.sampled_from(
+            ["https://confirm.example.cn/ctpl?v=1", "http://127.0.0.1:9/x", None, "ftp://x", "x"]
+        )
+        return st.builds(lambda c, u: json_body({"url": u}, {"code": c}), code, url)
+    if path == "/v1/insurers/{code}/flags":
+        numbers = st.sampled_from([None, "1", "100", "1000", "0", "1001", "x", "-1"])
+        return st.builds(
+            lambda c, limit, cursor: Attempt(
+                {"code": c},
+                {k: v for k, v in (("limit", limit), ("cursor", cursor)) if v is not None},
+                b"",
+                None,
+            ),
+            code,
+            numbers,
+            numbers,
+        )
     if path in LEDGER_PARAMETERS:  # sizes and indexes around the seeded log's
         first, second = LEDGER_PARAMETERS[path]
         small = st.integers(-1, len(known) + 1)

@@ -94,6 +94,16 @@ ERROR_STATUSES: dict[Operation, tuple[int, ...]] = {
     ("GET", "/v1/ledger/proof/inclusion"): (400,),
     ("GET", "/v1/ledger/proof/consistency"): (400,),
     ("GET", "/v1/ledger/entries"): (400,),
+    # live confirmation (§10): the insurer's own endpoint; data-quality flags (issue 10),
+    # read by the insurer (signed) or a regulator (bearer), who may name any code (404)
+    ("PUT", "/v1/insurers/{code}/confirm-endpoint"): (*BODY, *SIGNED),
+    ("GET", "/v1/insurers/{code}/flags"): (400, *SIGNED, 404),
+    # data you can trust (§10): reconciliation is the insurer's own; late reports are read
+    # by the insurer (signed) or a regulator (bearer), who may name any code (404)
+    ("POST", "/v1/insurers/{code}/reconcile"): (*BODY, *SIGNED),
+    ("POST", "/v1/insurers/{code}/reconcile/diff"): (*BODY, *SIGNED),
+    ("GET", "/v1/insurers/{code}/compliance"): (400, *SIGNED, 404),
+    ("GET", "/v1/insurers/{code}/compliance.csv"): (400, *SIGNED, 404),
 }
 
 # Answers that are not (only) JSON: the media types of that status, replacing FastAPI's.
@@ -106,6 +116,7 @@ ANSWER_CONTENT: dict[Operation, dict[int, dict[str, Any]]] = {
         }
     },
     ("GET", "/metrics"): {200: {"text/plain": {"schema": {"type": "string"}}}},
+    ("GET", "/v1/insurers/{code}/compliance.csv"): {200: {"text/csv": _CSV}},
 }
 
 

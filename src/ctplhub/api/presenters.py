@@ -150,6 +150,12 @@ def verify_result(result: VerifyResult) -> dict[str, Any]:
         insurer_code=result.insurer_code,
         covered_until=format_optional(result.covered_until),
     )
+    if result.confirmed_by is not None:  # a live confirmation (§10): ``covered`` is its word
+        body["confirmed_by"] = {
+            "insurer_code": result.confirmed_by.insurer_code,
+            "at": format_instant(result.confirmed_by.at),
+            "covered": result.confirmed_by.covered,
+        }
     if result.caveats:
         body["caveats"] = _caveats(result.caveats)
     return body
@@ -221,6 +227,8 @@ def line_result(result: LineResult) -> dict[str, Any]:
         body["error"] = error_body(result.error)
     if result.leaf is not None:
         body["receipt"] = leaf_receipt(result.leaf)
+    if result.flags:  # data-quality flags: accepted, but worth a look (quality_flags.py)
+        body["flags"] = list(result.flags)
     return body
 
 

@@ -98,6 +98,8 @@ class LineResultBody(_Answer):
     status: Literal["accepted", "duplicate", "rejected"]
     error: ErrorDetail | None = None
     receipt: LeafReceiptBody | None = None  # accepted lines only
+    # Data-quality flags of an accepted line, when it has any (GET /v1/insurers/{code}/flags).
+    flags: list[str] | None = None
 
 
 class BatchAnswer(_Answer):
@@ -169,7 +171,10 @@ class SourceBody(_Answer):
 
 
 class CaveatBody(_Answer):
-    code: Literal["stale_insurer", "insurer_revoked", "insurer_suspended"]
+    # ``confirmation_unavailable``: a live confirmation (DESIGN §10) got no usable answer.
+    code: Literal[
+        "stale_insurer", "insurer_revoked", "insurer_suspended", "confirmation_unavailable"
+    ]
     insurer_code: str | None
     message: str
 
@@ -248,6 +253,17 @@ class VerifyResultBody(_Answer):
     covered_until: str | None
     error: ErrorDetail | None = None
     caveats: list[CaveatBody] | None = None
+    confirmed_by: ConfirmedByBody | None = None
+
+
+class ConfirmedByBody(_Answer):
+    """A live confirmation (DESIGN §10): which insurer answered, when (``at``: when its
+    answer came), and its word, which the item's ``covered`` then is; the item's
+    ``status`` stays the registry's own."""
+
+    insurer_code: str
+    at: str
+    covered: bool
 
 
 class VerifyAnswer(_Answer):
@@ -473,3 +489,89 @@ class GhostCoverAnswer(_Answer):
     """Possible buy-then-cancel ("ghost") cover, by closing instant, oldest first."""
 
     items: list[GhostCoverBody]
+
+
+# --- data you can trust (DESIGN §2.6, §10): sync health, reconciliation, late reports --
+
+
+class SyncHealthBody(SyncStatusBody):
+    """``GET /v1/insurers/{code}/sync``: the fields of §3, then the watermark (§2.6),
+    accepted and rejected in total, and the last 24 h's reporting delay."""
+
+    watermark: str | None
+    accepted_total: int
+    rejected_total: int
+    events_24h: int
+    late_24h: int
+    median_delay_s: float | None
+
+
+class ReconcileDigestBody(BaseModel):
+    """The insurer's count and digest of its book (DESIGN §10)."""
+
+    model_config = ConfigDict(extra="forbid")
+    count: int = Field(ge=0)
+    digest: str = Field(pattern=HEX_HASH, description="lowercase hex SHA-256")
+
+
+class ReconcileDigestAnswer(_Answer):
+    match: bool
+    platform_count: int
+    platform_digest: str = Field(pattern=HEX_HASH)
+
+
+class VersionDiffersBody(_Answer):
+    policy_no: str
+    yours: int
+    ours: int
+
+
+class ReconcileDiffAnswer(_Answer):
+    missing_here: list[str]
+    version_differs: list[VersionDiffersBody]
+    unknown_to_you: list[str]
+
+
+class ComplianceAnswer(_Answer):
+    insurer_code: str
+    month: str = Field(examples=["2026-11"])
+    events: int
+    late: int
+    late_share: float = Field(ge=0, le=1)
+    median_delay_s: float | None
+    p95_delay_s: float | None
+
+
+class ConfirmEndpointBody(BaseModel):
+    """Where the platform asks this insurer to confirm a "not covered" live (DESIGN §10):
+    an absolute http(s) URL; ``null`` removes it."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: str | None = Field(examples=["https://ctpl.example-insurer.cn/ctplhub/confirm"])
+
+
+class ConfirmEndpointAnswer(_Answer):
+    insurer_code: str
+    url: str | None
+    updated_at: str
+
+
+class QualityFlagBody(_Answer):
+    """A data-quality flag on an accepted event (docs/DECISIONS.md, "Data-quality flags")."""
+
+    flag_id: int
+    policy_no: str
+    version: int
+    code: Literal[
+        "vin_plate_changed", "plate_on_two_vehicles", "period_too_long", "premium_outlier"
+    ]
+    message: str
+    flagged_at: str
+
+
+class QualityFlagsAnswer(_Answer):
+    """An insurer's flags, newest first; ``next_cursor`` continues the list (null at its end)."""
+
+    insurer_code: str
+    flags: list[QualityFlagBody]
+    next_cursor: int | None

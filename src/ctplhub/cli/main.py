@@ -19,6 +19,7 @@ from ctplhub.cli.common import JsonFlag, console, emit, fail, open_container
 from ctplhub.cli.importer import import_file, quiet_collector
 from ctplhub.cli.keys import insurer_rotate_secret, keys_app
 from ctplhub.cli.ledger import ledger_app
+from ctplhub.cli.reconcile import compliance_command, reconcile_command
 from ctplhub.cli.remind import remind_app
 from ctplhub.cli.users import register as register_user_commands
 from ctplhub.cli.worker import worker as worker_command
@@ -46,6 +47,8 @@ app.add_typer(cert_app, name="cert")
 app.add_typer(remind_app, name="remind")
 app.command("worker")(worker_command)
 insurer_app.command("rotate-secret")(insurer_rotate_secret)
+app.command("reconcile")(reconcile_command)  # DESIGN §10 (cli/reconcile.py)
+app.command("compliance")(compliance_command)  # DESIGN §10 (cli/reconcile.py)
 
 
 @app.command()

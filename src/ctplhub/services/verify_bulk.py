@@ -8,27 +8,38 @@ or VIN, a malformed one, a bad instant) gets its error and never stops the other
 
 Each vehicle the call read goes to the access log once (§5.3), however many items named
 it, as read by the caller (``reader``: the bearer token's user and role).
+
+Live confirmation (§10, ``services/live_confirmation.py``): an item that is ``LAPSED`` or
+``NO_RECORD`` while a relevant certified insurer is stale is set aside during the pass
+and, after it, the insurers with an endpoint are asked, all at once and within the
+verify's budget; their word becomes the item's ``confirmed_by`` and ``covered``, its
+``status`` stays the registry's. When no stale certified insurer has an endpoint (read at
+most once per ``insurer_cache_s``), nothing else is done.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
 from ctplhub.domain.coverage import CoverageStatus, coverage_status
 from ctplhub.domain.errors import DomainError, ValidationFailed
 from ctplhub.domain.freshness import Caveat, Freshness
-from ctplhub.domain.identifiers import Plate, Vin
+from ctplhub.domain.identifiers import Plate, Vin, display_plate
 from ctplhub.domain.instants import parse_instant
 from ctplhub.domain.records import fast_init
 from ctplhub.domain.vehicle import VehicleHistory, VehicleSnapshot
 from ctplhub.services.insurer_directory import InsurerDirectory
+from ctplhub.services.live_confirmation import ConfirmAsk, Confirmation, LiveConfirmation
 from ctplhub.services.ports import AccessLog, Clock, Reader, VehicleReader
 
 _YIELD_EVERY = 500  # items answered between turns of the event loop: others wait less
+_CONFIRM = frozenset({CoverageStatus.LAPSED, CoverageStatus.NO_RECORD})  # DESIGN §10
+_LOOK_BACK = timedelta(days=90)  # "an insurer that covered the vehicle in the last 90 days"
 
 
 @fast_init
@@ -43,9 +54,13 @@ class VerifiedItem:
     insurer_code: str | None  # of the policy covering ``at``
     covered_until: datetime | None
     caveats: tuple[Caveat, ...]
+    # After a live confirmation (§10): the insurer's word, which ``covered`` then is.
+    confirmed_by: Confirmation | None = None
 
     @property
     def covered(self) -> bool:
+        if self.confirmed_by is not None:
+            return self.confirmed_by.covered
         return self.status.covered
 
 
@@ -80,12 +95,14 @@ class VerifyBulk:
         *,
         reminder_window: timedelta,
         access_log: AccessLog,
+        confirmation: LiveConfirmation | None = None,
     ) -> None:
         self._reader = reader
         self._insurers = insurers
         self._clock = clock
         self._window = reminder_window
         self._access_log = access_log
+        self._confirmation = confirmation
 
     async def verify(self, items: Sequence[object], *, reader: Reader) -> list[VerifyResult]:
         """One result per item, in the order asked; one access-log entry per vehicle read.
@@ -93,6 +110,7 @@ class VerifyBulk:
         The items are answered part by part as the reader hands the parts over, so the
         server's work on the vehicles read overlaps the database's on the next chunk
         (docs/PERFORMANCE.md)."""
+        started = time.monotonic()
         now = self._clock()
         parsed = [_parse(item, now) for item in items]
         results: list[VerifyResult | None] = [None] * len(parsed)
@@ -106,6 +124,14 @@ class VerifyBulk:
             elif item.vin is not None:
                 by_vin.setdefault(item.vin.value, []).append(index)
         freshness = await self._insurers.freshness(self._reader, now)
+        # The stale certified insurers with an endpoint: whom live confirmation may ask
+        # (§10). None (the usual case) and the pass below does nothing more than before.
+        stale: frozenset[str] = frozenset()
+        if self._confirmation is not None:
+            stale_certified = [s.insurer_code for s in freshness.sources(())]
+            if stale_certified:
+                stale = await self._confirmation.askable(stale_certified)
+        asks: list[tuple[int, ConfirmAsk]] = []
         read: dict[str, None] = {}  # the VINs of the vehicles answered, each once
         answered = 0
         async for part in self._reader.vehicle_parts(sorted(by_plate), sorted(by_vin)):
@@ -123,10 +149,28 @@ class VerifyBulk:
                     vehicle = find(key, item.at)
                     if vehicle is not None:
                         read[vehicle.vin] = None
-                    results[index] = self._answer(item, vehicle, freshness)
+                    result = self._answer(item, vehicle, freshness)
+                    results[index] = result
+                    if stale and result.status in _CONFIRM:
+                        ask = _confirm_ask(item, result.status, vehicle, stale)
+                        if ask is not None:
+                            asks.append((index, ask))
         self._access_log.record_many(reader, read, now)
         if any(result is None for result in results):  # a reader that lost a key
             raise RuntimeError("the read's parts did not cover every plate and VIN asked")
+        if asks and self._confirmation is not None:
+            outcomes = await self._confirmation.confirm(
+                [ask for _, ask in asks], stale, started=started
+            )
+            for (index, _), outcome in zip(asks, outcomes, strict=True):
+                done = results[index]
+                if outcome is None or not isinstance(done, VerifiedItem):
+                    continue
+                results[index] = replace(
+                    done,
+                    confirmed_by=outcome.confirmed_by,
+                    caveats=done.caveats + outcome.caveats,
+                )
         return results  # type: ignore[return-value]  # no None left: checked above
 
     def _answer(
@@ -148,6 +192,34 @@ class VerifyBulk:
 
 def _by_vin(snapshot: VehicleSnapshot) -> Callable[[str, datetime], VehicleHistory | None]:
     return lambda vin, _at: snapshot.by_vin(vin)
+
+
+def _confirm_ask(
+    item: _Item, status: CoverageStatus, vehicle: VehicleHistory | None, stale: frozenset[str]
+) -> ConfirmAsk | None:
+    """What to ask whom about a bad-news item, or None when no stale insurer is relevant:
+    for ``LAPSED``, the stale insurers whose cover of the vehicle ended within 90 days
+    before ``at``; for ``NO_RECORD``, every stale certified insurer (``None``)."""
+    insurers: frozenset[str] | None = None
+    if status is CoverageStatus.LAPSED and vehicle is not None:
+        since = item.at - _LOOK_BACK
+        insurers = frozenset(
+            p.insurer_code
+            for p in vehicle.policies
+            if p.insurer_code in stale
+            and (span := p.interval) is not None
+            and span[0] <= item.at
+            and span[1] > since
+        )
+        if not insurers:
+            return None
+    if item.plate is not None:
+        plate: str | None = item.plate.display
+    else:  # asked by VIN: the plate the vehicle carried at ``at``, when it is known
+        claims = [c for c in vehicle.claims if c.occurred_at <= item.at] if vehicle else []
+        plate = display_plate(max(claims, key=lambda c: c.order).plate) if claims else None
+    vin = vehicle.vin if vehicle is not None else (item.vin.value if item.vin else None)
+    return ConfirmAsk(plate, vin, item.at, insurers)
 
 
 def _parse(item: object, now: datetime) -> _Item | RejectedItem:

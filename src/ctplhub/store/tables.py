@@ -343,3 +343,33 @@ reminders = Table(
 Index("ix_policies_coverage_end", policies.c.coverage_end)
 Index("ix_policies_effective_at", policies.c.effective_at)
 Index("ix_policies_closed", policies.c.event_type, policies.c.vin)
+# Live confirmation (DESIGN §10; migration 0011): the URL each insurer registered, where
+# a police or regulator verify asks it to confirm a "not covered" while its data is stale.
+insurer_confirm_endpoints = Table(
+    "insurer_confirm_endpoints",
+    metadata,
+    Column("insurer_code", String(20), ForeignKey("insurers.code"), primary_key=True),
+    Column("url", String(2000), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Data-quality flags on ingest (issue 10 item 6; migration 0011): accepted events that
+# look wrong, listed to their insurer (``services/quality_flags.py``).
+quality_flags = Table(
+    "quality_flags",
+    metadata,
+    Column("id", Id64, primary_key=True, autoincrement=True),
+    Column("insurer_code", String(20), nullable=False),
+    Column("policy_no", String(40), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("event_id", BigInteger, nullable=False),
+    Column("code", String(32), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("flagged_at", UTCDateTime, nullable=False),
+    Index("ix_quality_flags_insurer_id", "insurer_code", "id"),
+)
+
+# Sync health and late reports (DESIGN §2.6, §10; migration 0012): events by time of
+# receipt, then insurer (store/repositories/insurer_health.py). Time first, so that the
+# look-up of an insurer's policies by number keeps the unique key (see the migration).
+Index("ix_events_received_insurer", policy_events.c.received_at, policy_events.c.insurer_code)

@@ -19,7 +19,7 @@ from ctplhub.api.bodies import (
     require_media_type,
     spool_body,
 )
-from ctplhub.api.deps import AppServices, bearer, services, signed_insurer
+from ctplhub.api.deps import AppServices, services, signed_insurer
 from ctplhub.api.responses import JSONBody
 from ctplhub.api.schemas import (
     BatchAnswer,
@@ -37,9 +37,6 @@ from ctplhub.services.report_events import LineStatus, RawLine
 _LARGE_BATCH = 10_000
 
 router = APIRouter(tags=["insurers"])
-
-# DESIGN §3: the insurer itself (signed) or a regulator (bearer) reads its sync health.
-SYNC_ROLES = ("regulator",)
 
 
 @router.post(
@@ -156,18 +153,4 @@ async def heartbeat(code: str, request: Request) -> Response:
     return JSONBody(presenters.sync_status(answer))
 
 
-@router.get(
-    "/v1/insurers/{code}/sync",
-    summary="Sync health of one insurer (the insurer itself, signed; or a regulator)",
-    response_model=SyncStatusBody,
-)
-async def sync(code: str, request: Request) -> Response:
-    app = services(request)
-    code = code.upper()
-    caller = None
-    if request.headers.get("authorization"):
-        await run_in_threadpool(bearer, request, *SYNC_ROLES)
-    else:
-        caller = await run_in_threadpool(signed_insurer, request, hashlib.sha256(b"").digest())
-    status = await run_in_threadpool(lambda: app.insurers.sync(code, caller=caller))
-    return JSONBody(presenters.sync_status(status))
+# GET /v1/insurers/{code}/sync (sync health) is in api/routers/insurer_health.py.
