@@ -10,11 +10,16 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     Connection,
     Engine,
+    MetaData,
+    String,
+    Table,
     and_,
     case,
     func,
+    insert,
     select,
     union,
     update,
@@ -37,12 +42,30 @@ from ctplhub.services.reminder_ports import (
 )
 from ctplhub.store.repositories.clauses import chunks
 from ctplhub.store.repositories.subscriptions import SqlSubscriptionRepository
-from ctplhub.store.tables import policies, policy_events, reminders, subscriptions
+from ctplhub.store.tables import (
+    Id64,
+    UTCDateTime,
+    policies,
+    policy_events,
+    reminders,
+    subscriptions,
+)
 
 _r = reminders.c
 _s = subscriptions.c
 _p = policies.c
 _CLOSING = ("surrender", "cancel")
+
+# ``near_end``'s working set: a temporary table (this connection only), made and dropped
+# within one pass.
+_NEAR = Table(
+    "reminder_near",
+    MetaData(),
+    Column("id", Id64, primary_key=True, autoincrement=False),
+    Column("vin", String(17), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    prefixes=["TEMPORARY"],
+)
 
 
 class SqlReminderRepository:
@@ -50,54 +73,60 @@ class SqlReminderRepository:
         self._conn = conn
 
     def near_end(self, since: datetime, until: datetime, at: datetime) -> NearEnd:
-        """``ReminderRepository.near_end``: three set-based reads around one subquery (the
-        subscriptions whose vehicle has a cover ending in the window), never a list of
-        VINs or ids sent back as parameters: the work stays in the database's joins,
-        whatever the number of subscribers (docs/PERFORMANCE.md, issue 9)."""
+        """``ReminderRepository.near_end``: the subscriptions whose vehicle has a cover
+        ending in the window are found once, into a temporary table of this transaction,
+        and their vehicles' policies and queued rows are read by joining it. Never a list
+        of VINs or ids sent back as parameters, and the window's join is not run three
+        times (docs/PERFORMANCE.md, issue 9)."""
         live = and_(_s.ended_at.is_(None), _s.created_at <= at)
         ends = (
             _p.coverage_end.between(since, until),
             and_(_p.effective_at.between(since, until), _p.event_type == "surrender"),
         )
-        near = union(
+        found = union(
             *(
                 select(_s.id, _s.vin, _s.created_at)
                 .select_from(subscriptions.join(policies, _p.vin == _s.vin))
                 .where(live, end, _p.event_type != "cancel")
                 for end in ends
             )
-        ).subquery("near")
-        subscribers = sorted(
-            (
+        )
+        _NEAR.drop(self._conn, checkfirst=True)  # a connection's earlier pass that failed
+        _NEAR.create(self._conn)
+        try:
+            self._conn.execute(insert(_NEAR).from_select(["id", "vin", "created_at"], found))
+            near = _NEAR.c
+            subscribers = [
                 Subscriber(sid, vin, created)
                 for sid, vin, created in self._conn.execute(
-                    select(near.c.id, near.c.vin, near.c.created_at)
+                    select(near.id, near.vin, near.created_at).order_by(near.id)
                 )
-            ),
-            key=lambda s: s.subscription_id,
-        )
-        heads: dict[str, list[PolicyHeadRow]] = {}
-        rows = self._conn.execute(
-            select(
-                _p.vin,
-                _p.insurer_code,
-                _p.policy_no,
-                _p.event_type,
-                _p.coverage_start,
-                _p.coverage_end,
-                _p.effective_at,
-            ).where(_p.vin.in_(select(near.c.vin)))
-        )
-        for vin, code, pno, kind, start, end, cut in rows:
-            heads.setdefault(vin, []).append((code, pno, kind, start, end, cut))
-        existing: dict[ReminderKey, ExistingReminder] = {}
-        queued = self._conn.execute(
-            select(
-                _r.insurer_code, _r.policy_no, _r.rule, _r.subscription_id, _r.id, _r.state
-            ).where(_r.subscription_id.in_(select(near.c.id)))
-        )
-        for code, pno, rule, sid, rid, state in queued:
-            existing[(code, pno, rule, sid)] = ExistingReminder(rid, state)
+            ]
+            heads: dict[str, list[PolicyHeadRow]] = {}
+            vins = select(near.vin).distinct().subquery("near_vins")
+            rows = self._conn.execute(
+                select(
+                    _p.vin,
+                    _p.insurer_code,
+                    _p.policy_no,
+                    _p.event_type,
+                    _p.coverage_start,
+                    _p.coverage_end,
+                    _p.effective_at,
+                ).select_from(vins.join(policies, _p.vin == vins.c.vin))
+            )
+            for vin, code, pno, kind, start, end, cut in rows:
+                heads.setdefault(vin, []).append((code, pno, kind, start, end, cut))
+            existing: dict[ReminderKey, ExistingReminder] = {}
+            queued = self._conn.execute(
+                select(
+                    _r.insurer_code, _r.policy_no, _r.rule, _r.subscription_id, _r.id, _r.state
+                ).select_from(_NEAR.join(reminders, _r.subscription_id == near.id))
+            )
+            for code, pno, rule, sid, rid, state in queued:
+                existing[(code, pno, rule, sid)] = ExistingReminder(rid, state)
+        finally:
+            _NEAR.drop(self._conn)
         return NearEnd(subscribers, heads, existing)
 
     def add_many(self, rows: Sequence[NewReminder]) -> int:
