@@ -9,7 +9,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -277,6 +277,13 @@ class MemoryOutbox:
             self._call("mark_sent")
             row = self.rows[message_id]
             row.state, row.claimed_until = "sent", None
+
+    def mark_sent_many(self, message_ids: Sequence[int], at: datetime) -> None:
+        with self.lock:
+            self._call("mark_sent")
+            for message_id in message_ids:
+                row = self.rows[message_id]
+                row.state, row.claimed_until = "sent", None
 
     def mark_failed(
         self, message_id: int, at: datetime, error_code: str, next_attempt_at: datetime | None

@@ -1,11 +1,13 @@
 """The outbox worker step (DESIGN §7): claim what is due, send it, record each outcome.
 
-- **One commit per message, right after its channel acknowledges.** ``mark_sent`` runs
-  as soon as a send returns, before anything else is sent on its behalf, so a SIGKILL
-  loses nothing (unsent claims come back when their lease ends) and re-sends nothing
-  acknowledged, except the few messages caught between acknowledgement and commit. Those
-  go again with the same id (``X-CTPL-Message-Id``, ``Message-ID``), which lets the
-  receiver drop the repeat.
+- **Recorded in the next commit after its channel acknowledges.** An acknowledged
+  message joins the worker's next ``mark_sent_many``: one transaction records every
+  message acknowledged while the previous one was being committed (group commit; one
+  commit a message capped PostgreSQL delivery at ~370 a second: docs/PERFORMANCE.md), and
+  its send is done only once that commit is. So a SIGKILL loses nothing (unsent claims
+  come back when their lease ends) and re-sends nothing recorded, except the few
+  messages caught between acknowledgement and commit. Those go again with the same id
+  (``X-CTPL-Message-Id``, ``Message-ID``), which lets the receiver drop the repeat.
 - **Failures are scheduled, never slept on.** A retryable failure gets
   ``next_attempt_at`` from :class:`~ctplhub.notify.backoff.BackOff` (tenacity's wait
   strategies; 1 min, 5 min, 30 min, 2 h, ... plus jitter, on the run's clock); a
@@ -107,6 +109,9 @@ class Delivery:
         self._db_pool = ThreadPoolExecutor(self.options.db_threads, thread_name_prefix="outbox")
         self.last_claimed = 0  # rows the last pass claimed (the worker idles on 0)
         self._sending: set[int] = set()  # ids whose send has started and is not recorded
+        # Acknowledged, waiting for the next commit; the task committing them.
+        self._acked: list[tuple[int, asyncio.Future[None]]] = []
+        self._recording: asyncio.Task[None] | None = None
 
     async def run(self, clock: Clock, *, stop: asyncio.Event | None = None) -> DeliveryTally:
         """Claim and send until nothing is due at ``clock()`` (or ``stop`` is set).
@@ -177,7 +182,7 @@ class Delivery:
             failure = await self._send(message)
             now = clock()
             if failure is None:
-                await self._db(self._outbox.mark_sent, message.id, now)
+                await self._record_sent(message.id, clock)
                 tally.sent += 1
                 metrics.SENT.labels(channel_name).inc()
                 return
@@ -203,6 +208,29 @@ class Delivery:
             retry_at=retry_at.isoformat() if retry_at else None,
             dead_letter=retry_at is None,
         )
+
+    async def _record_sent(self, message_id: int, clock: Clock) -> None:
+        """Return once ``message_id`` is recorded sent: by the commit under way's successor,
+        which takes every message acknowledged meanwhile (the module doc)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._acked.append((message_id, future))
+        if self._recording is None or self._recording.done():
+            self._recording = asyncio.create_task(self._record_acked(clock))
+        await future
+
+    async def _record_acked(self, clock: Clock) -> None:
+        while self._acked:
+            batch, self._acked = self._acked, []
+            try:
+                await self._db(self._outbox.mark_sent_many, [i for i, _ in batch], clock())
+            except Exception as error:  # each waiter reports it (run() then stops)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+            else:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
 
     async def _send(self, message: OutboxMessage) -> DeliveryFailed | None:
         channel = self._channels.get(message.channel)

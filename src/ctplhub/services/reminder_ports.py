@@ -111,6 +111,11 @@ class Outbox(Protocol):
         """The channel acknowledged it: ``sent``, never claimed again."""
         ...
 
+    def mark_sent_many(self, message_ids: Sequence[int], at: datetime) -> None:
+        """``mark_sent`` of several in one transaction: a worker records together what its
+        channels acknowledged while its last commit was under way (group commit)."""
+        ...
+
     def mark_failed(
         self, message_id: int, at: datetime, error_code: str, next_attempt_at: datetime | None
     ) -> None:

@@ -212,19 +212,23 @@ class SqlOutbox:
         return messages, stale
 
     def mark_sent(self, message_id: int, at: datetime) -> None:
+        self.mark_sent_many([message_id], at)
+
+    def mark_sent_many(self, message_ids: Sequence[int], at: datetime) -> None:
         with self._engine.begin() as conn:
-            conn.execute(
-                update(reminders)
-                .where(_r.id == message_id, _r.state == PENDING)
-                .values(
-                    state=SENT,
-                    sent_at=at,
-                    claimed_by=None,
-                    claimed_until=None,
-                    last_error=None,
-                    updated_at=at,
+            for part in chunks(conn, list(message_ids)):
+                conn.execute(
+                    update(reminders)
+                    .where(_r.id.in_(part), _r.state == PENDING)
+                    .values(
+                        state=SENT,
+                        sent_at=at,
+                        claimed_by=None,
+                        claimed_until=None,
+                        last_error=None,
+                        updated_at=at,
+                    )
                 )
-            )
 
     def mark_failed(
         self, message_id: int, at: datetime, error_code: str, next_attempt_at: datetime | None
