@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Self
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -22,26 +23,23 @@ from ctplhub.store.repositories.policies import SqlPolicyRepository
 from ctplhub.store.repositories.users import SqlUserRepository
 
 
-class SqlUnitOfWork:
-    events: EventRepository
-    policies: PolicyRepository
-    insurers: InsurerRepository
-    users: UserRepository
-    ledger: LedgerRepository
+class SqlTransaction:
+    """One connection and one transaction, the repositories of a unit of work bound to
+    it by ``_bind``: committed only by ``commit`` (STYLE.md: a use case commits once),
+    rolled back otherwise; a unique-key race becomes ``RetryableConflict``."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._conn: Connection | None = None
 
-    def __enter__(self) -> SqlUnitOfWork:
+    def __enter__(self) -> Self:
         self._conn = self._engine.connect()
         self._conn.begin()
-        self.events = SqlEventRepository(self._conn)
-        self.policies = SqlPolicyRepository(self._conn)
-        self.insurers = SqlInsurerRepository(self._conn)
-        self.users = SqlUserRepository(self._conn)
-        self.ledger = SqlLedgerRepository(self._conn)
+        self._bind(self._conn)
         return self
+
+    def _bind(self, conn: Connection) -> None:
+        raise NotImplementedError
 
     def __exit__(
         self,
@@ -62,3 +60,18 @@ class SqlUnitOfWork:
     def commit(self) -> None:
         assert self._conn is not None
         self._conn.commit()
+
+
+class SqlUnitOfWork(SqlTransaction):
+    events: EventRepository
+    policies: PolicyRepository
+    insurers: InsurerRepository
+    users: UserRepository
+    ledger: LedgerRepository
+
+    def _bind(self, conn: Connection) -> None:
+        self.events = SqlEventRepository(conn)
+        self.policies = SqlPolicyRepository(conn)
+        self.insurers = SqlInsurerRepository(conn)
+        self.users = SqlUserRepository(conn)
+        self.ledger = SqlLedgerRepository(conn)

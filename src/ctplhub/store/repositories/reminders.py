@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from types import TracebackType
 from typing import Any
 
 from sqlalchemy import (
     Column,
     Connection,
-    Engine,
     MetaData,
     String,
     Table,
@@ -24,9 +22,7 @@ from sqlalchemy import (
     union,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 
-from ctplhub.services.ports import RetryableConflict
 from ctplhub.services.reminder_ports import (
     CANCELLED,
     PENDING,
@@ -50,6 +46,7 @@ from ctplhub.store.tables import (
     reminders,
     subscriptions,
 )
+from ctplhub.store.unit_of_work import SqlTransaction
 
 _r = reminders.c
 _s = subscriptions.c
@@ -232,38 +229,12 @@ def _closed(row: Sequence[Any]) -> ClosedPolicy:
     return ClosedPolicy(code, pno, vin, kind, issued or closed, closed, start, max(until, start))
 
 
-class SqlReminderUnitOfWork:
+class SqlReminderUnitOfWork(SqlTransaction):
     """Subscriptions and the outbox in one transaction (``ReminderUnitOfWork``)."""
 
     subscriptions: SubscriptionRepository
     reminders: ReminderRepository
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._conn: Connection | None = None
-
-    def __enter__(self) -> SqlReminderUnitOfWork:
-        self._conn = self._engine.connect()
-        self._conn.begin()
-        self.subscriptions = SqlSubscriptionRepository(self._conn)
-        self.reminders = SqlReminderRepository(self._conn)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._conn is not None
-        try:
-            self._conn.rollback()
-        finally:
-            self._conn.close()
-            self._conn = None
-        if isinstance(exc, IntegrityError):
-            raise RetryableConflict(str(exc.orig)) from exc
-
-    def commit(self) -> None:
-        assert self._conn is not None
-        self._conn.commit()
+    def _bind(self, conn: Connection) -> None:
+        self.subscriptions = SqlSubscriptionRepository(conn)
+        self.reminders = SqlReminderRepository(conn)
