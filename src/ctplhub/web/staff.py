@@ -28,7 +28,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,16 +138,48 @@ def _refused_form(session: StaffSession | None) -> HTMLResponse:
     return _render("staff_refused.html", 403, session=session, reason="csrf_failed")
 
 
+StaffHandler = Callable[[Request, StaffSession], Awaitable[Response]]
+
+
+async def signed_in(
+    sessions: StaffSessions, cookies: Cookies, request: Request
+) -> StaffSession | None:
+    """The staff session the request's cookie names, if it is live."""
+    session_id = request.cookies.get(cookies.session)
+    if not session_id:
+        return None
+    return await run_in_threadpool(sessions.session, session_id)
+
+
+def role_page(
+    sessions: StaffSessions, cookies: Cookies, roles: Collection[str]
+) -> Callable[[StaffHandler], Callable[[Request], Awaitable[Response]]]:
+    """Wraps a staff page: signed in with one of ``roles``, or sent to sign in, or
+    refused (403). The one guard of every role-limited staff page."""
+
+    def page(handler: StaffHandler) -> Callable[[Request], Awaitable[Response]]:
+        async def guarded(request: Request) -> Response:
+            session = await signed_in(sessions, cookies, request)
+            if session is None:
+                return _see_other("/staff/sign-in")
+            if session.role not in roles:
+                return _render(
+                    "staff_refused.html", 403, session=session, reason="role_not_allowed"
+                )
+            return await handler(request, session)
+
+        return guarded
+
+    return page
+
+
 def build_router(
     sessions: StaffSessions, verify: VerifyBulk, throttle: Throttle, cookies: Cookies
 ) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     async def current(request: Request) -> StaffSession | None:
-        session_id = request.cookies.get(cookies.session)
-        if not session_id:
-            return None
-        return await run_in_threadpool(sessions.session, session_id)
+        return await signed_in(sessions, cookies, request)
 
     def sign_in_page(status_code: int = 200, **context: Any) -> HTMLResponse:
         secret = secrets.token_urlsafe(32)
@@ -219,22 +251,7 @@ def build_router(
         cookies.clear(response, cookies.session)
         return response
 
-    def verify_page(
-        handler: Callable[[Request, StaffSession], Awaitable[Response]],
-    ) -> Callable[[Request], Awaitable[Response]]:
-        """Signed in with a verify role, or sent to sign in, or refused."""
-
-        async def guarded(request: Request) -> Response:
-            session = await current(request)
-            if session is None:
-                return _see_other("/staff/sign-in")
-            if session.role not in VERIFY_ROLES:
-                return _render(
-                    "staff_refused.html", 403, session=session, reason="role_not_allowed"
-                )
-            return await handler(request, session)
-
-        return guarded
+    verify_page = role_page(sessions, cookies, VERIFY_ROLES)
 
     async def verify_form(_: Request, session: StaffSession) -> Response:
         return _render("staff_verify.html", session=session, max_plates=MAX_PLATES)

@@ -13,7 +13,6 @@ Sessions, cookies and the page frame are the staff pages' own (``web/staff.py``)
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
@@ -28,7 +27,7 @@ from ctplhub.services.staff_sessions import StaffSession, StaffSessions
 from ctplhub.services.sync_health import SyncHealth
 from ctplhub.web.charts import activity_chart
 from ctplhub.web.formatting import beijing
-from ctplhub.web.staff import Cookies, _render, _see_other
+from ctplhub.web.staff import Cookies, _render, role_page
 
 REGULATOR_ROLES = ("regulator",)
 
@@ -51,21 +50,7 @@ def build_router(
 ) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
-    def regulator_page(
-        handler: Callable[[Request, StaffSession], Awaitable[Response]],
-    ) -> Callable[[Request], Awaitable[Response]]:
-        async def guarded(request: Request) -> Response:
-            session_id = request.cookies.get(cookies.session)
-            session = await run_in_threadpool(sessions.session, session_id) if session_id else None
-            if session is None:
-                return _see_other("/staff/sign-in")
-            if session.role not in REGULATOR_ROLES:
-                return _render(
-                    "staff_refused.html", 403, session=session, reason="role_not_allowed"
-                )
-            return await handler(request, session)
-
-        return guarded
+    regulator_page = role_page(sessions, cookies, REGULATOR_ROLES)
 
     async def insurers_page(_: Request, session: StaffSession) -> Response:
         rows = await run_in_threadpool(health.all)
