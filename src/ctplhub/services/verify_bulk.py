@@ -136,9 +136,10 @@ class VerifyBulk:
         answered = 0
         async for part in self._reader.vehicle_parts(sorted(by_plate), sorted(by_vin)):
             snapshot = part.snapshot
+            at_vin = _by_vin(snapshot)
             for key, indexes, find in (
                 *((plate, by_plate[plate], snapshot.at_plate) for plate in part.plates),
-                *((vin, by_vin[vin], _by_vin(snapshot)) for vin in part.vins),
+                *((vin, by_vin[vin], at_vin) for vin in part.vins),
             ):
                 for index in indexes:
                     answered += 1
