@@ -27,6 +27,7 @@ from ctplhub.security.certificate_token import CertificateSeal
 from ctplhub.security.envelope import Keyring
 from ctplhub.security.keystore import Keys, PublishedSigningKeys, ensure_keys, load_keys
 from ctplhub.security.live_confirm_client import HttpConfirmTransport
+from ctplhub.security.live_confirm_metrics import ConfirmMetrics
 from ctplhub.security.throttle import Throttle, parse_rate_limits
 from ctplhub.security.tree_head_signing import tree_head_signer
 from ctplhub.security.unsubscribe import UnsubscribeTokens
@@ -287,6 +288,7 @@ def build_container(
         unseal,
         clock,
         ttl_s=settings.insurer_cache_s,
+        observer=ConfirmMetrics(),
     )
     quality = QualityFlags(SqlQualityFlags(engine), clock)
     return Container(

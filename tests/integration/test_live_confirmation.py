@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
+from structlog.testing import capture_logs
 
 from ctplhub.bootstrap import Container
 from ctplhub.security.request_signing import (
@@ -27,6 +28,7 @@ from ctplhub.security.request_signing import (
     HEADER_TIMESTAMP,
     signature_matches,
 )
+from ctplhub.services.live_confirmation import CircuitBreaker
 from helpers import VIN, Clock, InsurerAccount, bearer_headers, event
 
 REPORTED = datetime(2026, 3, 18, 2, 0, tzinfo=UTC)  # PICC's last sync
@@ -310,3 +312,61 @@ def test_many_items_with_a_slow_insurer_still_answer_within_two_seconds(
     # 32 at a time to one insurer; the first four timeouts each free a slot before the
     # fifth opens the breaker, and no call goes after that.
     assert len(insurer_server.calls) <= 32 + 4
+
+
+def _sample(metrics: str, name: str, **labels: str) -> float:
+    """The value of one Prometheus sample in ``/metrics`` text (0 when absent)."""
+    wanted = ",".join(f'{key}="{value}"' for key, value in labels.items())
+    for line in metrics.splitlines():
+        if line.startswith(f"{name}{{{wanted}}} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_calls_are_counted_in_metrics_and_logged_without_the_vehicle(
+    lapsed: InsurerAccount,
+    insurer_server: InsurerServer,
+    client: TestClient,
+    police_token: str,
+    container: Container,
+) -> None:
+    assert container.live_confirmation is not None
+    container.live_confirmation.breaker = CircuitBreaker(open_s=0.3)
+    register(lapsed, insurer_server.url)
+    before = client.get("/metrics").text
+    insurer_server.mode = "error"
+    with capture_logs() as logs:
+        for _ in range(6):  # five failures open the breaker; the sixth is not sent
+            verify(client, police_token)
+    after = client.get("/metrics").text
+    calls = "ctplhub_live_confirm_calls_total"
+    assert (
+        _sample(after, calls, insurer="PICC", result="http_500")
+        - _sample(before, calls, insurer="PICC", result="http_500")
+        == 5
+    )
+    assert (
+        _sample(after, calls, insurer="PICC", result="circuit_open")
+        - _sample(before, calls, insurer="PICC", result="circuit_open")
+        == 1
+    )
+    assert _sample(after, "ctplhub_live_confirm_breaker_open", insurer="PICC") == 1
+    assert _sample(after, "ctplhub_live_confirm_seconds_count", insurer="PICC") >= 5
+    lines = [entry for entry in logs if entry["event"].startswith("live_confirm")]
+    summaries = [entry for entry in lines if entry["event"] == "live_confirm"]
+    assert [entry["results"] for entry in summaries] == [{"http_500": 1}] * 5 + [
+        {"circuit_open": 1}
+    ]
+    assert [entry["event"] for entry in lines].count("live_confirm_breaker_open") == 1
+    text = repr(lines)
+    for secret in (VIN, "12345", "2026-03-20"):
+        assert secret not in text
+    # Answering again closes it, and says so.
+    insurer_server.mode = "ok"
+    time.sleep(0.35)  # the open period passes: the next call is the half-open trial
+    with capture_logs() as logs:
+        (result,), _ = verify(client, police_token)
+    assert result["confirmed_by"]["covered"] is True
+    assert "live_confirm_breaker_closed" in [entry["event"] for entry in logs]
+    final = client.get("/metrics").text
+    assert _sample(final, "ctplhub_live_confirm_breaker_open", insurer="PICC") == 0

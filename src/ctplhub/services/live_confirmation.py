@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -146,6 +146,42 @@ class ConfirmEndpointStore(Protocol):
         ...
 
 
+class ConfirmObserver(Protocol):
+    """Where each call's outcome is told (``security/live_confirm_metrics.py``: a log line
+    and Prometheus series). Only the insurer's code, a short result and a duration: never
+    the plate, the VIN or the instant asked about."""
+
+    def call_finished(self, insurer_code: str, result: str, seconds: float | None) -> None:
+        """``result``: ``covered``, ``not_covered`` or a failure reason (``timeout``,
+        ``unreachable``, ``http_503``, ``circuit_open`` …); ``seconds`` is ``None`` for a
+        call that was never sent."""
+        ...
+
+    def breaker_changed(self, insurer_code: str, state: str) -> None:
+        """The insurer's breaker is now ``open`` or ``closed``."""
+        ...
+
+    def verify_finished(
+        self, insurer_code: str, results: Mapping[str, int], slowest_s: float | None
+    ) -> None:
+        """One verify's calls to one insurer, counted by result: one log line for a
+        verify of 10,000 items, not 10,000."""
+        ...
+
+
+class _Unobserved:
+    def call_finished(self, insurer_code: str, result: str, seconds: float | None) -> None:
+        return None
+
+    def verify_finished(
+        self, insurer_code: str, results: Mapping[str, int], slowest_s: float | None
+    ) -> None:
+        return None
+
+    def breaker_changed(self, insurer_code: str, state: str) -> None:
+        return None
+
+
 class CircuitBreaker:
     """Per-insurer breaker (closed → open → half-open), state in this process only.
 
@@ -251,6 +287,7 @@ class LiveConfirmation:
         breaker: CircuitBreaker | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         known_insurer: Callable[[str], bool] | None = None,
+        observer: ConfirmObserver | None = None,
     ) -> None:
         self._store = store
         self._transport = transport
@@ -263,6 +300,7 @@ class LiveConfirmation:
         self.breaker = breaker or CircuitBreaker(monotonic=monotonic)
         self._monotonic = monotonic
         self._known = known_insurer
+        self._observer: ConfirmObserver = observer or _Unobserved()
         self._read_at = -math.inf
         self._targets: dict[str, ConfirmTarget] = {}
 
@@ -342,36 +380,64 @@ class LiveConfirmation:
         deadline: float,
     ) -> dict[tuple[str, str | None, str | None, datetime], ConfirmReply | str]:
         gates = {code: asyncio.Semaphore(self._concurrency) for code, *_ in calls}
+        tally: dict[str, dict[str, int]] = {}
+        slowest: dict[str, float] = {}
         async with self._transport.session() as session:
 
             async def one(
                 key: tuple[str, str | None, str | None, datetime],
             ) -> ConfirmReply | str:
-                code, plate, vin, at = key
+                code = key[0]
                 async with gates[code]:
-                    remaining = deadline - self._monotonic()
-                    if remaining <= 0:
-                        return "verify_budget_spent"
-                    if not self.breaker.allow(code):
-                        return "circuit_open"
-                    ask = ConfirmAsk(plate, vin, at, None)
-                    try:
-                        async with asyncio.timeout(min(self._call_budget_s, remaining)):
-                            reply = await session.confirm(targets[code], ask)
-                    except TimeoutError:
-                        if remaining < self._call_budget_s:  # cut short by the verify
-                            self.breaker.abandon(code)
-                            return "verify_budget_spent"
-                        self.breaker.failure(code)
-                        return "timeout"
-                    except ConfirmFailed as failed:
-                        self.breaker.failure(code)
-                        return failed.reason
-                    self.breaker.success(code)
-                    return reply
+                    began = self._monotonic()
+                    was_open = self.breaker.state(code) != "closed"
+                    answer, sent = await self._call_one(session, targets[code], key, deadline)
+                    result = answer if isinstance(answer, str) else _word(answer)
+                    seconds = self._monotonic() - began if sent else None
+                    self._observer.call_finished(code, result, seconds)
+                    tally.setdefault(code, {}).setdefault(result, 0)
+                    tally[code][result] += 1
+                    if seconds is not None and seconds > slowest.get(code, -1.0):
+                        slowest[code] = seconds
+                    is_open = self.breaker.state(code) != "closed"
+                    if was_open != is_open:
+                        self._observer.breaker_changed(code, "open" if is_open else "closed")
+                    return answer
 
             replies = await asyncio.gather(*(one(key) for key in calls))
+        for code, results in tally.items():
+            self._observer.verify_finished(code, results, slowest.get(code))
         return dict(zip(calls, replies, strict=True))
+
+    async def _call_one(
+        self,
+        session: ConfirmSession,
+        target: ConfirmTarget,
+        key: tuple[str, str | None, str | None, datetime],
+        deadline: float,
+    ) -> tuple[ConfirmReply | str, bool]:
+        """One call within what is left of the verify's budget: the reply or why not,
+        and whether the call was sent at all."""
+        code, plate, vin, at = key
+        remaining = deadline - self._monotonic()
+        if remaining <= 0:
+            return "verify_budget_spent", False
+        if not self.breaker.allow(code):
+            return "circuit_open", False
+        try:
+            async with asyncio.timeout(min(self._call_budget_s, remaining)):
+                reply = await session.confirm(target, ConfirmAsk(plate, vin, at, None))
+        except TimeoutError:
+            if remaining < self._call_budget_s:  # cut short by the verify
+                self.breaker.abandon(code)
+                return "verify_budget_spent", True
+            self.breaker.failure(code)
+            return "timeout", True
+        except ConfirmFailed as failed:
+            self.breaker.failure(code)
+            return failed.reason, True
+        self.breaker.success(code)
+        return reply, True
 
     def _outcome(
         self,
@@ -393,6 +459,10 @@ class LiveConfirmation:
         chosen = next((pair for pair in said if pair[1].covered), said[0] if said else None)
         confirmed = Confirmation(chosen[0], now, chosen[1].covered) if chosen else None
         return ConfirmOutcome(confirmed, tuple(caveats))
+
+
+def _word(reply: ConfirmReply) -> str:
+    return "covered" if reply.covered else "not_covered"
 
 
 _REASONS = {
