@@ -31,6 +31,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -177,6 +178,9 @@ policies = Table(
     Column("effective_at", UTCDateTime, nullable=True),
     Column("event_id", BigInteger, nullable=False),
     Index("ix_policies_vin", "vin"),
+    # SQLite keeps the heads in the key's own B-tree: an insurer's book is one range of
+    # the file (reconciliation; migration 0013).
+    sqlite_with_rowid=False,
 )
 
 insurer_activity = Table(
@@ -341,8 +345,23 @@ reminders = Table(
 # the policies whose cover ends near the run's instant, and the closed (surrendered or
 # cancelled) ones, for ghost-cover alerts.
 Index("ix_policies_coverage_end", policies.c.coverage_end)
-Index("ix_policies_effective_at", policies.c.effective_at)
-Index("ix_policies_closed", policies.c.event_type, policies.c.vin)
+# Both partial (migration 0013): only surrenders carry ``effective_at``, and only
+# surrenders and cancels close a policy; the queries name the same predicates.
+POLICY_HAS_EFFECTIVE_AT = text("effective_at IS NOT NULL")
+POLICY_IS_CLOSED = text("event_type IN ('surrender', 'cancel')")
+Index(
+    "ix_policies_effective_at",
+    policies.c.effective_at,
+    postgresql_where=POLICY_HAS_EFFECTIVE_AT,
+    sqlite_where=POLICY_HAS_EFFECTIVE_AT,
+)
+Index(
+    "ix_policies_closed",
+    policies.c.event_type,
+    policies.c.vin,
+    postgresql_where=POLICY_IS_CLOSED,
+    sqlite_where=POLICY_IS_CLOSED,
+)
 # Live confirmation (DESIGN §10; migration 0011): the URL each insurer registered, where
 # a police or regulator verify asks it to confirm a "not covered" while its data is stale.
 insurer_confirm_endpoints = Table(

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     case,
     func,
     insert,
@@ -51,7 +52,11 @@ from ctplhub.store.unit_of_work import SqlTransaction
 _r = reminders.c
 _s = subscriptions.c
 _p = policies.c
-_CLOSING = ("surrender", "cancel")
+# The predicate of the partial ``ix_policies_closed`` (migration 0013), its values
+# written into the SQL, as both engines need to match a query to a partial index.
+_IS_CLOSED = _p.event_type.in_(
+    bindparam("closing_kinds", ["surrender", "cancel"], expanding=True, literal_execute=True)
+)
 
 # ``near_end``'s working set: a temporary table (this connection only), made and dropped
 # within one pass.
@@ -198,7 +203,7 @@ class SqlReminderRepository:
                 _p.effective_at,
             )
             .select_from(policies.join(policy_events, e.id == _p.event_id))
-            .where(_p.event_type.in_(_CLOSING))
+            .where(_IS_CLOSED)
         )
 
     def closed_near(
