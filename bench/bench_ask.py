@@ -14,10 +14,13 @@ Three figures, printed as one JSON object like the other benchmarks:
   request log is written at ``--log-level`` (WARNING by default, so that the JSON stays
   alone on stdout; INFO adds the per-request line a server writes).
 
-HTTP through ``ctplhub serve`` adds what ``bench_query.py`` shows the framework costs:
-``wrk -t2 -c32 -s ask.lua`` against it is the way to see that (not scripted here).
+With ``--http``, a fourth: ``http_questions_per_s``, ``ctplhub serve`` (one process, on
+an SQLite database made by ``ctplhub init`` with the five demo insurers) under ``wrk
+-t2 -c32`` POSTing the corpus's questions, in rounds alternating with the plain FastAPI
+app of ``plain_app.py`` under the same uvicorn settings; medians and the ratio.
 
     .venv/bin/python bench/bench_ask.py
+    .venv/bin/python bench/bench_ask.py --http --duration 10 --rounds 3
     .venv/bin/python bench/bench_ask.py --requests 2000 --rounds 1   # smoke
 """
 
@@ -103,11 +106,52 @@ async def over_asgi(app: Any, bodies: list[bytes], rounds: int) -> dict[str, Any
     }
 
 
+def over_http(asked: list[str], rounds: int, duration: float) -> dict[str, Any]:
+    """``ctplhub serve`` against the plain app, alternating rounds of ``wrk -t2 -c32``."""
+    from common import Home, fresh_home, log, server
+    from measure import bodies_script, run_wrk
+
+    script = bodies_script(
+        [json.dumps({"question": q}, ensure_ascii=False) for q in asked], OUT / "ask.lua"
+    )
+    home = Home.for_db("ctplhub_bench_ask", engine="sqlite")
+    fresh_home(home)
+    runs: dict[str, list[dict[str, Any]]] = {"plain": [], "ask": []}
+    with (
+        server(None, name="plain-ask", ready_path="/docs") as plain,
+        server(home, name="ask") as ours,
+    ):
+        urls = {"plain": f"{plain.base}/v1/coverage/query", "ask": f"{ours.base}/v1/ask"}
+        for url in urls.values():  # warm-up
+            run_wrk(url, duration=2, script=script)
+        for attempt in range(1, rounds + 1):
+            for name, url in urls.items():
+                runs[name].append(run_wrk(url, duration=duration, script=script))
+            p, a = runs["plain"][-1], runs["ask"][-1]
+            log(
+                f"  round {attempt}: plain {p['rps']:,.0f} req/s | /v1/ask {a['rps']:,.0f} "
+                f"req/s (p99 {a['p99_ms']:.1f} ms, non-2xx {a['non_2xx']}) | "
+                f"{a['rps'] / p['rps']:.1%}"
+            )
+    ask_rps = statistics.median(r["rps"] for r in runs["ask"])
+    plain_rps = statistics.median(r["rps"] for r in runs["plain"])
+    return {
+        "http_questions_per_s": round(ask_rps),
+        "http_p99_ms": statistics.median(r["p99_ms"] for r in runs["ask"]),
+        "http_non_2xx": sum(r["non_2xx"] for r in runs["ask"]),
+        "http_plain_fastapi_per_s": round(plain_rps),
+        "http_ratio_to_plain": round(ask_rps / plain_rps, 4),
+        "http_runs": runs,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20_000, help="requests per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--http", action="store_true", help="also over HTTP, with wrk")
+    parser.add_argument("--duration", type=float, default=10, help="seconds per wrk round")
     args = parser.parse_args(argv)
 
     from ctplhub.domain.assistant import understand
@@ -124,8 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     cycle = [orjson.dumps({"question": q}) for q in asked]
     bodies = (cycle * (args.requests // len(cycle) + 1))[: args.requests]
     result.update(asyncio.run(over_asgi(fresh_app(args.log_level), bodies, args.rounds)))
+    if args.http:
+        result.update(over_http(asked, args.rounds, args.duration))
     result["target_questions_per_s"] = TARGET_PER_S
-    result["meets_target"] = result["inprocess_questions_per_s"] >= TARGET_PER_S
+    result["meets_target"] = result["inprocess_questions_per_s"] >= TARGET_PER_S and (
+        not args.http or result["http_questions_per_s"] >= TARGET_PER_S
+    )
     print(json.dumps(result, ensure_ascii=False))
     return 0 if result["meets_target"] and set(result["statuses"]) == {"200"} else 1
 
