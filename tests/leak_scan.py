@@ -20,14 +20,15 @@ from sqlalchemy import Engine, MetaData, Table, func, select
 from ctplhub.store.schema import ACCESS_LOG_SCHEMA
 
 # The vehicle's identity (DESIGN §2.4): the only columns where a full VIN may stand. A
-# reminder subscription and its outbox rows name their vehicle by the same key the
-# policies do (joined on it, and the address is sealed bound to it): no VIN is there that
-# ``policies`` does not already hold.
+# reminder subscription and its outbox rows, and a dispute (DESIGN §10), name their vehicle
+# by the same key the policies do (joined on it, and the address is sealed bound to it): no
+# VIN is there that ``policies`` does not already hold.
 VIN_COLUMNS = {
     ("policy_events", "vin"),
     ("policies", "vin"),
     ("subscriptions", "vin"),
     ("reminders", "vin"),
+    ("disputes", "vin"),
 }
 
 

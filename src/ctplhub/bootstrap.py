@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 
 from ctplhub.config import Settings, load_settings
 from ctplhub.domain.reminders import ReminderRules
+from ctplhub.domain.working_days import china_calendar
 from ctplhub.logs import configure_logging
 from ctplhub.notify.webhook_signing import webhook_secret
 from ctplhub.security import passwords, request_signing, tokens
@@ -36,6 +37,7 @@ from ctplhub.services.assistant import Assistant
 from ctplhub.services.certificates import Certificates
 from ctplhub.services.check_coverage import CheckCoverage
 from ctplhub.services.compliance import Compliance
+from ctplhub.services.disputes import Disputes
 from ctplhub.services.insurer_directory import InsurerDirectory
 from ctplhub.services.insurers import Insurers, secret_aad
 from ctplhub.services.key_rotation import KeyRotation
@@ -63,6 +65,7 @@ from ctplhub.store.readers.ledger import SqlLedgerReader, ledger_reader
 from ctplhub.store.repositories.access_log import SqlAccessLogStore
 from ctplhub.store.repositories.certificates import SqlCertificateRecords
 from ctplhub.store.repositories.confirm_endpoints import SqlConfirmEndpoints
+from ctplhub.store.repositories.disputes import SqlDisputeUnitOfWork
 from ctplhub.store.repositories.insurer_health import SqlInsurerHealth
 from ctplhub.store.repositories.outbox import SqlOutbox
 from ctplhub.store.repositories.quality_flags import SqlQualityFlags
@@ -120,6 +123,7 @@ class Container:
     compliance: Compliance
     live_confirmation: LiveConfirmation | None = None  # DESIGN §10 (issue 10)
     quality_flags: QualityFlags | None = None  # data-quality flags on ingest (issue 10)
+    disputes: Disputes | None = None  # owners' disputes (DESIGN §10; issue 10)
 
     def close(self) -> None:
         """Close every pooled database connection, after writing the access log entries
@@ -386,6 +390,18 @@ def build_container(
         ),
         live_confirmation=confirmation,
         quality_flags=quality,
+        disputes=Disputes(
+            lambda: SqlDisputeUnitOfWork(engine),
+            coverage,
+            vault,
+            clock,
+            access_log=access_log,
+            calendar=china_calendar(),
+            new_token=partial(tokens.new_token, "dsp"),
+            hash_token=tokens.hash_token,
+            sla_days=settings.dispute_sla_working_days,
+            reminder_rules=rules,
+        ),
     )
 
 
@@ -440,14 +456,17 @@ def build_app(container: Container) -> FastAPI:
 
 
 def issue10_routers(container: Container) -> tuple[APIRouter, ...]:
-    """Live confirmation's endpoint registration and the data-quality flags list."""
-    from ctplhub.api.routers import confirmation, flags
+    """Live confirmation's endpoint registration, the data-quality flags list and the
+    disputes."""
+    from ctplhub.api.routers import confirmation, disputes, flags
 
     routers = []
     if container.live_confirmation is not None:
         routers.append(confirmation.build_router(container.live_confirmation))
     if container.quality_flags is not None:
         routers.append(flags.build_router(container.quality_flags))
+    if container.disputes is not None:
+        routers.append(disputes.build_router(container.disputes))
     return tuple(routers)
 
 

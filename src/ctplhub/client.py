@@ -14,6 +14,8 @@ computes a book's digest, so the two can never disagree about either.
         print(hub.sync("PICC"))
         result = hub.reconcile("PICC", [("PDAA2025...", 3), ...])  # DESIGN §10
         print(result.to_resend)
+        for d in hub.disputes(status="open")["disputes"]:  # DESIGN §10
+            hub.resolve_dispute(d["dispute_id"], "corrected", "已补报续保保单")
 """
 
 from __future__ import annotations
@@ -228,6 +230,22 @@ class CtplHubClient:
             ),
             tuple(diff["unknown_to_you"]),
         )
+
+    def disputes(self, status: str = "open", *, insurer_code: str | None = None) -> dict[str, Any]:
+        """This insurer's disputes in ``status``, oldest first: ``{"disputes": [...],
+        "signature": {...}}``, signed by the platform (DESIGN §3.1). ``insurer_code``
+        defaults to the one the key id names (``PICC-1a2b…`` → ``PICC``)."""
+        code = insurer_code or self._key_id.rsplit("-", 1)[0]
+        path = f"/v1/insurers/{quote(code, safe='')}/disputes?status={quote(status, safe='')}"
+        return self._checked(self.request("GET", path))
+
+    def resolve_dispute(self, dispute_id: int | str, outcome: str, note: str) -> dict[str, Any]:
+        """Answer one of your disputes: ``outcome`` is ``corrected`` or ``rejected``,
+        ``note`` tells the owner what was done or why not. Returns its status and history;
+        a dispute resolved already raises ``CtplHubError`` with code ``dispute_closed``."""
+        path = f"/v1/disputes/{quote(str(dispute_id), safe='')}/resolve"
+        body = {"outcome": outcome, "note": note}
+        return self._checked(self.request("POST", path, json=body))
 
     def close(self) -> None:
         self._http.close()

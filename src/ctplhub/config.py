@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     # (a million lines of {"policy_no", "version"} are ~50 MB).
     late_after_s: int = Field(default=86_400, ge=1)
     max_reconcile_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    # Disputes (DESIGN §10): an insurer answers within this many working days (Monday to
+    # Friday in Beijing time, less public holidays, plus make-up working days) or the
+    # dispute is escalated to the regulators.
+    dispute_sla_working_days: int = Field(default=3, ge=1, le=30)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

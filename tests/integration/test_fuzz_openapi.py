@@ -76,7 +76,10 @@ ROLE_BY_PATH = {
     "/v1/coverage/verify": "police",
     "/v1/agent/coverage-query": "agent",
     "/v1/regulator/ghost-cover": "regulator",
+    "/v1/disputes": "regulator",
 }
+# Insurer calls outside /v1/insurers/: signed (§5.1) too.
+SIGNED_PATHS = ("/v1/disputes/{dispute_id}/resolve",)
 BEARER_ROLES = ("agent", "regulator", "admin")
 NDJSON = "application/x-ndjson"
 
@@ -109,6 +112,7 @@ class Fleet:
     tokens: dict[str, str]  # role -> a bearer token of that role
     certificates: list[str]  # tokens of e-certificates issued (§6.1)
     subscription: tuple[int, str]  # a reminder subscription's id and token (§7)
+    dispute: tuple[int, str]  # a dispute's id and status token (§10)
 
 
 @pytest.fixture
@@ -144,12 +148,15 @@ def fleet(
     )
     assert made.status_code == 201, made.text
     subscription = (made.json()["subscription_id"], made.json()["unsubscribe_token"])
+    filed = client.post("/v1/disputes", json={**COVERED_OWNER, "kind": "other", "message": "fuzz"})
+    assert filed.status_code == 201, filed.text
     return Fleet(
         seeded,
         picc,
         {**tokens, "police": police_token},
         [issued.json()["token"]],
         subscription,
+        (filed.json()["dispute_id"], filed.json()["token"]),
     )
 
 
@@ -224,6 +231,39 @@ def _realistic(operation: Operation, fleet: Fleet) -> st.SearchStrategy[Attempt]
         return st.builds(
             lambda i, t: Attempt({"subscription_id": i}, {"token": t}, b"", None), ids, tokens
         )
+    if path == "/v1/disputes" and method == "POST":  # a verified query body plus the complaint
+        factor = st.one_of(
+            st.fixed_dictionaries({"vin_last6": st.one_of(tails, vins().map(lambda v: v[-6:]))}),
+            st.just({}),
+        )
+        complaint = st.fixed_dictionaries(
+            {
+                "kind": st.sampled_from(["renewal_missing", "wrong_data", "other", "x"]),
+                "message": st.sampled_from(["已续保未显示", "", "x" * 2001, "车牌错误"]),
+            }
+        )
+        body = st.builds(lambda p, f, c: {"plate": p, **f, **c}, known_plates, factor, complaint)
+        return st.one_of(complaint.map(lambda c: {**COVERED_OWNER, **c}), body).map(json_body)
+    if path in ("/v1/disputes/{dispute_id}/status", "/v1/disputes/{dispute_id}/resolve"):
+        did, token = fleet.dispute
+        ids = st.sampled_from([did, did, did + 1000, 0, "x"])
+        if path.endswith("/status"):
+            given = st.sampled_from([{"token": token}, {"token": token[:-1] + "A"}, {}])
+        else:
+            given = st.sampled_from(
+                [
+                    {"outcome": "corrected", "note": "已补报"},
+                    {"outcome": "rejected", "note": "属实"},
+                    {"outcome": "maybe", "note": "x"},
+                    {"outcome": "corrected"},
+                ]
+            )
+        return st.builds(lambda i, b: json_body(b, {"dispute_id": i}), ids, given)
+    if path in ("/v1/disputes", "/v1/insurers/{code}/disputes"):
+        status = st.sampled_from([{}, {"status": "open"}, {"status": "escalated"}, {"status": "x"}])
+        if path == "/v1/disputes":
+            return status.map(lambda q: Attempt({}, q, b"", None))
+        return st.builds(lambda c, q: Attempt({"code": c}, q, b"", None), code, status)
     if path == "/v1/regulator/ghost-cover":
         ranges = st.sampled_from(
             [
@@ -376,7 +416,7 @@ def _send(
     method, path = operation
     target = _target(path, attempt)
     headers = {"Accept": attempt.accept} if attempt.accept else {}
-    if path.startswith(INSURER_PREFIXES):
+    if path.startswith(INSURER_PREFIXES) or path in SIGNED_PATHS:
         return fleet.insurer.api.request(
             method, target, content=attempt.body, content_type=attempt.content_type
         )

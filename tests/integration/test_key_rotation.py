@@ -382,3 +382,31 @@ def test_subscription_addresses_move_with_the_keys(
     assert ring.blind_index_matches(bytes(row.address_bidx), index)
     again = client.post("/v1/subscriptions", json={**body, "address": "OWNER@example.com"})
     assert again.json()["subscription_id"] == made.json()["subscription_id"]
+
+
+def test_dispute_texts_move_with_the_keys(
+    container: Container,
+    client: TestClient,
+    picc: InsurerAccount,
+    tools: Callable[[], KeyTools],
+) -> None:
+    """Disputes' messages and resolution notes (DESIGN §10) are sealed like personal data:
+    re-sealed by a rotation, and readable after it by a process that starts afresh."""
+    picc.api.report_event(event())
+    body = {"plate": "苏E12345", "vin_last6": VIN[-6:], "kind": "other", "message": "张伟的车"}
+    made = client.post("/v1/disputes", json=body)
+    assert made.status_code == 201
+    picc.api.resolve_dispute(made.json()["dispute_id"], "corrected", "已更正")
+
+    for _ in range(2):  # the second rotation retires the first one's keys
+        rotation = tools().rotation
+        report = rotation.run(rotation.begin(), settle_s=0)
+        assert report.complete and report.dispute_texts_resealed == 2
+    assert report.retired
+
+    listed = picc.api.disputes(status="resolved")["disputes"]
+    assert [d["message"] for d in listed] == ["张伟的车"]
+    status = client.post(
+        f"/v1/disputes/{made.json()['dispute_id']}/status", json={"token": made.json()["token"]}
+    )
+    assert status.json()["history"][-1]["note"] == "corrected: 已更正"

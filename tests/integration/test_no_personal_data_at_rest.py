@@ -112,6 +112,10 @@ def a_new_event(n: int, **changes: Any) -> dict[str, Any]:
     return base
 
 
+def sample_factor(sample: dict[str, Any]) -> dict[str, str]:
+    return {"plate": sample["plate"], "vin_last6": sample["vin_last6"]}
+
+
 def run_everything(
     client: TestClient,
     container: Container,
@@ -153,6 +157,16 @@ def run_everything(
         )
     assert {a.status_code for a in answers} <= {200, 404}, {a.status_code for a in answers}
     assert sum(a.status_code == 200 for a in answers) >= 20
+
+    # Owners' disputes, whose free text names people (DESIGN §10): sealed at rest.
+    for sample, person in zip(samples[:3], fleet_events[:3], strict=True):
+        message = (
+            f"车主{person['owner_name']}，证件{person['owner_id_number']}，"
+            f"电话{person.get('owner_phone')}"
+        )
+        body = {**sample_factor(sample), "kind": "wrong_data", "message": message}
+        answers.append(client.post("/v1/disputes", json=body))
+        assert answers[-1].status_code == 201, answers[-1].text
 
     # Police: bulk verify by plate and VIN, JSON and CSV.
     police = bearer_headers(fleet["police_token"])

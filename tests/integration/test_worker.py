@@ -339,3 +339,37 @@ def test_the_worker_decides_and_delivers_a_signed_reminder_end_to_end(
     assert made["unsubscribe_token"] in body["unsubscribe_url"]
     assert worker.signal(signal.SIGTERM) == 0
     assert "reminders_decided" in worker.log.read_text()
+
+
+def test_the_worker_escalates_overdue_disputes_and_tells_the_owner(
+    database_url: str,
+    home: Path,
+    engine: Engine,
+    hook: HttpReceiver,
+    workers: Callable[..., WorkerProcess],
+    picc: InsurerAccount,
+    client: TestClient,
+    clock: Any,
+) -> None:
+    """A dispute filed ten days before the worker's clock is overdue: the worker's
+    minute pass escalates it (DESIGN §10), and the owner's webhook gets both notices."""
+    now = datetime.now(UTC)
+    start = next_send_instant(now) if in_quiet_hours(now) else now + timedelta(seconds=1)
+    clock.now = start - timedelta(days=10)
+    picc.api.report_event(event())
+    owner = {"plate": "苏E12345", "vin_last6": VIN[-6:]}
+    subscribed = client.post(
+        "/v1/subscriptions", json={**owner, "channel": "webhook", "address": hook.url}
+    )
+    assert subscribed.status_code == 201, subscribed.text
+    filed = client.post("/v1/disputes", json={**owner, "kind": "other", "message": "查不到"})
+    assert filed.status_code == 201, filed.text
+    worker = workers(database_url, home, decide=True, at=start.isoformat())
+    wait_for(lambda: len(hook.acknowledged_ids()) == 2)
+    kinds = sorted(json.loads(r.body)["kind"] for r in hook.received)
+    assert kinds == ["dispute_escalated", "dispute_opened"]
+    status = client.post(
+        f"/v1/disputes/{filed.json()['dispute_id']}/status", json={"token": filed.json()["token"]}
+    )
+    assert status.json()["status"] == "escalated"
+    assert worker.signal(signal.SIGTERM) == 0

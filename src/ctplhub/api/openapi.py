@@ -104,6 +104,14 @@ ERROR_STATUSES: dict[Operation, tuple[int, ...]] = {
     ("POST", "/v1/insurers/{code}/reconcile/diff"): (*BODY, *SIGNED),
     ("GET", "/v1/insurers/{code}/compliance"): (400, *SIGNED, 404),
     ("GET", "/v1/insurers/{code}/compliance.csv"): (400, *SIGNED, 404),
+    # disputes (§10): filed like a verified query; read by id and token (a wrong token is
+    # the same 404 as an unknown id); listed and resolved by their insurer, listed by
+    # regulators; resolving a resolved dispute is 409 dispute_closed
+    ("POST", "/v1/disputes"): (*BODY, 404, *THROTTLED),
+    ("POST", "/v1/disputes/{dispute_id}/status"): (*BODY, 404),
+    ("GET", "/v1/insurers/{code}/disputes"): (400, *SIGNED),
+    ("POST", "/v1/disputes/{dispute_id}/resolve"): (*BODY, *SIGNED, 404, 409),
+    ("GET", "/v1/disputes"): (400, *BEARER),
 }
 
 # Answers that are not (only) JSON: the media types of that status, replacing FastAPI's.

@@ -575,3 +575,84 @@ class QualityFlagsAnswer(_Answer):
     insurer_code: str
     flags: list[QualityFlagBody]
     next_cursor: int | None
+
+
+# --- Disputes (DESIGN §10; issue 10 item 5) ---
+
+DisputeKind = Literal["renewal_missing", "wrong_data", "other"]
+DisputeStatusName = Literal["open", "resolved", "escalated"]
+
+
+class DisputeBody(CoverageQueryBody):
+    """A verified query body (plate plus ``vin_last6`` or ``owner_id_number``; no ``at``)
+    plus the complaint: its kind and a message (1-2,000 characters) for the insurer."""
+
+    kind: DisputeKind
+    message: str = Field(min_length=1, max_length=2000, examples=["已在3月1日续保，查询显示脱保"])
+
+
+class DisputeFiledAnswer(_Answer):
+    """The dispute went to ``insurer_code`` (the insurer of the vehicle's latest policy),
+    which must answer by ``due_at``. ``token`` reads its status; it is shown only once."""
+
+    dispute_id: int
+    status: Literal["open"]
+    insurer_code: str
+    due_at: str
+    token: str
+
+
+class DisputeTokenBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str
+
+
+class DisputeHistoryBody(_Answer):
+    at: str
+    status: DisputeStatusName
+    note: str | None
+
+
+class DisputeStatusAnswer(_Answer):
+    """The dispute's status and every step, oldest first. A resolution's ``note`` starts
+    with its outcome (``corrected: …`` or ``rejected: …``)."""
+
+    dispute_id: int
+    status: DisputeStatusName
+    history: list[DisputeHistoryBody]
+
+
+class DisputeResolveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: Literal["corrected", "rejected"]
+    note: str = Field(min_length=1, max_length=2000, examples=["已补报续保保单"])
+
+
+class DisputeItemBody(_Answer):
+    dispute_id: int
+    kind: DisputeKind
+    plate: str
+    message: str
+    opened_at: str
+    due_at: str
+    status: DisputeStatusName
+
+
+class InsurerDisputesAnswer(_Answer):
+    """The insurer's disputes, oldest first (at most 1,000), signed by the rule of §3.1
+    (JCS of the answer without ``signature``): the queue an insurer may have to show."""
+
+    disputes: list[DisputeItemBody]
+    signature: SignatureBody
+
+
+class RegulatorDisputeItemBody(DisputeItemBody):
+    insurer_code: str
+
+
+class RegulatorDisputesAnswer(_Answer):
+    """Disputes in one status across insurers (escalated by default), oldest first (at
+    most 1,000), signed like the insurers' list."""
+
+    disputes: list[RegulatorDisputeItemBody]
+    signature: SignatureBody

@@ -16,6 +16,7 @@ from rich.table import Table
 from ctplhub.bootstrap import build_container, initialise
 from ctplhub.cli.cert import cert_app
 from ctplhub.cli.common import JsonFlag, console, emit, fail, open_container
+from ctplhub.cli.disputes import disputes_app
 from ctplhub.cli.importer import import_file, quiet_collector
 from ctplhub.cli.keys import insurer_rotate_secret, keys_app
 from ctplhub.cli.ledger import ledger_app
@@ -45,6 +46,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(cert_app, name="cert")
 app.add_typer(remind_app, name="remind")
+app.add_typer(disputes_app, name="disputes")  # DESIGN §10 (cli/disputes.py)
 app.command("worker")(worker_command)
 insurer_app.command("rotate-secret")(insurer_rotate_secret)
 app.command("reconcile")(reconcile_command)  # DESIGN §10 (cli/reconcile.py)

@@ -1,6 +1,7 @@
 """``ctplhub worker`` (DESIGN §7, §8): the long-running reminder process.
 
-Every minute the decide step, delivery all the time (``notify/worker.py``), a clean stop
+Every minute the decide step (and the escalation of overdue disputes, DESIGN §10),
+delivery all the time (``notify/worker.py``), a clean stop
 on SIGTERM or SIGINT (sends in flight finish and are recorded, unstarted claims are given
 back), and a database that does not answer is waited out, at start as well as later.
 ``--at`` starts the run's clock at an instant of your choosing (it then runs at the
@@ -97,10 +98,16 @@ async def _work(settings: Settings, stop: asyncio.Event, clock: Clock, decide: b
             options=delivery_options(settings),
         )
         reminders = container.reminders
+        disputes = container.disputes
 
         def decide_and_count(at: datetime) -> object:
             decision = reminders.decide(at)
             count_due(decision.queued)  # the Prometheus "due" counter (notify/metrics.py)
+            # Overdue disputes go to the regulators in the same minute's pass; their
+            # notices to owners join the outbox this worker delivers. No server flusher
+            # runs in a worker: the escalations' access-log entries are written here.
+            if disputes is not None and disputes.escalate(at).escalated:
+                container.access_log.flush_now()
             return decision
 
         decide_step: Decide | None = decide_and_count if decide else None

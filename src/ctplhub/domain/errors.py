@@ -60,6 +60,12 @@ class PolicyClosed(Conflict):
     code = "policy_closed"
 
 
+class DisputeClosed(Conflict):
+    """Resolving a dispute that is no longer open (DESIGN §10): it was resolved already."""
+
+    code = "dispute_closed"
+
+
 class UnknownInsurer(DomainError):
     code = "unknown_insurer"
 

@@ -7,8 +7,10 @@ One folder per language under ``notify/templates/`` (shipped as package data), e
 
 A message's ``kind`` picks the wording: ``before_<n>d`` (cover ends in n days),
 ``lapsed_<n>d`` (cover ended n days ago) or ``cancelled`` (a policy on the vehicle was
-surrendered or cancelled soon after issue: possible "ghost" cover). Times are shown in
-Beijing time, as every answer of the registry is.
+surrendered or cancelled soon after issue: possible "ghost" cover), or a dispute's step
+(``dispute_opened``, ``dispute_resolved``, ``dispute_escalated``: DESIGN §10, the
+family is the kind itself). Times are shown in Beijing time, as every answer of the
+registry is.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from functools import lru_cache
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
 
 from ctplhub.domain.instants import BEIJING
-from ctplhub.services.reminder_ports import KIND_CANCELLED, OutboxMessage
+from ctplhub.services.reminder_ports import DISPUTE_KINDS, KIND_CANCELLED, OutboxMessage
 
 DEFAULT_LANGUAGE = "zh-CN"
 LANGUAGES = ("zh-CN", "en")
-FAMILIES = ("before", "lapsed", "cancelled")
+FAMILIES = ("before", "lapsed", "cancelled", *DISPUTE_KINDS)
 
 
 class UnknownKind(ValueError):
@@ -35,7 +37,7 @@ class UnknownKind(ValueError):
 class NoticeView:
     """What the templates see: display values only, already masked where they must be."""
 
-    family: str  # "before" | "lapsed" | "cancelled"
+    family: str  # "before" | "lapsed" | "cancelled" | "dispute_opened" | ...
     days: int
     plate: str
     vin_masked: str
@@ -43,8 +45,10 @@ class NoticeView:
     insurer_code: str
     policy_no_masked: str
     covered_until: datetime  # Beijing time
-    date_text: str  # "2026-12-31 00:00"
+    date_text: str  # "2026-12-31 00:00"; a dispute's notices: its due_at
     unsubscribe_url: str
+    dispute_id: int | None = None
+    outcome: str = ""  # a resolved dispute's: "corrected" | "rejected"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,8 @@ def family_of(kind: str) -> tuple[str, int]:
     """``("before", 30)`` for ``before_30d``; raises :class:`UnknownKind` otherwise."""
     if kind == KIND_CANCELLED:
         return "cancelled", 0
+    if kind in DISPUTE_KINDS:
+        return kind, 0
     for family in ("before", "lapsed"):
         prefix = family + "_"
         if kind.startswith(prefix) and kind.endswith("d"):
@@ -85,6 +91,8 @@ def view_of(message: OutboxMessage) -> NoticeView:
         covered_until=local,
         date_text=local.strftime("%Y-%m-%d %H:%M"),
         unsubscribe_url=message.unsubscribe_url,
+        dispute_id=message.dispute_id,
+        outcome=message.dispute_outcome or "",
     )
 
 

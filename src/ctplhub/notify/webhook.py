@@ -21,7 +21,13 @@ from ctplhub.notify.channels import DeliveryFailed
 from ctplhub.notify.content import UnknownKind, family_of, language_of, render_short
 from ctplhub.notify.http import HttpPoster
 from ctplhub.notify.webhook_signing import signed_headers
-from ctplhub.services.reminder_ports import KIND_CANCELLED, OutboxMessage
+from ctplhub.services.reminder_ports import DISPUTE_KINDS, KIND_CANCELLED, OutboxMessage
+
+
+def _type(kind: str) -> str:
+    if kind == KIND_CANCELLED:
+        return "cancellation_alert"
+    return "dispute_update" if kind in DISPUTE_KINDS else "reminder"
 
 
 def webhook_body(message: OutboxMessage) -> bytes:
@@ -30,7 +36,7 @@ def webhook_body(message: OutboxMessage) -> bytes:
     return orjson.dumps(
         {
             "id": str(message.id),
-            "type": "cancellation_alert" if message.kind == KIND_CANCELLED else "reminder",
+            "type": _type(message.kind),
             "kind": message.kind,
             "family": family,
             "days": days,
@@ -44,10 +50,24 @@ def webhook_body(message: OutboxMessage) -> bytes:
                 "covered_until": format_instant(message.covered_until),
             },
             "due_at": format_instant(message.due_at),
+            **_dispute(message),
             "text": render_short(message),
             "unsubscribe_url": message.unsubscribe_url,
         }
     )
+
+
+def _dispute(message: OutboxMessage) -> dict[str, object]:
+    """A dispute's notice names its dispute (``policy.covered_until`` is then its due_at)."""
+    if message.dispute_id is None:
+        return {}
+    return {
+        "dispute": {
+            "dispute_id": str(message.dispute_id),
+            "due_at": format_instant(message.covered_until),
+            "outcome": message.dispute_outcome,
+        }
+    }
 
 
 class WebhookChannel:

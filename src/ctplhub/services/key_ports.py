@@ -73,6 +73,18 @@ class SealedAddress:
 
 
 @dataclass(frozen=True, slots=True)
+class SealedDisputeText:
+    """A dispute's sealed free text (DESIGN §10): the owner's message (``kind`` "message",
+    ``row_id`` the dispute, ``binding`` its token hash) or an insurer's resolution note
+    (``kind`` "note", ``row_id`` the history entry, ``binding`` the dispute id)."""
+
+    kind: str
+    row_id: int
+    binding: str
+    blob: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Markers:
     """How rows under the active keys begin: the field blobs' header, the index's byte."""
 
@@ -122,6 +134,12 @@ class SealedRows(Protocol):
 
     def count_stale_addresses(self, markers: Markers) -> int: ...
     def reseal_addresses(self, rows: Sequence[SealedAddress]) -> None: ...
+
+    def stale_dispute_texts(self, limit: int, markers: Markers) -> list[SealedDisputeText]:
+        """Dispute messages and notes not under the active field key, at most ``limit``."""
+        ...
+
+    def reseal_dispute_texts(self, rows: Sequence[SealedDisputeText]) -> None: ...
 
 
 class RotatingKeys(PersonalData, Protocol):

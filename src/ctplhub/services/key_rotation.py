@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from ctplhub.domain.errors import ValidationFailed
+from ctplhub.services.disputes import message_aad, note_aad
 from ctplhub.services.insurers import secret_aad
 from ctplhub.services.key_ports import (
     ACTIVE,
@@ -62,6 +63,7 @@ class RotationReport:
     leaves_resealed: int = 0
     leaves_remaining: int = 0
     addresses_resealed: int = 0  # reminder subscriptions' addresses (DESIGN §7)
+    dispute_texts_resealed: int = 0  # disputes' messages and notes (DESIGN §10)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -79,6 +81,7 @@ class RotationReport:
             "ledger_salts_resealed": self.leaves_resealed,
             "ledger_salts_remaining": self.leaves_remaining,
             "subscription_addresses_resealed": self.addresses_resealed,
+            "dispute_texts_resealed": self.dispute_texts_resealed,
         }
 
 
@@ -164,6 +167,7 @@ class KeyRotation:
         while True:
             report.secrets_resealed += self._reseal_secrets(markers)
             report.addresses_resealed += self._reseal_addresses(markers)
+            report.dispute_texts_resealed += self._reseal_dispute_texts(markers)
             if not self._pass(report, markers, batch_size, max_batches, progress):
                 report.remaining = self._rows.count_stale_events(markers)
                 report.leaves_remaining = self._rows.count_stale_salts(markers)
@@ -219,6 +223,7 @@ class KeyRotation:
             self._rows.count_stale_events(markers)
             + self._rows.count_stale_salts(markers)
             + self._rows.count_stale_addresses(markers)
+            + len(self._rows.stale_dispute_texts(1, markers))
         )
 
     def _reseal_addresses(self, markers: Markers, batch_size: int = 1000) -> int:
@@ -241,6 +246,25 @@ class KeyRotation:
             self._rows.reseal_addresses(again)
             moved += len(rows)
             after = rows[-1].id
+        return moved
+
+    def _reseal_dispute_texts(self, markers: Markers, batch_size: int = 1000) -> int:
+        """Disputes' messages and resolution notes (free text that may name people),
+        sealed again under the active field key (few rows: batches until none is left)."""
+        ring, moved = self._ring, 0
+        while rows := self._rows.stale_dispute_texts(batch_size, markers):
+            again = []
+            for row in rows:
+                aad = (
+                    message_aad(row.binding)
+                    if row.kind == "message"
+                    else note_aad(int(row.binding))
+                )
+                again.append(
+                    replace(row, blob=ring.encrypt(ring.decrypt(row.blob, aad=aad), aad=aad))
+                )
+            self._rows.reseal_dispute_texts(again)
+            moved += len(rows)
         return moved
 
     def _reseal_salts(self, row: SealedSalts) -> SealedSalts:

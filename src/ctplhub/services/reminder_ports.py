@@ -34,6 +34,12 @@ STATES: Final = (PENDING, SENT, SKIPPED, CANCELLED, DEAD)
 # ``OutboxMessage.kind``: ``before_<n>d`` (n days before covered_until),
 # ``lapsed_<n>d`` (n days after a lapse) and ``cancelled`` (ghost-cover alert).
 KIND_CANCELLED: Final = "cancelled"
+# A dispute's notices to the owner's subscription (DESIGN §10; services/disputes.py):
+# filed, resolved by the insurer, escalated to the regulator.
+KIND_DISPUTE_OPENED: Final = "dispute_opened"
+KIND_DISPUTE_RESOLVED: Final = "dispute_resolved"
+KIND_DISPUTE_ESCALATED: Final = "dispute_escalated"
+DISPUTE_KINDS: Final = (KIND_DISPUTE_OPENED, KIND_DISPUTE_RESOLVED, KIND_DISPUTE_ESCALATED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +49,8 @@ class OutboxMessage:
     ``address`` is plaintext (decrypted by the store for this send only): never log it.
     ``covered_until`` is the end of cover for ``before_*`` / ``lapsed_*`` (the lapse
     instant for ``lapsed_*``), and for ``cancelled`` the instant the cancelled or
-    surrendered policy stopped covering. ``attempts`` counts this try (1 on the first).
+    surrendered policy stopped covering, and for a dispute's notices (``dispute_*``) the
+    dispute's ``due_at``. ``attempts`` counts this try (1 on the first).
     ``id`` is stable across retries: use it as the idempotency key (webhook header).
     """
 
@@ -64,6 +71,8 @@ class OutboxMessage:
     unsubscribe_url: str  # absolute: {public_url}/v1/subscriptions/{id}/unsubscribe?token=..
     attempts: int
     due_at: datetime
+    dispute_id: int | None = None  # a dispute's notices only
+    dispute_outcome: str | None = None  # "corrected" | "rejected" once resolved
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +224,8 @@ class ExistingReminder:
 
 
 ReminderKey = tuple[str, str, str, int]
-"""(insurer_code, policy_no, rule, subscription_id): the outbox's unique key."""
+"""(insurer_code, policy_no, rule, subscription_id): a policy reminder's unique key (the
+outbox's key also holds ``dispute_id``, always 0 for them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +239,7 @@ class NewReminder:
     state: str
     due_at: datetime
     next_attempt_at: datetime
+    dispute_id: int = 0  # the dispute a ``dispute_*`` notice tells of; 0 otherwise
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from ctplhub.services.key_ports import (
     RETIRING,
     Markers,
     SealedAddress,
+    SealedDisputeText,
     SealedEvent,
     SealedSalts,
     SealedSecret,
@@ -42,6 +43,8 @@ from ctplhub.services.key_ports import (
 from ctplhub.services.ports import RetryableConflict
 from ctplhub.store.tables import (
     data_keys,
+    dispute_history,
+    disputes,
     insurer_keys,
     ledger_leaves,
     policy_events,
@@ -284,6 +287,51 @@ class SqlSealedRows:
         params = [{"a_id": r.id, "a_enc": r.address_enc, "a_bidx": r.address_bidx} for r in rows]
         with self._engine.begin() as conn:
             conn.execute(statement, params)
+
+    def stale_dispute_texts(self, limit: int, markers: Markers) -> list[SealedDisputeText]:
+        d, h = disputes.c, dispute_history.c
+        header = markers.field_header
+        messages = (
+            select(d.id, d.token_hash, d.message_enc)
+            .where(_not_under(d.message_enc, header))
+            .order_by(d.id)
+            .limit(limit)
+        )
+        notes = (
+            select(h.id, h.dispute_id, h.note_enc)
+            .where(h.note_enc.is_not(None), _not_under(h.note_enc, header))
+            .order_by(h.id)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            found = [
+                SealedDisputeText("message", r[0], r[1], bytes(r[2]))
+                for r in conn.execute(messages)
+            ]
+            found += [
+                SealedDisputeText("note", r[0], str(r[1]), bytes(r[2])) for r in conn.execute(notes)
+            ]
+        return found[:limit]
+
+    def reseal_dispute_texts(self, rows: Sequence[SealedDisputeText]) -> None:
+        d, h = disputes.c, dispute_history.c
+        messages = [{"r_id": r.row_id, "r_blob": r.blob} for r in rows if r.kind == "message"]
+        notes = [{"r_id": r.row_id, "r_blob": r.blob} for r in rows if r.kind == "note"]
+        with self._engine.begin() as conn:
+            if messages:
+                conn.execute(
+                    update(disputes)
+                    .where(d.id == bindparam("r_id"))
+                    .values(message_enc=bindparam("r_blob")),
+                    messages,
+                )
+            if notes:
+                conn.execute(
+                    update(dispute_history)
+                    .where(h.id == bindparam("r_id"))
+                    .values(note_enc=bindparam("r_blob")),
+                    notes,
+                )
 
 
 def _stale_address(markers: Markers) -> ColumnElement[bool]:

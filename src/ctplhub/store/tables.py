@@ -322,7 +322,7 @@ reminders = Table(
     Column("subscription_id", Id64, ForeignKey("subscriptions.id"), nullable=False),
     Column("insurer_code", String(20), nullable=False),
     Column("policy_no", String(40), nullable=False),
-    Column("rule", String(16), nullable=False),
+    Column("rule", String(24), nullable=False),  # 16 before 0014
     Column("vin", String(17), nullable=False),
     Column("covered_until", UTCDateTime, nullable=False),
     Column("state", String(10), nullable=False),
@@ -334,8 +334,17 @@ reminders = Table(
     Column("claimed_until", UTCDateTime, nullable=True),
     Column("sent_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
+    # A dispute's notices (migration 0014): the dispute they tell of, 0 for the others, so
+    # that each (dispute, step, subscription) is one row while the policy reminders keep
+    # their (policy, rule, subscription) (0 rather than NULL: NULLs never collide in a key).
+    Column("dispute_id", BigInteger, nullable=False, default=0, server_default="0"),
     UniqueConstraint(
-        "insurer_code", "policy_no", "rule", "subscription_id", name="uq_reminders_key"
+        "insurer_code",
+        "policy_no",
+        "rule",
+        "subscription_id",
+        "dispute_id",
+        name="uq_reminders_key",
     ),
     Index("ix_reminders_due", "state", "next_attempt_at"),
     Index("ix_reminders_subscription", "subscription_id"),
@@ -392,3 +401,42 @@ quality_flags = Table(
 # receipt, then insurer (store/repositories/insurer_health.py). Time first, so that the
 # look-up of an insurer's policies by number keeps the unique key (see the migration).
 Index("ix_events_received_insurer", policy_events.c.received_at, policy_events.c.insurer_code)
+
+# Disputes (DESIGN §10; migration 0014): an owner's complaint about a vehicle's data, sent
+# to the insurer of the vehicle's latest policy. The owner's message is free text that may
+# name people and numbers, so it is sealed like personal fields (``message_enc``,
+# associated data ``disputes|<token_hash>|message``). The status token is never stored,
+# only its SHA-256 (``token_hash``). The plate is the canonical form the events keep.
+disputes = Table(
+    "disputes",
+    metadata,
+    Column("id", Id64, primary_key=True, autoincrement=True),
+    Column("vin", String(17), nullable=False),
+    Column("plate", String(16), nullable=False),
+    Column("insurer_code", String(20), nullable=False),
+    Column("policy_no", String(40), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("message_enc", LargeBinary, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("outcome", String(10), nullable=True),
+    Column("token_hash", String(64), nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_disputes_insurer_status", "insurer_code", "status", "id"),
+    Index("ix_disputes_status_due", "status", "due_at"),
+)
+
+# Each step of a dispute, oldest first. Only an insurer's resolution note is written by a
+# person (sealed, ``note_enc``, associated data ``disputes|<id>|note``); the opening has
+# no note and an escalation's is the registry's fixed text (``domain/disputes.py``).
+dispute_history = Table(
+    "dispute_history",
+    metadata,
+    Column("id", Id64, primary_key=True, autoincrement=True),
+    Column("dispute_id", Id64, ForeignKey("disputes.id"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("note_enc", LargeBinary, nullable=True),
+    Index("ix_dispute_history_dispute", "dispute_id", "id"),
+)

@@ -7,14 +7,23 @@ import pytest
 from ctplhub.notify.content import UnknownKind, family_of, render_email, render_short
 from notify_fixtures import outbox_message
 
-KINDS = ["before_30d", "before_7d", "before_1d", "lapsed_1d", "cancelled"]
+KINDS = [
+    "before_30d",
+    "before_7d",
+    "before_1d",
+    "lapsed_1d",
+    "cancelled",
+    "dispute_opened",
+    "dispute_resolved",
+    "dispute_escalated",
+]
 URL = "http://127.0.0.1:8000/v1/subscriptions/7/unsubscribe?token=a&b=<x>"
 
 
 @pytest.mark.parametrize("language", ["zh-CN", "en"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_message_carries_the_unsubscribe_link(language: str, kind: str) -> None:
-    message = outbox_message(language=language, kind=kind, unsubscribe_url=URL)
+    message = outbox_message(language=language, kind=kind, unsubscribe_url=URL, dispute_id=42)
     email = render_email(message)
     assert URL in email.text
     assert "http://127.0.0.1:8000/v1/subscriptions/7/unsubscribe?token=a&amp;b=&lt;x&gt;" in (
@@ -54,12 +63,45 @@ def test_html_escapes_what_it_shows() -> None:
 
 def test_the_short_text_fits_a_few_sms_segments() -> None:
     for kind in KINDS:
-        assert len(render_short(outbox_message(kind=kind, unsubscribe_url="https://x.cn/u"))) < 140
+        for language in ("zh-CN", "en"):
+            message = outbox_message(
+                kind=kind, language=language, unsubscribe_url="https://x.cn/u", dispute_id=42
+            )
+            limit = 200 if language == "en" else 140  # letters are narrower than 汉字
+            assert len(render_short(message)) < limit, (kind, language)
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+def test_a_dispute_s_notices_name_it_and_its_outcome(language: str) -> None:
+    def email(kind: str, outcome: str | None = None) -> str:
+        message = outbox_message(
+            language=language, kind=kind, rule_days=0, dispute_id=42, dispute_outcome=outcome
+        )
+        rendered = render_email(message)
+        return rendered.subject + rendered.text
+
+    opened = email("dispute_opened")
+    assert "42" in opened and "2027-01-01 00:00" in opened  # covered_until: its due_at
+    corrected, rejected = (
+        email("dispute_resolved", "corrected"),
+        email("dispute_resolved", "rejected"),
+    )
+    if language == "en":
+        assert "corrected" in corrected and "did not change" in rejected
+        assert "regulator" in email("dispute_escalated")
+    else:
+        assert "已更正数据" in corrected and "未予更正" in rejected
+        assert "监管部门" in email("dispute_escalated")
 
 
 @pytest.mark.parametrize(
     ("kind", "expected"),
-    [("before_30d", ("before", 30)), ("lapsed_2d", ("lapsed", 2)), ("cancelled", ("cancelled", 0))],
+    [
+        ("before_30d", ("before", 30)),
+        ("lapsed_2d", ("lapsed", 2)),
+        ("cancelled", ("cancelled", 0)),
+        ("dispute_resolved", ("dispute_resolved", 0)),
+    ],
 )
 def test_kinds(kind: str, expected: tuple[str, int]) -> None:
     assert family_of(kind) == expected

@@ -26,6 +26,7 @@ from ctplhub.services.ports import PersonalData
 from ctplhub.services.reminder_ports import (
     CANCELLED,
     DEAD,
+    DISPUTE_KINDS,
     KIND_CANCELLED,
     PENDING,
     SENT,
@@ -35,7 +36,14 @@ from ctplhub.services.reminder_ports import (
     OutboxMessage,
 )
 from ctplhub.store.repositories.clauses import chunks
-from ctplhub.store.tables import insurers, policies, policy_events, reminders, subscriptions
+from ctplhub.store.tables import (
+    disputes,
+    insurers,
+    policies,
+    policy_events,
+    reminders,
+    subscriptions,
+)
 
 _r = reminders.c
 _s = subscriptions.c
@@ -162,11 +170,13 @@ class SqlOutbox:
                 _r.due_at,
                 plate.label("plate"),
                 renewed.label("renewed"),
+                _r.dispute_id,
+                disputes.c.outcome,
             )
             .select_from(
-                reminders.join(subscriptions, _s.id == _r.subscription_id).outerjoin(
-                    insurers, insurers.c.code == _r.insurer_code
-                )
+                reminders.join(subscriptions, _s.id == _r.subscription_id)
+                .outerjoin(insurers, insurers.c.code == _r.insurer_code)
+                .outerjoin(disputes, disputes.c.id == _r.dispute_id)
             )
             .where(_r.id.in_(ids))
         )
@@ -174,11 +184,13 @@ class SqlOutbox:
         stale: dict[str, list[int]] = {CANCELLED: [], SKIPPED: []}
         for row in conn.execute(query):
             rid, sid, channel, address_enc, language, salt, vin, ended_at, rule = row[:9]
-            code, name, pno, until, attempts, due_at, plate_value, is_renewed = row[9:]
+            code, name, pno, until, attempts, due_at, plate_value, is_renewed = row[9:17]
+            dispute_id, outcome = row[17:]
             if ended_at is not None:
                 stale[CANCELLED].append(rid)
                 continue
-            if rule != KIND_CANCELLED:
+            # A renewal cancels a reminder, never an alert or a dispute's notice.
+            if rule != KIND_CANCELLED and rule not in DISPUTE_KINDS:
                 if is_renewed:
                     stale[CANCELLED].append(rid)
                     continue
@@ -207,6 +219,8 @@ class SqlOutbox:
                     ),
                     attempts=attempts,
                     due_at=due_at,
+                    dispute_id=dispute_id or None,
+                    dispute_outcome=outcome,
                 )
             )
         return messages, stale

@@ -152,6 +152,7 @@ class SqlReminderRepository:
                 "next_attempt_at": row.next_attempt_at,
                 "attempts": 0,
                 "updated_at": row.due_at,
+                "dispute_id": row.dispute_id,
             }
             for row in rows
         ]
