@@ -104,6 +104,12 @@ ERROR_STATUSES: dict[Operation, tuple[int, ...]] = {
     ("POST", "/v1/insurers/{code}/reconcile/diff"): (*BODY, *SIGNED),
     ("GET", "/v1/insurers/{code}/compliance"): (400, *SIGNED, 404),
     ("GET", "/v1/insurers/{code}/compliance.csv"): (400, *SIGNED, 404),
+    # cross-department sharing (§11): the register's feed (registrar), the uninsured list
+    # and the accident look-up (bearer), the unmatched list (the insurer's own, signed)
+    ("POST", "/v1/register/vehicles"): (*BODY, *BEARER),
+    ("POST", "/v1/enforcement/uninsured"): (*BODY, *BEARER),
+    ("POST", "/v1/accidents/lookup"): (*BODY, *BEARER),
+    ("GET", "/v1/insurers/{code}/unmatched"): SIGNED,
 }
 
 # Answers that are not (only) JSON: the media types of that status, replacing FastAPI's.
@@ -117,6 +123,12 @@ ANSWER_CONTENT: dict[Operation, dict[int, dict[str, Any]]] = {
     },
     ("GET", "/metrics"): {200: {"text/plain": {"schema": {"type": "string"}}}},
     ("GET", "/v1/insurers/{code}/compliance.csv"): {200: {"text/csv": _CSV}},
+    ("POST", "/v1/enforcement/uninsured"): {
+        200: {
+            "application/json": {"schema": {"$ref": "#/components/schemas/UninsuredAnswer"}},
+            "text/csv": _CSV,  # with Accept: text/csv, every page from the cursor on
+        }
+    },
 }
 
 
