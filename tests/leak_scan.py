@@ -22,8 +22,10 @@ from ctplhub.store.schema import ACCESS_LOG_SCHEMA
 # The vehicle's identity (DESIGN §2.4): the only columns where a full VIN may stand. A
 # reminder subscription and its outbox rows, and a dispute (DESIGN §10), name their vehicle
 # by the same key the policies do (joined on it, and the address is sealed bound to it): no
-# VIN is there that ``policies`` does not already hold.
+# VIN is there that ``policies`` does not already hold. The vehicle register (DESIGN §11)
+# names its vehicles by VIN as the policies do: it is the key the two are matched on.
 VIN_COLUMNS = {
+    ("register_lines", "vin"),
     ("policy_events", "vin"),
     ("policies", "vin"),
     ("subscriptions", "vin"),

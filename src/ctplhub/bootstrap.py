@@ -33,11 +33,13 @@ from ctplhub.security.throttle import Throttle, parse_rate_limits
 from ctplhub.security.tree_head_signing import tree_head_signer
 from ctplhub.security.unsubscribe import UnsubscribeTokens
 from ctplhub.services.access_log import OwnerAccessLog
+from ctplhub.services.accident_lookup import AccidentLookup
 from ctplhub.services.assistant import Assistant
 from ctplhub.services.certificates import Certificates
 from ctplhub.services.check_coverage import CheckCoverage
 from ctplhub.services.compliance import Compliance
 from ctplhub.services.disputes import Disputes
+from ctplhub.services.enforcement import Enforcement
 from ctplhub.services.insurer_directory import InsurerDirectory
 from ctplhub.services.insurers import Insurers, secret_aad
 from ctplhub.services.key_rotation import KeyRotation
@@ -49,6 +51,7 @@ from ctplhub.services.live_confirmation import EndpointRecord, LiveConfirmation
 from ctplhub.services.ports import NonceStore, UnitOfWork, VehicleReader
 from ctplhub.services.quality_flags import QualityFlags
 from ctplhub.services.reconcile import Reconcile
+from ctplhub.services.register_feed import RegisterFeed
 from ctplhub.services.reminder_ports import DeliverDue, Outbox
 from ctplhub.services.reminders import Reminders, address_aad
 from ctplhub.services.report_events import ReportEvents
@@ -70,6 +73,7 @@ from ctplhub.store.repositories.insurer_health import SqlInsurerHealth
 from ctplhub.store.repositories.outbox import SqlOutbox
 from ctplhub.store.repositories.quality_flags import SqlQualityFlags
 from ctplhub.store.repositories.reconcile import SqlPolicyBook
+from ctplhub.store.repositories.register import SqlVehicleRegister
 from ctplhub.store.repositories.reminders import SqlReminderUnitOfWork
 from ctplhub.store.schema import check_access_log_file, make_engine, migrate
 from ctplhub.store.unit_of_work import SqlUnitOfWork
@@ -121,6 +125,10 @@ class Container:
     reconcile: Reconcile
     sync_health: SyncHealth
     compliance: Compliance
+    # Cross-department sharing (DESIGN §11; issue 12): the register, the match, accidents.
+    register_feed: RegisterFeed
+    enforcement: Enforcement
+    accidents: AccidentLookup
     live_confirmation: LiveConfirmation | None = None  # DESIGN §10 (issue 10)
     quality_flags: QualityFlags | None = None  # data-quality flags on ingest (issue 10)
     disputes: Disputes | None = None  # owners' disputes (DESIGN §10; issue 10)
@@ -295,7 +303,13 @@ def build_container(
         observer=ConfirmMetrics(),
     )
     quality = QualityFlags(SqlQualityFlags(engine), clock)
+    register = SqlVehicleRegister(engine)
     return Container(
+        register_feed=RegisterFeed(register, clock),
+        enforcement=Enforcement(
+            register, reader, clock, access_log=access_log, reminder_window=window
+        ),
+        accidents=AccidentLookup(reader, clock, access_log=access_log, reminder_window=window),
         reconcile=Reconcile(SqlPolicyBook(engine)),
         sync_health=SyncHealth(
             health_source, clock, stale_after=stale_after, late_after_s=settings.late_after_s
@@ -445,6 +459,7 @@ def build_app(container: Container) -> FastAPI:
             build_ask_router(Assistant()),  # POST /v1/ask: rules only, no state of its own
             build_subscriptions_router(container.reminders),
             *issue10_routers(container),
+            *issue12_routers(container),
             build_reconcile_router(container.reconcile, max_bytes=settings.max_reconcile_bytes),
             build_health_router(container.sync_health, container.compliance),
             build_regulator_router(
@@ -468,6 +483,16 @@ def issue10_routers(container: Container) -> tuple[APIRouter, ...]:
     if container.disputes is not None:
         routers.append(disputes.build_router(container.disputes))
     return tuple(routers)
+
+
+def issue12_routers(container: Container) -> tuple[APIRouter, ...]:
+    """The register feed, the uninsured and unmatched lists, the accident look-up (§11)."""
+    from ctplhub.api.routers import enforcement, register
+
+    return (
+        register.build_router(container.register_feed),
+        enforcement.build_router(container.enforcement, container.accidents),
+    )
 
 
 def create_app_from_env(reader: VehicleReader | None = None) -> FastAPI:

@@ -45,9 +45,14 @@ def engine(database: Path) -> Iterator[Engine]:
 
 
 def rows_in_file(path: Path) -> list[tuple[object, ...]]:
-    """The access log's rows as the file ``path`` holds them, read without the engine."""
+    """The access log's rows as the file ``path`` holds them, read without the engine: the
+    columns of 0005 (later migrations add some, e.g. 0015's accident reference)."""
     with closing(sqlite3.connect(path)) as conn:
-        return [tuple(r) for r in conn.execute("SELECT * FROM access_log ORDER BY id")]
+        query = (
+            "SELECT id, at, actor, actor_role, purpose, vehicle_key, request_id "
+            "FROM access_log ORDER BY id"
+        )
+        return [tuple(r) for r in conn.execute(query)]
 
 
 def tables_in_file(path: Path) -> set[str]:

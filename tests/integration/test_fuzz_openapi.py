@@ -77,10 +77,13 @@ ROLE_BY_PATH = {
     "/v1/agent/coverage-query": "agent",
     "/v1/regulator/ghost-cover": "regulator",
     "/v1/disputes": "regulator",
+    "/v1/register/vehicles": "registrar",
+    "/v1/enforcement/uninsured": "police",
+    "/v1/accidents/lookup": "police",
 }
 # Insurer calls outside /v1/insurers/: signed (§5.1) too.
 SIGNED_PATHS = ("/v1/disputes/{dispute_id}/resolve",)
-BEARER_ROLES = ("agent", "regulator", "admin")
+BEARER_ROLES = ("agent", "regulator", "admin", "registrar")
 NDJSON = "application/x-ndjson"
 
 
@@ -359,6 +362,63 @@ def _realistic(operation: Operation, fleet: Fleet) -> st.SearchStrategy[Attempt]
             numbers,
             numbers,
         )
+    if path == "/v1/register/vehicles":  # register lines of known and new vehicles (§11)
+        line = st.builds(
+            lambda v, p, region, status, at: {
+                "vin": v,
+                "plate": p,
+                "vehicle_type": "passenger_small",
+                "region_code": region,
+                "status": status,
+                "as_of": at,
+            },
+            st.one_of(st.sampled_from(sorted({e["vin"] for e in known})), vins()),
+            st.one_of(known_plates, plates()),
+            st.sampled_from(["320505", "110101", "020505", "32050"]),
+            st.sampled_from(["registered", "scrapped", "deregistered", "stolen"]),
+            instants(),
+        )
+        lines = st.lists(line, max_size=5)
+        return st.one_of(
+            lines.map(lambda items: Attempt({}, {}, ndjson(items), NDJSON)),
+            lines.map(lambda items: Attempt({}, {}, events_csv(items), "text/csv")),
+            lines.map(lambda items: Attempt({}, {}, ndjson(items) + b"{\n\xff\n", NDJSON)),
+        )
+    if path == "/v1/enforcement/uninsured":
+        body = st.builds(
+            lambda prefix, limit, at, cursor: {
+                "region_prefix": prefix,
+                **limit,
+                **at,
+                **cursor,
+            },
+            st.sampled_from(["", "32", "3205", "320505", "1", "x"]),
+            st.sampled_from([{}, {"limit": 1}, {"limit": 1000}, {"limit": 1001}, {"limit": 0}]),
+            st.one_of(st.just({}), instants().map(lambda at: {"at": at})),
+            st.sampled_from([{}, {"cursor": "u1.TFNWQVUyMThYTjIxODMyOTQ"}, {"cursor": "x"}]),
+        )
+        accept = st.sampled_from([None, "text/csv", "application/json"])
+        return st.builds(
+            lambda value, kind: Attempt(**{**json_body(value).__dict__, "accept": kind}),
+            body,
+            accept,
+        )
+    if path == "/v1/accidents/lookup":
+        body = st.builds(
+            lambda p, at, ref, reason: {
+                "plate": p,
+                "at": at,
+                "accident_ref": ref,
+                "reason": reason,
+            },
+            st.one_of(known_plates, plates()),
+            instants(),
+            st.sampled_from(["苏公交认字[2026]0001", "A-1", "", "x" * 65]),
+            st.sampled_from(["collision", "hit_and_run", "Bad Reason"]),
+        )
+        return body.map(json_body)
+    if path == "/v1/insurers/{code}/unmatched":
+        return code.map(lambda c: Attempt({"code": c}, {}, b"", None))
     if path in LEDGER_PARAMETERS:  # sizes and indexes around the seeded log's
         first, second = LEDGER_PARAMETERS[path]
         small = st.integers(-1, len(known) + 1)

@@ -183,6 +183,51 @@ def run_everything(
     )
     assert [v.status_code for v in verified] == [200, 200]
 
+    # The vehicle register (§11): a feed, the uninsured list (JSON and CSV), an accident
+    # look-up; the register keeps VINs where the policies do, the log keeps the reference.
+    registrar = bearer_headers(container.users.add("vms-leak", "registrar"))
+    register = [
+        {
+            "vin": e["vin"],
+            "plate": e["plate"],
+            "vehicle_type": "passenger_small",
+            "region_code": e["region_code"],
+            "status": "registered" if n % 3 else "scrapped",
+            "as_of": "2020-01-01T00:00:00+08:00",
+        }
+        for n, e in enumerate({e["vin"]: e for e in fleet_events}.values())
+    ]
+    fed = client.post(
+        "/v1/register/vehicles",
+        content=b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in register),
+        headers={**registrar, "Content-Type": NDJSON},
+    )
+    assert fed.json()["accepted"] == len(register) >= 20, fed.text
+    answers.append(fed)
+    answers.append(
+        client.post("/v1/enforcement/uninsured", json={"region_prefix": ""}, headers=police)
+    )
+    answers.append(
+        client.post(
+            "/v1/enforcement/uninsured",
+            json={"region_prefix": ""},
+            headers={**police, "Accept": "text/csv"},
+        )
+    )
+    answers.append(
+        client.post(
+            "/v1/accidents/lookup",
+            json={
+                "plate": fleet_events[0]["plate"],
+                "at": fleet_events[0]["coverage_start"],
+                "accident_ref": "苏公交认字[2026]0001",
+                "reason": "collision",
+            },
+            headers=police,
+        )
+    )
+    assert [a.status_code for a in answers[-4:]] == [200, 200, 200, 200]
+
     # Insurers: good lines, and rejected lines that carry personal data.
     picc = insurer_api(client, fleet["state"], "PICC")
     batch_lines = [
@@ -279,7 +324,15 @@ def test_no_personal_data_or_secret_in_any_table_log_or_answer(
         engine.dispose()
     # The tables the run writes were scanned, and full (on SQLite the access log is in a
     # file of its own: the scan must have found it there).
-    written = {"policy_events", "policies", "insurers", "insurer_keys", "users", "access_log"}
+    written = {
+        "policy_events",
+        "policies",
+        "insurers",
+        "insurer_keys",
+        "users",
+        "access_log",
+        "register_lines",
+    }
     assert written <= set(rows), rows
     assert not [name for name in written if rows[name] == 0], rows
     assert not leaks, "personal data or secrets in clear at rest:\n" + "\n".join(leaks)

@@ -112,6 +112,12 @@ ERROR_STATUSES: dict[Operation, tuple[int, ...]] = {
     ("GET", "/v1/insurers/{code}/disputes"): (400, *SIGNED),
     ("POST", "/v1/disputes/{dispute_id}/resolve"): (*BODY, *SIGNED, 404, 409),
     ("GET", "/v1/disputes"): (400, *BEARER),
+    # cross-department sharing (§11): the register's feed (registrar), the uninsured list
+    # and the accident look-up (bearer), the unmatched list (the insurer's own, signed)
+    ("POST", "/v1/register/vehicles"): (*BODY, *BEARER),
+    ("POST", "/v1/enforcement/uninsured"): (*BODY, *BEARER),
+    ("POST", "/v1/accidents/lookup"): (*BODY, *BEARER),
+    ("GET", "/v1/insurers/{code}/unmatched"): SIGNED,
 }
 
 # Answers that are not (only) JSON: the media types of that status, replacing FastAPI's.
@@ -125,6 +131,12 @@ ANSWER_CONTENT: dict[Operation, dict[int, dict[str, Any]]] = {
     },
     ("GET", "/metrics"): {200: {"text/plain": {"schema": {"type": "string"}}}},
     ("GET", "/v1/insurers/{code}/compliance.csv"): {200: {"text/csv": _CSV}},
+    ("POST", "/v1/enforcement/uninsured"): {
+        200: {
+            "application/json": {"schema": {"$ref": "#/components/schemas/UninsuredAnswer"}},
+            "text/csv": _CSV,  # with Accept: text/csv, every page from the cursor on
+        }
+    },
 }
 
 

@@ -656,3 +656,73 @@ class RegulatorDisputesAnswer(_Answer):
 
     disputes: list[RegulatorDisputeItemBody]
     signature: SignatureBody
+
+
+# --- Cross-department sharing (DESIGN §11) ---------------------------------------------
+
+
+class RegisterLineResultBody(_Answer):
+    line: int
+    status: Literal["accepted", "duplicate", "rejected"]
+    error: ErrorDetail | None = None
+
+
+class RegisterBatchAnswer(_Answer):
+    """The register feed's answer: a batch answer of §3."""
+
+    accepted: int
+    duplicate: int
+    rejected: int
+    results: list[RegisterLineResultBody]
+
+
+class UninsuredBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    region_prefix: str = Field(
+        pattern=r"^[0-9]{0,6}$",
+        examples=["3205"],
+        description="leading digits of the register's region code; empty: the whole country",
+    )
+    at: str | None = Field(default=None, examples=["2026-11-25T10:00:00+08:00"])
+    cursor: str | None = Field(default=None, description="next_cursor of the page before")
+    limit: int = Field(default=100, ge=1, le=1000)
+    purpose: str = Field(default="uninsured_list", pattern=PURPOSE_PATTERN)
+
+
+class UninsuredVehicleBody(_Answer):
+    plate: str = Field(examples=["苏E·12345"])
+    vin_masked: str = Field(examples=["LSVAU218XN2******"])
+    region_code: str = Field(examples=["320505"])
+    lapsed_since: str | None
+    last_insurer_code: str | None
+
+
+class UninsuredAnswer(_Answer):
+    vehicles: list[UninsuredVehicleBody]
+    next_cursor: str | None
+
+
+class UnmatchedPolicyBody(_Answer):
+    policy_no: str
+    reason: Literal["vin_not_registered", "plate_differs"]
+    register_plate: str | None = None  # plate_differs only: the register's plate
+
+
+class UnmatchedAnswer(_Answer):
+    policies: list[UnmatchedPolicyBody]
+
+
+class AccidentLookupBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    plate: str = Field(examples=["苏E·12345"])
+    at: str = Field(examples=["2026-11-25T10:00:00+08:00"])
+    accident_ref: str = Field(min_length=1, max_length=64, examples=["苏公交认字[2026]0123"])
+    reason: str = Field(pattern=PURPOSE_PATTERN, examples=["collision"])
+
+
+class AccidentLookupAnswer(_Answer):
+    covered: bool
+    insurer_code: str | None
+    insurer_name: str | None
+    claims_phone: str | None
+    policy_no_masked: str | None

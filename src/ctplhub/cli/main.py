@@ -20,6 +20,7 @@ from ctplhub.cli.disputes import disputes_app
 from ctplhub.cli.importer import import_file, quiet_collector
 from ctplhub.cli.keys import insurer_rotate_secret, keys_app
 from ctplhub.cli.ledger import ledger_app
+from ctplhub.cli.match import match_command
 from ctplhub.cli.reconcile import compliance_command, reconcile_command
 from ctplhub.cli.remind import remind_app
 from ctplhub.cli.users import register as register_user_commands
@@ -39,7 +40,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 insurer_app = typer.Typer(help="Register insurers and change their certification.")
-user_app = typer.Typer(help="Named accounts (police, regulator, agent, admin, auditor).")
+user_app = typer.Typer(help="Named accounts (police, regulator, agent, admin, auditor, registrar).")
 app.add_typer(insurer_app, name="insurer")
 app.add_typer(user_app, name="user")
 app.add_typer(keys_app, name="keys")
@@ -51,6 +52,7 @@ app.command("worker")(worker_command)
 insurer_app.command("rotate-secret")(insurer_rotate_secret)
 app.command("reconcile")(reconcile_command)  # DESIGN §10 (cli/reconcile.py)
 app.command("compliance")(compliance_command)  # DESIGN §10 (cli/reconcile.py)
+app.command("match")(match_command)  # DESIGN §11 (cli/match.py)
 
 
 @app.command()
@@ -126,12 +128,16 @@ def _flush_logs_before_dying_of(*signals: signal.Signals) -> None:
 def insurer_add(
     code: Annotated[str, typer.Argument(help="Insurer code, e.g. PICC.")],
     name: Annotated[str, typer.Option(help="Registered name.")],
+    claims_phone: Annotated[
+        str | None,
+        typer.Option(help="Claims hotline given to police after an accident, e.g. 95518."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Register a certified insurer and print its API key id and secret (shown once)."""
     try:
         with open_container() as container:
-            new = container.insurers.add(code, name, actor=ACTOR)
+            new = container.insurers.add(code, name, actor=ACTOR, claims_phone=claims_phone)
     except DomainError as error:
         fail(error, as_json)
         return

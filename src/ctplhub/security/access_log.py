@@ -241,7 +241,9 @@ class AccessLogWriter:
     def _write(self, batch: list[_Pending]) -> None:
         index = self._index
         rows = [
-            AccessRow(at, r.actor, r.role, r.purpose, index(vin), r.request_id)
+            AccessRow(
+                at, r.actor, r.role, r.purpose, index(vin), r.request_id, r.reference, r.reason
+            )
             for at, r, vin in batch
         ]
         self._store.append(rows)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
 from typing import IO
 
@@ -64,8 +64,9 @@ def _csv_records(source: IO[bytes]) -> Generator[list[str] | csv.Error, None, No
         text.detach()
 
 
-def csv_lines(source: IO[bytes]) -> Iterator[RawLine]:
-    """Numbered by CSV record: the header is line 0, the first row line 1."""
+def csv_lines(source: IO[bytes], fields: Sequence[str] = EVENT_FIELDS) -> Iterator[RawLine]:
+    """Numbered by CSV record: the header is line 0, the first row line 1. The header
+    may name only ``fields`` (the event fields of §2.4, unless another feed says)."""
     with closing(_csv_records(source)) as records:
         first = next(records, None)
         if first is None or isinstance(first, csv.Error):
@@ -73,11 +74,11 @@ def csv_lines(source: IO[bytes]) -> Iterator[RawLine]:
                 "the CSV has no header; line 0 must name the fields", code="malformed_csv"
             )
         header = [h.strip() for h in first]
-        unknown = [h for h in header if h not in EVENT_FIELDS]
+        unknown = [h for h in header if h not in fields]
         if unknown:
             raise ValidationFailed(
                 f"the CSV header names unknown field(s): {', '.join(unknown)}",
-                details={"fields": unknown, "allowed": list(EVENT_FIELDS)},
+                details={"fields": unknown, "allowed": list(fields)},
             )
         for number, row in enumerate(records, start=1):
             if isinstance(row, csv.Error):
@@ -107,5 +108,7 @@ def count_lines(source: IO[bytes], kind: str) -> int:
     return count
 
 
-def read_lines(source: IO[bytes], kind: str) -> Iterator[RawLine]:
-    return csv_lines(source) if kind == CSV else ndjson_lines(source)
+def read_lines(
+    source: IO[bytes], kind: str, fields: Sequence[str] = EVENT_FIELDS
+) -> Iterator[RawLine]:
+    return csv_lines(source, fields) if kind == CSV else ndjson_lines(source)

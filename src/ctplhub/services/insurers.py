@@ -3,6 +3,7 @@ authentication (§5.1), heartbeats and sync health (§2.6, §3)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from ctplhub.services.ports import (
 )
 
 STATUSES = ("certified", "suspended", "revoked")
+_CLAIMS_PHONE = re.compile(r"\+?[0-9][0-9-]{2,19}")
 MAX_SKEW_S = 300
 MIN_NONCE_LEN = 16
 
@@ -98,16 +100,28 @@ class Insurers:
         self._new_secret = new_secret
 
     # -- administration -------------------------------------------------------------
-    def add(self, code: str, name: str, *, actor: str) -> NewInsurer:
+    def add(
+        self, code: str, name: str, *, actor: str, claims_phone: str | None = None
+    ) -> NewInsurer:
+        """Register a certified insurer; ``claims_phone`` is the number police give the
+        other party of an accident (DESIGN §11), shown as given."""
         code = normalise_insurer_code(code)
         if not name.strip():
             raise ValidationFailed("an insurer needs a name")
+        if claims_phone is not None:
+            claims_phone = claims_phone.strip()
+            if not _CLAIMS_PHONE.fullmatch(claims_phone):
+                raise ValidationFailed(
+                    "claims_phone must be 3-20 digits, optionally with a leading + and dashes "
+                    "(e.g. 95518 or 400-800-1234)",
+                    details={"field": "claims_phone"},
+                )
         now = self._clock()
         key_id, secret = self._new_key_id(code), self._new_secret()
         with self._uow() as uow:
             if uow.insurers.get(code) is not None:
                 raise InsurerExists(f"insurer {code} already exists")
-            uow.insurers.add(code, name.strip(), actor, now)
+            uow.insurers.add(code, name.strip(), actor, now, claims_phone)
             uow.insurers.add_key(
                 key_id, code, self._personal.encrypt(secret, aad=secret_aad(key_id)), now
             )

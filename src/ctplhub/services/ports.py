@@ -87,6 +87,7 @@ class InsurerRecord:
     status_reason: str | None
     status_changed_at: datetime
     last_sync_at: datetime | None
+    claims_phone: str | None = None  # for the other party of an accident (DESIGN §11)
 
 
 @fast_init
@@ -132,7 +133,9 @@ class PolicyRepository(Protocol):
 class InsurerRepository(Protocol):
     def get(self, code: str) -> InsurerRecord | None: ...
     def all(self) -> list[InsurerRecord]: ...
-    def add(self, code: str, name: str, actor: str, at: datetime) -> None: ...
+    def add(
+        self, code: str, name: str, actor: str, at: datetime, claims_phone: str | None = None
+    ) -> None: ...
     def set_status(self, code: str, status: str, reason: str, actor: str, at: datetime) -> None: ...
     def add_key(self, key_id: str, code: str, secret_enc: bytes, at: datetime) -> None: ...
     def key(self, key_id: str) -> InsurerKeyRecord | None: ...
@@ -275,6 +278,9 @@ class Reader:
     role: str
     purpose: str
     request_id: str | None = None
+    # An accident look-up's case reference and reason code (DESIGN §11), kept in its row.
+    reference: str | None = None
+    reason: str | None = None
 
 
 @fast_init
@@ -296,6 +302,8 @@ class AccessRow(NamedTuple):
     purpose: str
     vehicle_key: bytes
     request_id: str | None
+    reference: str | None = None
+    reason: str | None = None
 
 
 class AccessLog(Protocol):

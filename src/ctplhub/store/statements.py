@@ -241,7 +241,7 @@ def _with_instants(row: tuple[Any, ...], instant: Instant) -> tuple[Any, ...]:
 
 def insurer_record(row: tuple[Any, ...], instant: Instant) -> InsurerRecord:
     """A row of ``INSURER_COLUMNS``, its instants made aware by ``instant``."""
-    code, name, status, status_reason, status_changed_at, last_sync_at = row
+    code, name, status, status_reason, status_changed_at, last_sync_at, claims_phone = row
     return InsurerRecord(
         code=code,
         name=name,
@@ -249,4 +249,5 @@ def insurer_record(row: tuple[Any, ...], instant: Instant) -> InsurerRecord:
         status_reason=status_reason,
         status_changed_at=instant(status_changed_at),
         last_sync_at=None if last_sync_at is None else instant(last_sync_at),
+        claims_phone=claims_phone,
     )

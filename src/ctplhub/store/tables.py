@@ -84,6 +84,8 @@ insurers = Table(
     Column("status_changed_by", String(100), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_sync_at", UTCDateTime, nullable=True),
+    # The number police give the other party after an accident (DESIGN §11; 0015).
+    Column("claims_phone", String(20), nullable=True),
 )
 
 insurer_status_changes = Table(
@@ -215,6 +217,9 @@ access_log = Table(
     Column("purpose", String(40), nullable=False),
     Column("vehicle_key", LargeBinary(32), nullable=False),
     Column("request_id", String(64), nullable=True),
+    # An accident look-up's case reference and reason code (DESIGN §11; migration 0015).
+    Column("reference", String(64), nullable=True),
+    Column("reason", String(40), nullable=True),
     Index("ix_access_log_vehicle_at", "vehicle_key", "at"),
 )
 
@@ -439,4 +444,29 @@ dispute_history = Table(
     Column("status", String(10), nullable=False),
     Column("note_enc", LargeBinary, nullable=True),
     Index("ix_dispute_history_dispute", "dispute_id", "id"),
+)
+
+# The vehicle register (DESIGN §11; migration 0015): every line the traffic-management
+# system fed, kept as history, one per (VIN, as_of). A vehicle's register status at ``t``
+# is its line with the latest ``as_of`` up to ``t`` (``domain/register.py``). The VIN and
+# the plate stand in clear as in ``policy_events``: they are the vehicle's identity, not
+# personal data (tests/leak_scan.py). ``ix_register_region_vin`` serves the uninsured
+# list: a region's VINs in order, a page at a time (docs/DECISIONS.md).
+# VIN and region in byte order on PostgreSQL too ("C"): the index's order is the list's.
+_VIN_C = String(17).with_variant(String(17, collation="C"), "postgresql")
+_REGION_C = String(6).with_variant(String(6, collation="C"), "postgresql")
+register_lines = Table(
+    "register_lines",
+    metadata,
+    Column("id", Id64, primary_key=True, autoincrement=True),
+    Column("vin", _VIN_C, nullable=False),
+    Column("as_of", UTCDateTime, nullable=False),
+    Column("plate", String(16), nullable=False),
+    Column("vehicle_type", String(24), nullable=False),
+    Column("region_code", _REGION_C, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    UniqueConstraint("vin", "as_of", name="uq_register_lines_vin_as_of"),
+    Index("ix_register_region_vin", "region_code", "vin"),
 )

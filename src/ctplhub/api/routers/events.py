@@ -88,7 +88,7 @@ async def report_batch(request: Request) -> Response:
         results = await run_in_threadpool(_run_batch, app, read_lines(spool, kind), insurer)
     finally:
         spool.close()
-    return StreamingResponse(_stream_answer(*results), media_type="application/json")
+    return StreamingResponse(stream_batch_answer(*results), media_type="application/json")
 
 
 def _run_batch(
@@ -119,7 +119,7 @@ def _run_batch(
     return {**counts, "tree_head": presenters.signed_tree_head(head)}, out
 
 
-def _stream_answer(counts: dict[str, Any], results: IO[bytes]) -> Iterator[bytes]:
+def stream_batch_answer(counts: dict[str, Any], results: IO[bytes]) -> Iterator[bytes]:
     try:
         yield orjson.dumps(counts)[:-1] + b',"results":['
         while chunk := results.read(1 << 16):

@@ -32,7 +32,7 @@ from ctplhub.store.tables import access_log
 
 _NAMES = AccessRow._fields  # the columns, in the order of a row
 _COLUMNS = ", ".join(_NAMES)
-# 6 parameters a row: 500 rows stay far below SQLite's 32,766 host parameters.
+# 8 parameters a row: 500 rows stay far below SQLite's 32,766 host parameters.
 _CHUNK = 500
 _SQLITE_TABLE = access_log.to_metadata(MetaData(), schema=ACCESS_LOG_SCHEMA)
 
@@ -45,7 +45,8 @@ def access_log_table(engine: Engine) -> Table:
 
 @lru_cache(maxsize=8)
 def _sqlite_insert(rows: int) -> str:
-    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+    row = "(" + ", ".join(["?"] * len(_NAMES)) + ")"
+    values = ", ".join([row] * rows)
     return f"INSERT INTO {ACCESS_LOG_SCHEMA}.access_log ({_COLUMNS}) VALUES {values}"
 
 

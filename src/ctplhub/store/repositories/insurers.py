@@ -31,11 +31,14 @@ class SqlInsurerRepository:
     def all(self) -> list[InsurerRecord]:
         return [_record(r) for r in self._conn.execute(_RECORD.order_by(insurers.c.code))]
 
-    def add(self, code: str, name: str, actor: str, at: datetime) -> None:
+    def add(
+        self, code: str, name: str, actor: str, at: datetime, claims_phone: str | None = None
+    ) -> None:
         self._conn.execute(
             insert(insurers).values(
                 code=code,
                 name=name,
+                claims_phone=claims_phone,
                 status="certified",
                 status_reason="registered",
                 status_changed_at=at,
