@@ -438,6 +438,8 @@ def build_app(container: Container) -> FastAPI:
     from ctplhub.api.routers.insurer_health import build_router as build_health_router
     from ctplhub.api.routers.reconcile import build_router as build_reconcile_router
     from ctplhub.api.routers.subscriptions import build_router as build_subscriptions_router
+    from ctplhub.web.console import build_router as build_console_router
+    from ctplhub.web.owner_pages import build_router as build_owner_router
     from ctplhub.web.pages import build_router as build_web_router
     from ctplhub.web.staff import Cookies
     from ctplhub.web.staff import build_router as build_staff_router
@@ -447,16 +449,26 @@ def build_app(container: Container) -> FastAPI:
     settings = container.settings
     INSURER_METRICS.use(container.sync_health.all)  # per-insurer gauges in /metrics
     staff_cookies = Cookies(settings.cookie_secure, int(settings.staff_session_hours * 3600))
+    assistant = Assistant()  # rules only, no state of its own: the API's and the page's
 
     return create_app(
         container.app_services(),
         extra_routers=(
-            build_web_router(container.coverage, throttle=container.throttle),
+            build_web_router(container.coverage, throttle=container.throttle, assistant=assistant),
+            build_owner_router(
+                certificates=container.certificates,
+                reminders=container.reminders,
+                access_log=container.owner_access_log,
+                throttle=container.throttle,
+            ),
+            build_console_router(
+                container.staff_sessions, container.coverage, container.throttle, staff_cookies
+            ),
             build_staff_router(
                 container.staff_sessions, container.verify, container.throttle, staff_cookies
             ),
             build_verify_router(container.certificates),
-            build_ask_router(Assistant()),  # POST /v1/ask: rules only, no state of its own
+            build_ask_router(assistant),  # POST /v1/ask
             build_subscriptions_router(container.reminders),
             *issue10_routers(container),
             *issue12_routers(container),

@@ -143,8 +143,8 @@ def test_wrong_vin_tail_keeps_the_plate_but_not_the_tail(
 def test_form_is_comfortable_to_use_on_a_phone(live_server: str, phone: Page) -> None:
     phone.goto(live_server + "/")
 
-    assert phone.locator("form").get_attribute("method") == "post"
-    for target in ("#plate", "#vin_last6", "button"):
+    assert phone.locator("form.query-form").get_attribute("method") == "post"
+    for target in ("#plate", "#vin_last6", ".query-form button"):
         box = phone.locator(target).bounding_box()
         assert box is not None and box["height"] >= 44, f"{target} is too small to tap"
     font = phone.locator("body").evaluate("e => getComputedStyle(e).fontFamily")

@@ -83,6 +83,7 @@ def test_an_unforeseen_failure_is_a_logged_500_without_personal_data(
             raise RuntimeError(f"could not answer for {query.plate}") from error
 
     monkeypatch.setattr(container.coverage, "query", broken)
+    monkeypatch.setattr(container.coverage, "query_with_history", broken)  # the page's read
     question = {"plate": "苏E12345", "vin_last6": VIN[-6:]}
     given = {"json": question} if route != "/" else {"data": question}
     answer = client.post(route, headers={"X-Request-ID": "trace-me-42"}, **given)

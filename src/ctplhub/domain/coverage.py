@@ -159,6 +159,16 @@ def _ruling(states: Iterable[PolicyState]) -> Iterable[PolicyState]:
 _Cover = tuple[datetime, datetime, PolicyState]
 
 
+def covering_policies(policies: Iterable[PolicyState]) -> tuple[PolicyState, ...]:
+    """Each policy at its ruling version that grants any cover, in the order the status
+    algorithm reads them (by start, then end): a vehicle's cover history, as drawn on
+    the owner's timeline. A cancel grants none; a surrender's cover ends at its
+    ``effective_at`` (read it from :attr:`PolicyState.interval`)."""
+    covers = [(i[0], i[1], s) for s in _ruling(policies) if (i := s.interval) is not None]
+    covers.sort(key=_cover_order)
+    return tuple(c[2] for c in covers)
+
+
 def _cover_order(cover: _Cover) -> tuple[datetime, datetime, str, str]:
     return (cover[0], cover[1], cover[2].insurer_code, cover[2].policy_no)
 

@@ -17,7 +17,13 @@ import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from ctplhub.domain.coverage import CoverageStatus, Gap, PolicyState, coverage_status
+from ctplhub.domain.coverage import (
+    CoverageStatus,
+    Gap,
+    PolicyState,
+    coverage_status,
+    covering_policies,
+)
 from ctplhub.domain.errors import NotFound, ValidationFailed
 from ctplhub.domain.freshness import Caveat, Freshness, Source
 from ctplhub.domain.identifiers import Plate, mask_vin
@@ -103,6 +109,16 @@ class ShortAnswer:
         return self.status.covered
 
 
+@dataclass(frozen=True, slots=True)
+class AnswerWithHistory:
+    """A verified answer and the vehicle's cover history behind it, for the owner's
+    timeline: every policy that grants cover, oldest first, shown as answers show
+    policies (masked number, the cover a surrender really left)."""
+
+    answer: FullAnswer
+    history: tuple[PolicyView, ...]
+
+
 def mask_policy_no(policy_no: str) -> str:
     """The last four characters, but never more than half of a short number."""
     return "…" + policy_no[-min(4, len(policy_no) // 2) :] if len(policy_no) > 1 else "…"
@@ -176,7 +192,28 @@ class CheckCoverage:
     async def query(self, q: CoverageQuery, reader: Reader = OWNER) -> FullAnswer | ShortAnswer:
         """The full answer with a matching factor, else the short public one; either is
         recorded in the access log when it is about a vehicle, as read by ``reader``."""
+        answer, _, _ = await self._answer(self._ask(q), reader)
+        return answer
+
+    async def query_with_history(
+        self, q: CoverageQuery, reader: Reader = OWNER
+    ) -> AnswerWithHistory:
+        """The verified answer of :meth:`query` (a factor is required) with the vehicle's
+        cover history, from the same single read and recorded once, as ``reader``."""
         ask = self._ask(q)
+        if not ask.verified:
+            raise ValidationFailed(
+                "a verification factor is required: vin_last6 or owner_id_number",
+                details=[{"field": "vin_last6", "problem": "Field required"}],
+            )
+        answer, vehicle, freshness = await self._answer(ask, reader)
+        assert isinstance(answer, FullAnswer) and vehicle is not None  # verified
+        history = tuple(policy_view(p, freshness) for p in covering_policies(vehicle.policies))
+        return AnswerWithHistory(answer, history)
+
+    async def _answer(
+        self, ask: _Ask, reader: Reader
+    ) -> tuple[FullAnswer | ShortAnswer, VehicleHistory | None, Freshness]:
         snapshot = await self._reader.vehicles((ask.plate.value,), ())
         vehicle = snapshot.at_plate(ask.plate.value, ask.at)
         if ask.verified:
@@ -193,9 +230,9 @@ class CheckCoverage:
         reporting = {p.insurer_code for p in policies}
         caveats = freshness.caveats(reporting, result.status)
         if not ask.verified:
-            return ShortAnswer(ask.plate, result.status, caveats)
+            return ShortAnswer(ask.plate, result.status, caveats), vehicle, freshness
         assert vehicle is not None
-        return FullAnswer(
+        full = FullAnswer(
             answer_id=new_answer_id(),
             as_of=ask.now,
             at=ask.at,
@@ -215,6 +252,7 @@ class CheckCoverage:
             sources=freshness.sources(reporting),
             caveats=caveats,
         )
+        return full, vehicle, freshness
 
     async def verified_vehicle(self, q: CoverageQuery) -> VehicleHistory:
         """The vehicle a verified query body names, for the other endpoints that take one

@@ -34,11 +34,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from jinja2 import Environment, PackageLoader
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from ctplhub.domain.errors import DomainError, RateLimited, Unauthenticated, ValidationFailed
+from ctplhub.domain.errors import DomainError, RateLimited, Unauthenticated
 from ctplhub.security.throttle import (
     SIGN_IN_PER_ACCOUNT,
     SIGN_IN_PER_CLIENT,
@@ -49,27 +48,19 @@ from ctplhub.security.tokens import csrf_token
 from ctplhub.services.ports import Reader
 from ctplhub.services.staff_sessions import StaffSession, StaffSessions, sign_in_name
 from ctplhub.services.verify_bulk import VerifyBulk
+from ctplhub.web.i18n import render_page
 from ctplhub.web.pages import FormRefused, read_form, static_file
-from ctplhub.web.staff_views import MAX_PLATES, beijing_instant, plate_lines, result_rows
+from ctplhub.web.staff_views import (
+    MAX_PLATES,
+    FormProblem,
+    beijing_instant,
+    plate_lines,
+    result_rows,
+)
 
 VERIFY_ROLES = ("police", "regulator")
-_ROLE_ZH = {
-    "police": "交管",
-    "regulator": "监管",
-    "agent": "客服",
-    "admin": "管理员",
-    "auditor": "审计",
-    "registrar": "车管所",
-}
 _MAX_FORM_BYTES = 64 * 1024  # a thousand plates and the form's other fields
 _SIGN_IN_COOKIE_S = 3600  # how long a sign-in form stays usable
-
-_TEMPLATES = Environment(
-    loader=PackageLoader("ctplhub.web", "templates"),
-    autoescape=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +93,11 @@ class Cookies:
         response.delete_cookie(name, path="/", secure=self.secure, httponly=True, samesite="strict")
 
 
-def _render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    html = _TEMPLATES.get_template(name).render(role_zh=_ROLE_ZH, **context)
+def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     # Staff pages show what only a signed-in person may see: never kept by a cache.
-    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+    return render_page(
+        request, name, status_code=status_code, headers={"Cache-Control": "no-store"}, **context
+    )
 
 
 def _see_other(path: str) -> RedirectResponse:
@@ -130,12 +122,12 @@ async def _form(request: Request) -> FormData | int:
         return refused.status_code
 
 
-_FORM_ERRORS = {413: "提交的内容过长", 415: "无法识别提交的表单，请在本页的表单中填写后提交"}
+_FORM_ERRORS = {413: "too_large", 415: "form"}  # worded by staff_macros.html
 
 
-def _refused_form(session: StaffSession | None) -> HTMLResponse:
+def _refused_form(request: Request, session: StaffSession | None) -> HTMLResponse:
     """The page of a POST whose anti-forgery token is missing or wrong."""
-    return _render("staff_refused.html", 403, session=session, reason="csrf_failed")
+    return _render(request, "staff_refused.html", 403, session=session, reason="csrf_failed")
 
 
 StaffHandler = Callable[[Request, StaffSession], Awaitable[Response]]
@@ -164,7 +156,7 @@ def role_page(
                 return _see_other("/staff/sign-in")
             if session.role not in roles:
                 return _render(
-                    "staff_refused.html", 403, session=session, reason="role_not_allowed"
+                    request, "staff_refused.html", 403, session=session, reason="role_not_allowed"
                 )
             return await handler(request, session)
 
@@ -181,10 +173,10 @@ def build_router(
     async def current(request: Request) -> StaffSession | None:
         return await signed_in(sessions, cookies, request)
 
-    def sign_in_page(status_code: int = 200, **context: Any) -> HTMLResponse:
+    def sign_in_page(request: Request, status_code: int = 200, **context: Any) -> HTMLResponse:
         secret = secrets.token_urlsafe(32)
         response = _render(
-            "staff_sign_in.html", status_code, csrf_token=csrf_token(secret), **context
+            request, "staff_sign_in.html", status_code, csrf_token=csrf_token(secret), **context
         )
         cookies.set(response, cookies.sign_in, secret, _SIGN_IN_COOKIE_S)
         return response
@@ -194,22 +186,22 @@ def build_router(
         session = await current(request)
         if session is None:
             return _see_other("/staff/sign-in")
-        return _render("staff_home.html", session=session, verify_roles=VERIFY_ROLES)
+        return _render(request, "staff_home.html", session=session, verify_roles=VERIFY_ROLES)
 
     @router.get("/staff/sign-in")
     async def sign_in_form(request: Request) -> Response:
         if await current(request) is not None:
             return _see_other("/staff")
-        return sign_in_page()
+        return sign_in_page(request)
 
     @router.post("/staff/sign-in")
     async def sign_in(request: Request) -> Response:
         form = await _form(request)
         if isinstance(form, int):
-            return sign_in_page(form, error=_FORM_ERRORS[form])
+            return sign_in_page(request, form, error=_FORM_ERRORS[form])
         secret = request.cookies.get(cookies.sign_in, "")
         if not secret or not secrets.compare_digest(csrf_token(secret), _text(form, "csrf")):
-            return sign_in_page(403, error="登录页面已过期，请重新输入后登录", reason="csrf_failed")
+            return sign_in_page(request, 403, error="sign_in_expired", reason="csrf_failed")
         given, password = _text(form, "user"), _text(form, "password")
         # One spelling of the name, from here on: the throttle's key and the look-up.
         name = sign_in_name(given)
@@ -222,14 +214,16 @@ def build_router(
             signed_in = await run_in_threadpool(sessions.sign_in, name, password[:1024])
         except RateLimited as limited:
             refused = sign_in_page(
+                request,
                 429,
                 user=name or given[:100],
-                error=f"尝试次数过多，请 {limited.retry_after_s} 秒后再试",
+                error="rate_limited",
+                retry_after_s=limited.retry_after_s,
             )
             refused.headers["Retry-After"] = str(limited.retry_after_s)
             return refused
         except Unauthenticated:
-            return sign_in_page(401, user=name or given[:100], error="用户名或密码错误")
+            return sign_in_page(request, 401, user=name or given[:100], error="bad_credentials")
         previous = request.cookies.get(cookies.session)
         if previous:  # signing in again (or as someone else) ends the session it replaces
             await run_in_threadpool(sessions.sign_out, previous)
@@ -245,7 +239,7 @@ def build_router(
             return _see_other("/staff/sign-in")
         form = await _form(request)
         if isinstance(form, int) or not session.csrf_matches(_text(form, "csrf")):
-            return _refused_form(session)
+            return _refused_form(request, session)
         await run_in_threadpool(sessions.sign_out, request.cookies[cookies.session])
         response = _see_other("/staff/sign-in")
         cookies.clear(response, cookies.session)
@@ -253,26 +247,27 @@ def build_router(
 
     verify_page = role_page(sessions, cookies, VERIFY_ROLES)
 
-    async def verify_form(_: Request, session: StaffSession) -> Response:
-        return _render("staff_verify.html", session=session, max_plates=MAX_PLATES)
+    async def verify_form(request: Request, session: StaffSession) -> Response:
+        return _render(request, "staff_verify.html", session=session, max_plates=MAX_PLATES)
 
     async def verify_plates(request: Request, session: StaffSession) -> Response:
         form = await _form(request)
         if isinstance(form, int):
-            error = f"提交的内容过长：一次最多 {MAX_PLATES} 个号牌" if form == 413 else None
             return _render(
+                request,
                 "staff_verify.html",
                 form,
                 session=session,
                 max_plates=MAX_PLATES,
-                error=error or _FORM_ERRORS[form],
+                error="too_many_plates" if form == 413 else _FORM_ERRORS[form],
             )
         if not session.csrf_matches(_text(form, "csrf")):
-            return _refused_form(session)
+            return _refused_form(request, session)
         plates_text, at_text = _text(form, "plates"), _text(form, "at")
 
         def refused(message: str) -> HTMLResponse:  # the form again, as typed, with why
             return _render(
+                request,
                 "staff_verify.html",
                 400,
                 session=session,
@@ -285,8 +280,8 @@ def build_router(
         try:
             at = beijing_instant(at_text)
             items = [{"plate": plate, "at": at} for plate in plate_lines(plates_text)]
-        except ValidationFailed as problem:
-            return refused(problem.message)
+        except FormProblem as problem:
+            return refused(problem.code)
         reader = Reader(
             session.user, session.role, "bulk_verify", request.scope.get("ctplhub.request_id")
         )
@@ -295,6 +290,7 @@ def build_router(
         except DomainError as failure:  # an item's own error never gets here
             return refused(failure.message)
         return _render(
+            request,
             "staff_verify.html",
             session=session,
             max_plates=MAX_PLATES,

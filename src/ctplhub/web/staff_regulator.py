@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from markupsafe import Markup
 from starlette.responses import Response
 
 from ctplhub.domain.errors import DomainError
@@ -26,23 +25,9 @@ from ctplhub.services.compliance import Compliance, report_csv
 from ctplhub.services.staff_sessions import StaffSession, StaffSessions
 from ctplhub.services.sync_health import SyncHealth
 from ctplhub.web.charts import activity_chart
-from ctplhub.web.formatting import beijing
 from ctplhub.web.staff import Cookies, _render, role_page
 
 REGULATOR_ROLES = ("regulator",)
-
-
-def _duration(seconds: float | None) -> str:
-    """A delay or lag as people read it: ``45 秒``, ``12 分钟``, ``3.5 小时``, ``2.0 天``."""
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.0f} 秒"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} 分钟"
-    if seconds < 86_400:
-        return f"{seconds / 3600:.1f} 小时"
-    return f"{seconds / 86_400:.1f} 天"
 
 
 def build_router(
@@ -52,20 +37,16 @@ def build_router(
 
     regulator_page = role_page(sessions, cookies, REGULATOR_ROLES)
 
-    async def insurers_page(_: Request, session: StaffSession) -> Response:
+    async def insurers_page(request: Request, session: StaffSession) -> Response:
         rows = await run_in_threadpool(health.all)
         charts = {c.insurer_code: c for c in await run_in_threadpool(health.charts)}
-        svg = {
-            code: Markup(activity_chart(chart.days, label=f"{code} 近 30 天接收与拒收"))
-            for code, chart in charts.items()
-        }
+        drawn = {code: activity_chart(chart.days) for code, chart in charts.items()}
         return _render(
+            request,
             "staff_insurers.html",
             session=session,
             rows=rows,
-            charts=svg,
-            when=beijing,
-            duration=_duration,
+            charts=drawn,
         )
 
     def month_of(request: Request) -> str:
@@ -77,15 +58,20 @@ def build_router(
             reports = await run_in_threadpool(compliance.every_insurer, month)
         except DomainError as problem:
             return _render(
-                "staff_compliance.html", 400, session=session, month=month, error=problem.message
+                request,
+                "staff_compliance.html",
+                400,
+                session=session,
+                month=month,
+                error=problem.message,
             )
         return _render(
+            request,
             "staff_compliance.html",
             session=session,
             month=month,
             reports=reports,
-            late_after=_duration(compliance.late_after_s),
-            duration=_duration,
+            late_after_s=compliance.late_after_s,
         )
 
     async def compliance_csv(request: Request, session: StaffSession) -> Response:
@@ -94,6 +80,7 @@ def build_router(
             report = await run_in_threadpool(compliance.month, code, month_of(request))
         except DomainError as problem:
             return _render(
+                request,
                 "staff_compliance.html",
                 400,
                 session=session,

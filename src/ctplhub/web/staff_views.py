@@ -11,29 +11,32 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
-from ctplhub.domain.errors import ValidationFailed
 from ctplhub.domain.instants import BEIJING
 from ctplhub.services.verify_bulk import RejectedItem, VerifyResult
-from ctplhub.web.formatting import STATUS_TONE, beijing
+from ctplhub.web.formatting import STATUS_TONE
 
 MAX_PLATES = 1000  # a roadside list or a day's inspections; bigger lists use the API
 
-_CAVEAT_ZH = {
-    "stale_insurer": "该保险公司数据同步滞后，结果可能不是最新",
-    "insurer_revoked": "承保公司的平台接入资格已被撤销",
-    "insurer_suspended": "承保公司的平台接入资格已被暂停",
-}
+
+class FormProblem(ValueError):
+    """What is wrong with the form, as a code the page words (``staff_macros.html``)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
 class ResultRow:
+    """One plate's row; words (status, caveats) are the template's, by code."""
+
     plate: str
     status: str  # the §2.5 code, or "ERROR"
-    status_text: str
     tone: str
     insurer: str
-    covered_until: str
-    notes: str
+    covered_until: datetime | None
+    caveats: tuple[str, ...]
+    error: str | None = None  # the API's own (English) message of a rejected item
 
 
 def plate_lines(text: str) -> list[str]:
@@ -41,9 +44,9 @@ def plate_lines(text: str) -> list[str]:
     lines = [line.strip() for line in text.splitlines()]
     plates = [line for line in lines if line]
     if not plates:
-        raise ValidationFailed("请至少填写一个号牌（每行一个）")
+        raise FormProblem("no_plates")
     if len(plates) > MAX_PLATES:
-        raise ValidationFailed(f"一次最多核验 {MAX_PLATES} 个号牌，更多请使用接口批量核验")
+        raise FormProblem("too_many_plates")
     return plates
 
 
@@ -56,7 +59,7 @@ def beijing_instant(raw: str) -> str | None:
     try:
         at = datetime.fromisoformat(text)
     except ValueError:
-        raise ValidationFailed("核验时间格式不正确，例如 2026-12-01 08:30") from None
+        raise FormProblem("bad_instant") from None
     if at.tzinfo is None:
         at = at.replace(tzinfo=BEIJING)
     return at.isoformat()
@@ -67,28 +70,18 @@ def result_rows(results: list[VerifyResult]) -> list[ResultRow]:
     for result in results:
         if isinstance(result, RejectedItem):
             rows.append(
-                ResultRow(
-                    result.given or "",
-                    "ERROR",
-                    "无法核验",
-                    "grey",
-                    "—",
-                    "—",
-                    result.error.message,
-                )
+                ResultRow(result.given or "", "ERROR", "grey", "—", None, (), result.error.message)
             )
             continue
         status = result.status
-        notes = "；".join(_CAVEAT_ZH.get(c.code, c.message) for c in result.caveats)
         rows.append(
             ResultRow(
                 result.plate.display if result.plate else "",
                 status.value,
-                status.text_zh,
                 STATUS_TONE.get(status.value, "grey"),
                 result.insurer_code or "—",
-                beijing(result.covered_until),
-                notes,
+                result.covered_until,
+                tuple(c.code for c in result.caveats),
             )
         )
     return rows
