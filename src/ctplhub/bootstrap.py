@@ -439,6 +439,7 @@ def build_app(container: Container) -> FastAPI:
     from ctplhub.api.routers.reconcile import build_router as build_reconcile_router
     from ctplhub.api.routers.subscriptions import build_router as build_subscriptions_router
     from ctplhub.web.console import build_router as build_console_router
+    from ctplhub.web.dispute_pages import build_router as build_dispute_pages
     from ctplhub.web.owner_pages import build_router as build_owner_router
     from ctplhub.web.pages import build_router as build_web_router
     from ctplhub.web.staff import Cookies
@@ -463,6 +464,11 @@ def build_app(container: Container) -> FastAPI:
             ),
             build_console_router(
                 container.staff_sessions, container.coverage, container.throttle, staff_cookies
+            ),
+            *(
+                (build_dispute_pages(container.disputes, container.throttle),)
+                if container.disputes is not None
+                else ()
             ),
             build_staff_router(
                 container.staff_sessions, container.verify, container.throttle, staff_cookies

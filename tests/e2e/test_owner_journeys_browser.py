@@ -229,3 +229,47 @@ def test_agent_console_look_up_with_script(
     assert script.get_attribute("data-status") == "LAPSED"
     assert "已脱保" in script.inner_text() and "2 倍" in script.inner_text()
     checked(phone, "console", request)
+
+
+def test_dispute_filed_from_the_answer_and_followed(
+    live_server: str,
+    phone: Page,
+    picc: InsurerAccount,
+    clock: Clock,
+    request: pytest.FixtureRequest,
+) -> None:
+    """The owner who renewed elsewhere sees "lapsed", files a dispute from the answer,
+    keeps the code, and follows it once the insurer has answered."""
+    now = clock.now
+    report(picc, now - timedelta(days=400), now - timedelta(days=30), "PDAA2025000000000001")
+
+    phone.goto(live_server + "/")
+    fill_owner_form(phone)
+    phone.get_by_role("button", name="查询").click()
+    phone.locator("#answer").wait_for()
+    assert phone.locator("#status").get_attribute("data-status") == "LAPSED"
+    phone.get_by_role("link", name="查询结果有误？提交异议").click()
+    checked(phone, "dispute-form", request)
+    fill_owner_form(phone)
+    phone.get_by_label("已续保，但查不到续保记录").check()
+    phone.get_by_label(re.compile("情况说明")).fill("11月1日在人保柜台续保，保单号 PDAA2026X。")
+    phone.get_by_role("button", name="提交异议").click()
+    phone.locator("#filed").wait_for()
+    assert phone.url == live_server + "/dispute"  # nothing personal in the address
+    number = phone.locator("#dispute-number").inner_text()
+    token = phone.locator("#dispute-token").input_value()
+    checked(phone, "dispute-filed", request)
+
+    answered = picc.api.request(
+        "POST", f"/v1/disputes/{number}/resolve", json={"outcome": "corrected", "note": "已补报"}
+    )
+    assert answered.status_code == 200
+
+    phone.get_by_role("link", name="查询异议进度").click()
+    phone.get_by_label("异议编号").fill(number)
+    phone.get_by_label("查询码").fill(token)
+    phone.get_by_role("button", name="查询").click()
+    phone.locator("#dispute").wait_for()
+    assert phone.locator("#dispute").get_attribute("data-status") == "resolved"
+    assert "保险公司已答复" in phone.locator("#dispute").inner_text()
+    checked(phone, "dispute-followed", request)

@@ -33,6 +33,8 @@ GET_PAGES = (
     "/faq",
     "/privacy",
     "/verify",
+    "/dispute",
+    "/dispute/status",
 )
 PAGE_BUDGET = 100 * 1024  # DESIGN/issue 11: no page over 100 KB before images
 
