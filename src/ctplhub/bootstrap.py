@@ -54,6 +54,8 @@ from ctplhub.services.staff_sessions import StaffSessions
 from ctplhub.services.sync_health import SyncHealth
 from ctplhub.services.users import Users
 from ctplhub.services.verify_bulk import VerifyBulk
+from ctplhub.services.verify_job_runner import VerifyJobRunner
+from ctplhub.services.verify_jobs import VerifyJobs
 from ctplhub.store.data_keys import SqlDataKeys, SqlSealedRows
 from ctplhub.store.ledger_audit import SqlLedgerAuditSource
 from ctplhub.store.maintenance import SqlPlannerStatistics
@@ -68,6 +70,7 @@ from ctplhub.store.repositories.outbox import SqlOutbox
 from ctplhub.store.repositories.quality_flags import SqlQualityFlags
 from ctplhub.store.repositories.reconcile import SqlPolicyBook
 from ctplhub.store.repositories.reminders import SqlReminderUnitOfWork
+from ctplhub.store.repositories.verify_jobs import SqlVerifyJobs
 from ctplhub.store.schema import check_access_log_file, make_engine, migrate
 from ctplhub.store.unit_of_work import SqlUnitOfWork
 
@@ -120,6 +123,10 @@ class Container:
     compliance: Compliance
     live_confirmation: LiveConfirmation | None = None  # DESIGN §10 (issue 10)
     quality_flags: QualityFlags | None = None  # data-quality flags on ingest (issue 10)
+    # Verify jobs (DESIGN §11): the use case, and the runner ``ctplhub serve`` starts in
+    # its background when ``settings.serve_runs_jobs`` (``ctplhub worker`` runs its own).
+    verify_jobs: VerifyJobs | None = None
+    job_runner: VerifyJobRunner | None = None
 
     def close(self) -> None:
         """Close every pooled database connection, after writing the access log entries
@@ -129,8 +136,11 @@ class Container:
         self.engine.dispose()
 
     async def close_resources(self) -> None:
-        """What the app holds while it serves: the readers' connections, the signing
-        thread, the access log's flusher (which writes what waits)."""
+        """What the app holds while it serves: the job runner (its chunk in progress
+        finishes first), the readers' connections, the signing thread, the access log's
+        flusher (which writes what waits)."""
+        if self.job_runner is not None:
+            await self.job_runner.stop()
         await self.access_log.stop()
         await self.reader.close()
         await self.ledger_reader.close()
@@ -140,6 +150,8 @@ class Container:
     async def open_resources(self) -> None:
         await self.reader.open()
         await self.access_log.start()
+        if self.job_runner is not None and self.settings.serve_runs_jobs:
+            self.job_runner.start()
 
     def ready(self) -> bool:
         try:
@@ -291,7 +303,18 @@ def build_container(
         observer=ConfirmMetrics(),
     )
     quality = QualityFlags(SqlQualityFlags(engine), clock)
+    jobs = VerifyJobs(
+        SqlVerifyJobs(engine, vault),
+        # No live confirmation for jobs (docs/DECISIONS.md, "Verify jobs").
+        VerifyBulk(reader, directory, clock, reminder_window=window, access_log=access_log),
+        clock,
+        chunk_rows=settings.verify_job_chunk_rows,
+        max_rows=settings.max_verify_job_rows,
+        lease=timedelta(seconds=settings.verify_job_lease_s),
+    )
     return Container(
+        verify_jobs=jobs,
+        job_runner=VerifyJobRunner(jobs),
         reconcile=Reconcile(SqlPolicyBook(engine)),
         sync_health=SyncHealth(
             health_source, clock, stale_after=stale_after, late_after_s=settings.late_after_s
@@ -431,6 +454,7 @@ def build_app(container: Container) -> FastAPI:
             *issue10_routers(container),
             build_reconcile_router(container.reconcile, max_bytes=settings.max_reconcile_bytes),
             build_health_router(container.sync_health, container.compliance),
+            *verify_job_routers(container),
             build_regulator_router(
                 container.staff_sessions, container.sync_health, container.compliance, staff_cookies
             ),
@@ -449,6 +473,16 @@ def issue10_routers(container: Container) -> tuple[APIRouter, ...]:
     if container.quality_flags is not None:
         routers.append(flags.build_router(container.quality_flags))
     return tuple(routers)
+
+
+def verify_job_routers(container: Container) -> tuple[APIRouter, ...]:
+    """``/v1/verify-jobs`` (DESIGN §11)."""
+    from ctplhub.api.routers import verify_jobs
+
+    if container.verify_jobs is None:
+        return ()
+    limit = container.settings.max_verify_job_bytes
+    return (verify_jobs.build_router(container.verify_jobs, max_bytes=limit),)
 
 
 def create_app_from_env(reader: VehicleReader | None = None) -> FastAPI:
