@@ -59,6 +59,8 @@ from ctplhub.services.staff_sessions import StaffSessions
 from ctplhub.services.sync_health import SyncHealth
 from ctplhub.services.users import Users
 from ctplhub.services.verify_bulk import VerifyBulk
+from ctplhub.services.verify_job_runner import VerifyJobRunner
+from ctplhub.services.verify_jobs import VerifyJobs
 from ctplhub.store.data_keys import SqlDataKeys, SqlSealedRows
 from ctplhub.store.ledger_audit import SqlLedgerAuditSource
 from ctplhub.store.maintenance import SqlPlannerStatistics
@@ -75,6 +77,7 @@ from ctplhub.store.repositories.quality_flags import SqlQualityFlags
 from ctplhub.store.repositories.reconcile import SqlPolicyBook
 from ctplhub.store.repositories.register import SqlVehicleRegister
 from ctplhub.store.repositories.reminders import SqlReminderUnitOfWork
+from ctplhub.store.repositories.verify_jobs import SqlVerifyJobs
 from ctplhub.store.schema import check_access_log_file, make_engine, migrate
 from ctplhub.store.unit_of_work import SqlUnitOfWork
 
@@ -132,6 +135,10 @@ class Container:
     live_confirmation: LiveConfirmation | None = None  # DESIGN §10 (issue 10)
     quality_flags: QualityFlags | None = None  # data-quality flags on ingest (issue 10)
     disputes: Disputes | None = None  # owners' disputes (DESIGN §10; issue 10)
+    # Verify jobs (DESIGN §11): the use case, and the runner ``ctplhub serve`` starts in
+    # its background when ``settings.serve_runs_jobs`` (``ctplhub worker`` runs its own).
+    verify_jobs: VerifyJobs | None = None
+    job_runner: VerifyJobRunner | None = None
 
     def close(self) -> None:
         """Close every pooled database connection, after writing the access log entries
@@ -141,8 +148,11 @@ class Container:
         self.engine.dispose()
 
     async def close_resources(self) -> None:
-        """What the app holds while it serves: the readers' connections, the signing
-        thread, the access log's flusher (which writes what waits)."""
+        """What the app holds while it serves: the job runner (its chunk in progress
+        finishes first), the readers' connections, the signing thread, the access log's
+        flusher (which writes what waits)."""
+        if self.job_runner is not None:
+            await self.job_runner.stop()
         await self.access_log.stop()
         await self.reader.close()
         await self.ledger_reader.close()
@@ -152,6 +162,8 @@ class Container:
     async def open_resources(self) -> None:
         await self.reader.open()
         await self.access_log.start()
+        if self.job_runner is not None and self.settings.serve_runs_jobs:
+            self.job_runner.start()
 
     def ready(self) -> bool:
         try:
@@ -304,12 +316,23 @@ def build_container(
     )
     quality = QualityFlags(SqlQualityFlags(engine), clock)
     register = SqlVehicleRegister(engine)
+    jobs = VerifyJobs(
+        SqlVerifyJobs(engine, vault),
+        # No live confirmation for jobs (docs/DECISIONS.md, "Verify jobs").
+        VerifyBulk(reader, directory, clock, reminder_window=window, access_log=access_log),
+        clock,
+        chunk_rows=settings.verify_job_chunk_rows,
+        max_rows=settings.max_verify_job_rows,
+        lease=timedelta(seconds=settings.verify_job_lease_s),
+    )
     return Container(
         register_feed=RegisterFeed(register, clock),
         enforcement=Enforcement(
             register, reader, clock, access_log=access_log, reminder_window=window
         ),
         accidents=AccidentLookup(reader, clock, access_log=access_log, reminder_window=window),
+        verify_jobs=jobs,
+        job_runner=VerifyJobRunner(jobs),
         reconcile=Reconcile(SqlPolicyBook(engine)),
         sync_health=SyncHealth(
             health_source, clock, stale_after=stale_after, late_after_s=settings.late_after_s
@@ -480,6 +503,7 @@ def build_app(container: Container) -> FastAPI:
             *issue12_routers(container),
             build_reconcile_router(container.reconcile, max_bytes=settings.max_reconcile_bytes),
             build_health_router(container.sync_health, container.compliance),
+            *verify_job_routers(container),
             build_regulator_router(
                 container.staff_sessions, container.sync_health, container.compliance, staff_cookies
             ),
@@ -511,6 +535,16 @@ def issue12_routers(container: Container) -> tuple[APIRouter, ...]:
         register.build_router(container.register_feed),
         enforcement.build_router(container.enforcement, container.accidents),
     )
+
+
+def verify_job_routers(container: Container) -> tuple[APIRouter, ...]:
+    """``/v1/verify-jobs`` (DESIGN §11)."""
+    from ctplhub.api.routers import verify_jobs
+
+    if container.verify_jobs is None:
+        return ()
+    limit = container.settings.max_verify_job_bytes
+    return (verify_jobs.build_router(container.verify_jobs, max_bytes=limit),)
 
 
 def create_app_from_env(reader: VehicleReader | None = None) -> FastAPI:

@@ -78,6 +78,16 @@ class Settings(BaseSettings):
     # dispute is escalated to the regulators.
     dispute_sla_working_days: int = Field(default=3, ge=1, le=30)
 
+    # Verify jobs (DESIGN §11; docs/DECISIONS.md "Verify jobs"): an upload's size and rows,
+    # the rows a runner answers and commits at a time, how long its claim on them lasts,
+    # and whether ``ctplhub serve`` runs jobs in its background (``ctplhub worker`` does
+    # too, whatever this says).
+    max_verify_job_bytes: int = Field(default=128 * 1024 * 1024, ge=1024)
+    max_verify_job_rows: int = Field(default=1_000_000, ge=1)
+    verify_job_chunk_rows: int = Field(default=10_000, ge=1, le=100_000)
+    verify_job_lease_s: float = Field(default=300.0, ge=1, le=86_400)
+    serve_runs_jobs: bool = True
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _origins(cls, value: Any) -> Any:

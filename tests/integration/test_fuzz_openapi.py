@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -80,6 +81,7 @@ ROLE_BY_PATH = {
     "/v1/register/vehicles": "registrar",
     "/v1/enforcement/uninsured": "police",
     "/v1/accidents/lookup": "police",
+    "/v1/verify-jobs": "police",  # posted by police; read by the owner or an admin
 }
 # Insurer calls outside /v1/insurers/: signed (§5.1) too.
 SIGNED_PATHS = ("/v1/disputes/{dispute_id}/resolve",)
@@ -116,6 +118,7 @@ class Fleet:
     certificates: list[str]  # tokens of e-certificates issued (§6.1)
     subscription: tuple[int, str]  # a reminder subscription's id and token (§7)
     dispute: tuple[int, str]  # a dispute's id and status token (§10)
+    jobs: list[str]  # verify jobs (§11) the police account posted, done
 
 
 @pytest.fixture
@@ -160,7 +163,27 @@ def fleet(
         [issued.json()["token"]],
         subscription,
         (filed.json()["dispute_id"], filed.json()["token"]),
+        [verify_job_done(client, police_token, tokens["admin"])],
     )
+
+
+def verify_job_done(client: TestClient, owner: str, admin: str) -> str:
+    """A verify job (§11) of two rows, answered by the app's background runner."""
+    posted = client.post(
+        "/v1/verify-jobs",
+        content="plate,vin,at\n苏E12345,,\n,LFV2A21K6G3049982,\n".encode(),
+        headers={**bearer_headers(owner), "Content-Type": "text/csv"},
+    )
+    assert posted.status_code == 202, posted.text
+    job_id: str = posted.json()["job_id"]
+    deadline = time.monotonic() + 30
+    while (
+        client.get(f"/v1/verify-jobs/{job_id}", headers=bearer_headers(admin)).json()["status"]
+        != "done"
+    ):
+        assert time.monotonic() < deadline, "the app's job runner did not answer the job"
+        time.sleep(0.05)
+    return job_id
 
 
 @dataclass(frozen=True)
@@ -419,6 +442,11 @@ def _realistic(operation: Operation, fleet: Fleet) -> st.SearchStrategy[Attempt]
         return body.map(json_body)
     if path == "/v1/insurers/{code}/unmatched":
         return code.map(lambda c: Attempt({"code": c}, {}, b"", None))
+    if path == "/v1/verify-jobs":
+        return verify_csv(known).map(lambda raw: Attempt({}, {}, raw, "text/csv"))
+    if path.startswith("/v1/verify-jobs/{job_id}"):
+        ids = st.sampled_from([*fleet.jobs, "0" * 32, "nosuch", "../x"])
+        return ids.map(lambda job_id: Attempt({"job_id": job_id}, {}, b"", None))
     if path in LEDGER_PARAMETERS:  # sizes and indexes around the seeded log's
         first, second = LEDGER_PARAMETERS[path]
         small = st.integers(-1, len(known) + 1)

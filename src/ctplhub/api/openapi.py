@@ -35,6 +35,7 @@ ERROR_SCHEMA = "#/components/schemas/ErrorAnswer"
 STATUS_DESCRIPTIONS: dict[int, str] = {
     400: (
         "The request is not valid: validation_failed, malformed_json, malformed_csv, "
+        "malformed_xlsx (verify jobs), "
         "invalid_plate, invalid_vin, invalid_id_number, invalid_instant, range_too_large, "
         "invalid_token (certificates), invalid_address (subscriptions)"
     ),
@@ -76,6 +77,10 @@ ERROR_STATUSES: dict[Operation, tuple[int, ...]] = {
     # police and regulators
     ("POST", "/v1/coverage/verify"): (*BODY, *BEARER),
     ("GET", "/v1/regulator/ghost-cover"): (400, *BEARER),
+    # verify jobs (§11): another's job is the same 404 as no job; a result before it is done 409
+    ("POST", "/v1/verify-jobs"): (*BODY, *BEARER),
+    ("GET", "/v1/verify-jobs/{job_id}"): (*BEARER, 404),
+    ("GET", "/v1/verify-jobs/{job_id}/result"): (*BEARER, 404, 409),
     # service agents (a verified query on a caller's behalf, access-logged)
     ("POST", "/v1/agent/coverage-query"): (*BODY, *BEARER, 404, *THROTTLED),
     # insurers (an unsigned body is refused before it is read: 401 before 400)
@@ -137,6 +142,7 @@ ANSWER_CONTENT: dict[Operation, dict[int, dict[str, Any]]] = {
             "text/csv": _CSV,  # with Accept: text/csv, every page from the cursor on
         }
     },
+    ("GET", "/v1/verify-jobs/{job_id}/result"): {200: {"text/csv": _CSV}},
 }
 
 

@@ -4,6 +4,8 @@ Every minute the decide step (and the escalation of overdue disputes, DESIGN §1
 delivery all the time (``notify/worker.py``), a clean stop
 on SIGTERM or SIGINT (sends in flight finish and are recorded, unstarted claims are given
 back), and a database that does not answer is waited out, at start as well as later.
+With ``--jobs`` (the default) it also answers verify jobs (DESIGN §11), sharing them with
+``ctplhub serve`` and other workers chunk by chunk (``services/verify_job_runner.py``).
 ``--at`` starts the run's clock at an instant of your choosing (it then runs at the
 wall clock's pace), like ``ctplhub remind run --at``; ``--metrics-port`` serves the
 worker's Prometheus counters on 127.0.0.1.
@@ -55,6 +57,10 @@ def worker(
     metrics_port: Annotated[
         int | None, typer.Option(help="Serve Prometheus metrics on 127.0.0.1 at this port.")
     ] = None,
+    jobs: Annotated[
+        bool,
+        typer.Option("--jobs/--no-jobs", help="Also answer queued verify jobs (DESIGN §11)."),
+    ] = True,
 ) -> None:
     """Decide reminders every minute and deliver the outbox until SIGTERM."""
     try:
@@ -69,12 +75,12 @@ def worker(
 
         start_http_server(metrics_port, addr="127.0.0.1")
     try:
-        run_loop(_serve(settings, start, decide))
+        run_loop(_serve(settings, start, decide, jobs))
     finally:
         flush_logs()
 
 
-async def _serve(settings: Settings, start: datetime | None, decide: bool) -> None:
+async def _serve(settings: Settings, start: datetime | None, decide: bool, jobs: bool) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):
@@ -82,12 +88,14 @@ async def _serve(settings: Settings, start: datetime | None, decide: bool) -> No
     clock = running_clock(start, lambda: datetime.now(UTC), time.monotonic)
     flusher = asyncio.create_task(flush_periodically())  # log lines of an idle worker
     try:
-        await _work(settings, stop, clock, decide)
+        await _work(settings, stop, clock, decide, jobs)
     finally:
         flusher.cancel()
 
 
-async def _work(settings: Settings, stop: asyncio.Event, clock: Clock, decide: bool) -> None:
+async def _work(
+    settings: Settings, stop: asyncio.Event, clock: Clock, decide: bool, jobs: bool
+) -> None:
     container = await _container_when_ready(settings, stop)
     if container is None:
         return
@@ -112,11 +120,27 @@ async def _work(settings: Settings, stop: asyncio.Event, clock: Clock, decide: b
 
         decide_step: Decide | None = decide_and_count if decide else None
         try:
-            await Worker(delivery, clock, decide=decide_step, unavailable=UNAVAILABLE).run(stop)
+            work = [Worker(delivery, clock, decide=decide_step, unavailable=UNAVAILABLE).run(stop)]
+            if jobs and container.job_runner is not None:
+                work.append(_answer_jobs(container, stop))
+            await asyncio.gather(*work)
         finally:
             await delivery.aclose()
     finally:
         container.close()
+
+
+async def _answer_jobs(container: Container, stop: asyncio.Event) -> None:
+    """Verify jobs until ``stop``: with the coverage reader open and the access log
+    flushed in the background, as in the server."""
+    assert container.job_runner is not None
+    await container.reader.open()
+    await container.access_log.start()
+    try:
+        await container.job_runner.run(stop)
+    finally:
+        await container.access_log.stop()
+        await container.reader.close()
 
 
 async def _container_when_ready(settings: Settings, stop: asyncio.Event) -> Container | None:

@@ -469,4 +469,43 @@ register_lines = Table(
     Column("received_at", UTCDateTime, nullable=False),
     UniqueConstraint("vin", "as_of", name="uq_register_lines_vin_as_of"),
     Index("ix_register_region_vin", "region_code", "vin"),
+# Verify jobs (DESIGN §11; migration 0016; docs/DECISIONS.md "Verify jobs"): a police or
+# regulator upload of up to a million rows, cut into chunks at upload. A chunk is the unit
+# a runner claims (with a lease) and commits: its answers and the job's ``done_rows`` go in
+# one transaction, so a job resumes where it stopped. The rows (plates, VINs) are sealed
+# at rest; a chunk's input is deleted once answered.
+verify_jobs = Table(
+    "verify_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("owner_role", String(16), nullable=False),
+    Column("purpose", String(40), nullable=False),
+    Column("request_id", String(64), nullable=True),
+    Column("status", String(8), nullable=False),
+    Column("total_rows", Integer, nullable=False),
+    Column("done_rows", Integer, nullable=False, default=0),
+    Column("chunks", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("result_sha256", String(64), nullable=True),
+)
+
+verify_job_chunks = Table(
+    "verify_job_chunks",
+    metadata,
+    Column("id", Id64, primary_key=True, autoincrement=True),
+    Column("job_id", String(32), ForeignKey("verify_jobs.id"), nullable=False),
+    Column("chunk_no", Integer, nullable=False),
+    Column("first_row", Integer, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("state", String(8), nullable=False),
+    Column("input_enc", LargeBinary, nullable=True),
+    Column("result_enc", LargeBinary, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_until", UTCDateTime, nullable=True),
+    UniqueConstraint("job_id", "chunk_no", name="uq_verify_job_chunks_job_chunk"),
+    Index("ix_verify_job_chunks_state", "state", "id"),
 )
