@@ -469,6 +469,8 @@ register_lines = Table(
     Column("received_at", UTCDateTime, nullable=False),
     UniqueConstraint("vin", "as_of", name="uq_register_lines_vin_as_of"),
     Index("ix_register_region_vin", "region_code", "vin"),
+)
+
 # Verify jobs (DESIGN §11; migration 0016; docs/DECISIONS.md "Verify jobs"): a police or
 # regulator upload of up to a million rows, cut into chunks at upload. A chunk is the unit
 # a runner claims (with a lease) and commits: its answers and the job's ``done_rows`` go in
