@@ -32,6 +32,7 @@ from ctplhub.security.throttle import Throttle, parse_rate_limits
 from ctplhub.security.tree_head_signing import tree_head_signer
 from ctplhub.security.unsubscribe import UnsubscribeTokens
 from ctplhub.services.access_log import OwnerAccessLog
+from ctplhub.services.anpr import AnprAlerts
 from ctplhub.services.assistant import Assistant
 from ctplhub.services.certificates import Certificates
 from ctplhub.services.check_coverage import CheckCoverage
@@ -61,6 +62,7 @@ from ctplhub.store.nonces import SqlNonceStore
 from ctplhub.store.readers import vehicle_reader
 from ctplhub.store.readers.ledger import SqlLedgerReader, ledger_reader
 from ctplhub.store.repositories.access_log import SqlAccessLogStore
+from ctplhub.store.repositories.anpr_alerts import SqlAlertStore
 from ctplhub.store.repositories.certificates import SqlCertificateRecords
 from ctplhub.store.repositories.confirm_endpoints import SqlConfirmEndpoints
 from ctplhub.store.repositories.insurer_health import SqlInsurerHealth
@@ -75,6 +77,7 @@ if TYPE_CHECKING:  # the web stack is imported only by what serves it (not impor
     from fastapi import APIRouter, FastAPI
 
     from ctplhub.api.deps import AppServices
+    from ctplhub.web.staff import Cookies
 
 
 def utc_now() -> datetime:
@@ -120,6 +123,7 @@ class Container:
     compliance: Compliance
     live_confirmation: LiveConfirmation | None = None  # DESIGN §10 (issue 10)
     quality_flags: QualityFlags | None = None  # data-quality flags on ingest (issue 10)
+    anpr: AnprAlerts | None = None  # roadside cameras' alerts (DESIGN §12, issue 14)
 
     def close(self) -> None:
         """Close every pooled database connection, after writing the access log entries
@@ -291,7 +295,13 @@ def build_container(
         observer=ConfirmMetrics(),
     )
     quality = QualityFlags(SqlQualityFlags(engine), clock)
+    # The cameras' reads go through bulk verify's read path, without live confirmation
+    # (answers within a second; docs/DECISIONS.md, "Roadside cameras").
+    camera_checks = VerifyBulk(
+        reader, directory, clock, reminder_window=window, access_log=access_log
+    )
     return Container(
+        anpr=AnprAlerts(camera_checks, SqlAlertStore(engine), access_log, clock),
         reconcile=Reconcile(SqlPolicyBook(engine)),
         sync_health=SyncHealth(
             health_source, clock, stale_after=stale_after, late_after_s=settings.late_after_s
@@ -434,8 +444,22 @@ def build_app(container: Container) -> FastAPI:
             build_regulator_router(
                 container.staff_sessions, container.sync_health, container.compliance, staff_cookies
             ),
+            *anpr_routers(container, staff_cookies),
         ),
         cors_origins=container.settings.cors_origins,
+    )
+
+
+def anpr_routers(container: Container, cookies: Cookies) -> tuple[APIRouter, ...]:
+    """``POST /v1/alerts`` and the police page of the cameras' alerts (DESIGN §12)."""
+    from ctplhub.api.routers.alerts import build_router as build_alerts_router
+    from ctplhub.web.staff_alerts import build_router as build_staff_alerts_router
+
+    if container.anpr is None:
+        return ()
+    return (
+        build_alerts_router(container.anpr),
+        build_staff_alerts_router(container.staff_sessions, container.anpr, cookies),
     )
 
 

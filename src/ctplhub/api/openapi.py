@@ -76,6 +76,8 @@ ERROR_STATUSES: dict[Operation, tuple[int, ...]] = {
     # police and regulators
     ("POST", "/v1/coverage/verify"): (*BODY, *BEARER),
     ("GET", "/v1/regulator/ghost-cover"): (400, *BEARER),
+    # roadside cameras' alerts (§12)
+    ("POST", "/v1/alerts"): (*BODY, *BEARER),
     # service agents (a verified query on a caller's behalf, access-logged)
     ("POST", "/v1/agent/coverage-query"): (*BODY, *BEARER, 404, *THROTTLED),
     # insurers (an unsigned body is refused before it is read: 401 before 400)
