@@ -34,6 +34,7 @@ from ctplhub.security.tree_head_signing import tree_head_signer
 from ctplhub.security.unsubscribe import UnsubscribeTokens
 from ctplhub.services.access_log import OwnerAccessLog
 from ctplhub.services.accident_lookup import AccidentLookup
+from ctplhub.services.anpr import AnprAlerts
 from ctplhub.services.assistant import Assistant
 from ctplhub.services.certificates import Certificates
 from ctplhub.services.check_coverage import CheckCoverage
@@ -68,6 +69,7 @@ from ctplhub.store.nonces import SqlNonceStore
 from ctplhub.store.readers import vehicle_reader
 from ctplhub.store.readers.ledger import SqlLedgerReader, ledger_reader
 from ctplhub.store.repositories.access_log import SqlAccessLogStore
+from ctplhub.store.repositories.anpr_alerts import SqlAlertStore
 from ctplhub.store.repositories.certificates import SqlCertificateRecords
 from ctplhub.store.repositories.confirm_endpoints import SqlConfirmEndpoints
 from ctplhub.store.repositories.disputes import SqlDisputeUnitOfWork
@@ -85,6 +87,7 @@ if TYPE_CHECKING:  # the web stack is imported only by what serves it (not impor
     from fastapi import APIRouter, FastAPI
 
     from ctplhub.api.deps import AppServices
+    from ctplhub.web.staff import Cookies
 
 
 def utc_now() -> datetime:
@@ -139,6 +142,7 @@ class Container:
     # its background when ``settings.serve_runs_jobs`` (``ctplhub worker`` runs its own).
     verify_jobs: VerifyJobs | None = None
     job_runner: VerifyJobRunner | None = None
+    anpr: AnprAlerts | None = None  # roadside cameras' alerts (DESIGN §12, issue 14)
 
     def close(self) -> None:
         """Close every pooled database connection, after writing the access log entries
@@ -316,6 +320,11 @@ def build_container(
     )
     quality = QualityFlags(SqlQualityFlags(engine), clock)
     register = SqlVehicleRegister(engine)
+    # The cameras' reads go through bulk verify's read path, without live confirmation
+    # (answers within a second; docs/DECISIONS.md, "Roadside cameras").
+    camera_checks = VerifyBulk(
+        reader, directory, clock, reminder_window=window, access_log=access_log
+    )
     jobs = VerifyJobs(
         SqlVerifyJobs(engine, vault),
         # No live confirmation for jobs (docs/DECISIONS.md, "Verify jobs").
@@ -333,6 +342,7 @@ def build_container(
         accidents=AccidentLookup(reader, clock, access_log=access_log, reminder_window=window),
         verify_jobs=jobs,
         job_runner=VerifyJobRunner(jobs),
+        anpr=AnprAlerts(camera_checks, SqlAlertStore(engine), access_log, clock),
         reconcile=Reconcile(SqlPolicyBook(engine)),
         sync_health=SyncHealth(
             health_source, clock, stale_after=stale_after, late_after_s=settings.late_after_s
@@ -507,8 +517,22 @@ def build_app(container: Container) -> FastAPI:
             build_regulator_router(
                 container.staff_sessions, container.sync_health, container.compliance, staff_cookies
             ),
+            *anpr_routers(container, staff_cookies),
         ),
         cors_origins=container.settings.cors_origins,
+    )
+
+
+def anpr_routers(container: Container, cookies: Cookies) -> tuple[APIRouter, ...]:
+    """``POST /v1/alerts`` and the police page of the cameras' alerts (DESIGN §12)."""
+    from ctplhub.api.routers.alerts import build_router as build_alerts_router
+    from ctplhub.web.staff_alerts import build_router as build_staff_alerts_router
+
+    if container.anpr is None:
+        return ()
+    return (
+        build_alerts_router(container.anpr),
+        build_staff_alerts_router(container.staff_sessions, container.anpr, cookies),
     )
 
 

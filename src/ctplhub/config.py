@@ -88,6 +88,27 @@ class Settings(BaseSettings):
     verify_job_lease_s: float = Field(default=300.0, ge=1, le=86_400)
     serve_runs_jobs: bool = True
 
+    # Roadside cameras (DESIGN §12, docs/anpr.md): the broker (``mqtt://host:port``, or
+    # ``mqtts://`` for TLS), its account for the consumer (none: anonymous), the topic
+    # root (``{root}/anpr/{camera_id}``, ``{root}/alerts/{region_code}``; tests use their
+    # own), the consumer's client id (stable: the broker keeps its session under it), the
+    # confidence under which a read is dropped, and the micro-batch's bounds.
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    mqtt_topic_root: str = Field(default="ctplhub", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    anpr_client_id: str = Field(default="ctplhub-anpr-1", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    anpr_min_confidence: float = Field(default=0.9, ge=0, le=1)
+    anpr_batch_max: int = Field(default=500, ge=1, le=10_000)
+    anpr_batch_ms: float = Field(default=20.0, gt=0, le=10_000)
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, value: str) -> str:
+        if not value.startswith(("mqtt://", "mqtts://")):
+            raise ValueError("mqtt_url must be mqtt://host:port or mqtts://host:port")
+        return value
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _origins(cls, value: Any) -> Any:
@@ -106,7 +127,7 @@ class Settings(BaseSettings):
             raise ValueError("reminder days are whole numbers from 1 to 365")
         return value
 
-    @field_validator("redis_url", "sms_gateway_url", mode="before")
+    @field_validator("redis_url", "sms_gateway_url", "mqtt_username", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value

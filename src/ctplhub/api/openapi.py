@@ -81,6 +81,8 @@ ERROR_STATUSES: dict[Operation, tuple[int, ...]] = {
     ("POST", "/v1/verify-jobs"): (*BODY, *BEARER),
     ("GET", "/v1/verify-jobs/{job_id}"): (*BEARER, 404),
     ("GET", "/v1/verify-jobs/{job_id}/result"): (*BEARER, 404, 409),
+    # roadside cameras' alerts (§12)
+    ("POST", "/v1/alerts"): (*BODY, *BEARER),
     # service agents (a verified query on a caller's behalf, access-logged)
     ("POST", "/v1/agent/coverage-query"): (*BODY, *BEARER, 404, *THROTTLED),
     # insurers (an unsigned body is refused before it is read: 401 before 400)

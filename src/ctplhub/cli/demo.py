@@ -13,9 +13,13 @@ there to open before the server starts. The catcher keeps running while the demo
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
 import secrets
+import socket
+import subprocess
+import sys
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +29,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from ctplhub.anpr.broker import Broker
 from ctplhub.bootstrap import Container
 from ctplhub.domain.errors import DomainError
 from ctplhub.domain.instants import format_instant
@@ -235,3 +240,42 @@ def print_reminders(reminders: dict[str, Any], console: Console) -> None:
         f"{reminders['sent']} sent{when} to the mail catcher on {reminders['mail_catcher']}, "
         f"kept in {reminders['mail_folder']}/ (open the .eml files)"
     )
+
+
+def start_anpr_consumer(container: Container, console: Console) -> str | None:
+    """Roadside cameras (DESIGN §12): when a broker answers at ``CTPLHUB_MQTT_URL``
+    (127.0.0.1:1883 by default), ``ctplhub anpr run`` starts beside the server and stops
+    with the demo; else the demo goes on without it. The address, or None."""
+    settings = container.settings
+    broker = Broker.from_url(settings.mqtt_url)
+    try:
+        with socket.create_connection((broker.host, broker.port), timeout=1):
+            pass
+    except OSError:
+        console.print(
+            f"no MQTT broker at {broker.host}:{broker.port}: roadside cameras not started "
+            "(install mosquitto to see them; docs/anpr.md)"
+        )
+        return None
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ctplhub.cli.anpr", "run"],
+        env={**os.environ, "CTPLHUB_DATABASE_URL": settings.database_url,
+             "CTPLHUB_HOME": str(settings.home)},
+    )  # fmt: skip
+
+    def stop() -> None:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    atexit.register(stop)
+    address = f"{broker.host}:{broker.port}"
+    console.print(
+        f"roadside cameras: `ctplhub anpr run` consumes reads from the broker at {address}; "
+        "try `ctplhub anpr simulate --rate 20 --uninsured-share 0.1` and watch "
+        "http://127.0.0.1:8000/staff/alerts (demo-police)"
+    )
+    return address

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ctplhub.bootstrap import build_container, initialise
+from ctplhub.cli.anpr import anpr_app
 from ctplhub.cli.cert import cert_app
 from ctplhub.cli.common import JsonFlag, console, emit, fail, open_container
 from ctplhub.cli.disputes import disputes_app
@@ -48,6 +49,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(cert_app, name="cert")
 app.add_typer(remind_app, name="remind")
 app.add_typer(disputes_app, name="disputes")  # DESIGN §10 (cli/disputes.py)
+app.add_typer(anpr_app, name="anpr")  # DESIGN §12 (cli/anpr.py)
 app.command("worker")(worker_command)
 insurer_app.command("rotate-secret")(insurer_rotate_secret)
 app.command("reconcile")(reconcile_command)  # DESIGN §10 (cli/reconcile.py)
@@ -248,7 +250,13 @@ def demo(
     as_json: JsonFlag = False,
 ) -> None:
     """Initialise, load a realistic synthetic fleet, print sample plates, then serve."""
-    from ctplhub.cli.demo import demo_reminders, load_demo, print_reminders, print_samples
+    from ctplhub.cli.demo import (
+        demo_reminders,
+        load_demo,
+        print_reminders,
+        print_samples,
+        start_anpr_consumer,
+    )
 
     settings = load_settings()
     initialise(settings)
@@ -263,6 +271,8 @@ def demo(
         print_reminders(report["reminders"], Console())
     container.close()
     if serve_after:
+        # Roadside cameras' consumer, when a broker answers (DESIGN §12; docs/anpr.md).
+        start_anpr_consumer(container, console)
         # The demo serves plain http, where a browser would drop a Secure cookie: only
         # here are the staff pages' cookies sent without it (docs/DECISIONS.md).
         os.environ["CTPLHUB_COOKIE_SECURE"] = "false"

@@ -114,6 +114,30 @@ def generate_fleet(vehicles: int = 20_000, *, now: datetime, seed: int = 7) -> D
     return DemoFleet(events=events, samples=samples)
 
 
+@dataclass(frozen=True, slots=True)
+class FleetVehicle:
+    """A vehicle of the fleet as a roadside camera sees it: its plate now (display form),
+    the region its policies are written in, and its expected status at the fleet's now."""
+
+    plate: str
+    region_code: str
+    expected_status: CoverageStatus
+
+
+def fleet_vehicle(index: int, *, vehicles: int, now: datetime, seed: int = 7) -> FleetVehicle:
+    """Vehicle ``index`` of a fleet of ``vehicles``, rebuilt on its own (the ANPR
+    simulator samples plates without building the fleet); an index from ``vehicles`` on
+    is a vehicle the fleet never reported (``NO_RECORD``)."""
+    if index >= vehicles:
+        timeline, _ = _build(index, now, seed, (Story.NEVER_INSURED, 0))
+        return FleetVehicle(timeline.plate, timeline.region.region_code, CoverageStatus.NO_RECORD)
+    showcase = _showcase(vehicles)
+    timeline, _ = _build(index, now, seed, showcase.get(index))
+    return FleetVehicle(
+        timeline.plate, timeline.region.region_code, EXPECTED_STATUS[timeline.story]
+    )
+
+
 def iter_fleet_events(vehicles: int, *, now: datetime, seed: int = 7) -> Iterator[dict[str, Any]]:
     """Every event of the fleet, vehicle by vehicle, each vehicle's in ``occurred_at`` order."""
     if not 0 <= vehicles <= MAX_VEHICLES:
@@ -152,6 +176,7 @@ def _build(
     else:
         story, earlier = forced
     timeline = _Timeline(index, seed, rng, now, story is not Story.NEW_CAR, earlier)
+    timeline.story = story
     return timeline, _play(story, timeline, earlier)
 
 
@@ -227,6 +252,8 @@ class _Policy:
 
 class _Timeline:
     """One vehicle, its owner and the events of its policies."""
+
+    story: Story
 
     def __init__(
         self, index: int, seed: int, rng: random.Random, now: datetime, used: bool, earlier: int

@@ -80,6 +80,18 @@ VerifyResult = VerifiedItem | RejectedItem
 
 @fast_init
 @dataclass(frozen=True, slots=True)
+class PlateCheck:
+    """A plate's coverage at an instant as a roadside camera's read needs it (DESIGN §12):
+    the status, when the cover lapsed, and the vehicle meant (None: no vehicle carried
+    the plate then), whose VIN the caller logs only if it keeps something of the read."""
+
+    status: CoverageStatus
+    lapsed_since: datetime | None
+    vin: str | None
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
 class _Item:
     plate: Plate | None
     vin: Vin | None
@@ -173,6 +185,36 @@ class VerifyBulk:
                     caveats=done.caveats + outcome.caveats,
                 )
         return results  # type: ignore[return-value]  # no None left: checked above
+
+    async def check_plates(self, asked: Sequence[tuple[Plate, datetime]]) -> list[PlateCheck]:
+        """One check per ``(plate, at)``, in the order asked, through the same read and the
+        same §2.5 rules as :meth:`verify`, but with no access log entry and no live
+        confirmation: the ANPR consumer logs only the reads that raise an alert (the
+        others are of insured drivers, of whom nothing is kept) and answers within a
+        second (docs/DECISIONS.md, "Roadside cameras")."""
+        by_plate: dict[str, list[int]] = {}
+        for index, (plate, _) in enumerate(asked):
+            by_plate.setdefault(plate.value, []).append(index)
+        checks: list[PlateCheck | None] = [None] * len(asked)
+        answered = 0
+        async for part in self._reader.vehicle_parts(sorted(by_plate), ()):
+            snapshot = part.snapshot
+            for key in part.plates:
+                for index in by_plate[key]:
+                    answered += 1
+                    if answered % _YIELD_EVERY == 0:
+                        await asyncio.sleep(0)
+                    at = asked[index][1]
+                    vehicle = snapshot.at_plate(key, at)
+                    result = coverage_status(
+                        vehicle.policies if vehicle else (), at, reminder_window=self._window
+                    )
+                    checks[index] = PlateCheck(
+                        result.status, result.lapsed_since, vehicle.vin if vehicle else None
+                    )
+        if any(check is None for check in checks):
+            raise RuntimeError("the read's parts did not cover every plate asked")
+        return checks  # type: ignore[return-value]  # no None left: checked above
 
     def _answer(
         self, item: _Item, vehicle: VehicleHistory | None, freshness: Freshness

@@ -511,3 +511,38 @@ verify_job_chunks = Table(
     UniqueConstraint("job_id", "chunk_no", name="uq_verify_job_chunks_job_chunk"),
     Index("ix_verify_job_chunks_state", "state", "id"),
 )
+
+# Roadside cameras (DESIGN §12; migration 0017): the alerts raised for uncovered vehicles
+# (kept 30 days, ``published_at`` null until the alert reached the broker: the outbox a
+# consumer sweeps), and the ids of the reads that raised or could have raised one, so
+# that a repeat changes nothing. Nothing of a covered vehicle's read is ever written.
+anpr_alerts = Table(
+    "anpr_alerts",
+    metadata,
+    Column("alert_id", String(36), primary_key=True),
+    Column("read_id", String(64), nullable=False, unique=True),
+    Column("camera_id", String(64), nullable=False),
+    Column("region_code", String(6), nullable=False),
+    Column("plate", String(16), nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("lapsed_since", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("published_at", UTCDateTime, nullable=True),
+    Index("ix_anpr_alerts_region_seen", "region_code", "seen_at"),
+    Index("ix_anpr_alerts_plate_region_seen", "plate", "region_code", "seen_at"),
+    Index("ix_anpr_alerts_seen_at", "seen_at"),
+)
+Index(
+    "ix_anpr_alerts_unpublished",
+    anpr_alerts.c.created_at,
+    postgresql_where=anpr_alerts.c.published_at.is_(None),
+    sqlite_where=anpr_alerts.c.published_at.is_(None),
+)
+anpr_reads_seen = Table(
+    "anpr_reads_seen",
+    metadata,
+    Column("read_id", String(64), primary_key=True),
+    Column("seen_at", UTCDateTime, nullable=False),
+    Index("ix_anpr_reads_seen_seen_at", "seen_at"),
+)
