@@ -24,8 +24,6 @@ ALERT_ROLES = ("police", "regulator")
 SHOWN = 200  # the newest alerts a page shows
 POLL_S = 3
 
-_STATUS_ZH = {"LAPSED": "已脱保", "NO_RECORD": "无记录", "PENDING_START": "待生效"}
-
 
 def build_router(sessions: StaffSessions, alerts: AnprAlerts, cookies: Cookies) -> APIRouter:
     router = APIRouter(include_in_schema=False)
@@ -34,11 +32,7 @@ def build_router(sessions: StaffSessions, alerts: AnprAlerts, cookies: Cookies) 
     async def alerts_page(request: Request, session: StaffSession) -> Response:
         prefix = request.query_params.get("region_prefix", "")
         return _render(
-            "staff_alerts.html",
-            session=session,
-            region_prefix=prefix,
-            poll_s=POLL_S,
-            statuses=_STATUS_ZH,
+            request, "staff_alerts.html", session=session, region_prefix=prefix, poll_s=POLL_S
         )
 
     async def alerts_json(request: Request, _: StaffSession) -> Response:

@@ -11,10 +11,10 @@
   const shown = new Set();
 
   function statusText(code) {
-    // NO_RECORD is data-status-no-record on the table, dataset.statusNoRecord here.
+    // NO_RECORD is data-status-no-record on the table, dataset.statusNoRecord here: the
+    // page's words for it, in the page's language (the catalogues, not this script).
     const words = code.toLowerCase().split("_").map((w) => w.charAt(0).toUpperCase() + w.slice(1));
-    const zh = table.dataset["status" + words.join("")];
-    return zh ? zh + " " + code : code;
+    return table.dataset["status" + words.join("")] || code;
   }
 
   function row(alert) {
@@ -44,21 +44,21 @@
         headers: { Accept: "application/json" },
       });
       if (answer.redirected || !answer.ok) {
-        state.textContent = "会话已结束或请求有误，请刷新页面。 Session ended or bad request: reload the page.";
+        state.textContent = state.dataset.msgEnded;
         return;
       }
       const data = await answer.json();
-      let added = 0;
       for (const alert of data.alerts) {  // oldest first: each new one goes on top
         if (shown.has(alert.alert_id)) continue;
         shown.add(alert.alert_id);
         body.insertBefore(row(alert), body.firstChild);
-        added += 1;
       }
-      state.textContent = "共 " + shown.size + " 条告警，最近刷新 " + new Date().toLocaleTimeString("zh-CN") +
-        (added ? "（新增 " + added + " 条）" : "") + " · " + shown.size + " alerts";
+      const time = new Date().toLocaleTimeString(table.dataset.timeLocale || "zh-CN");
+      state.textContent = state.dataset.msgCount
+        .replace("{count}", String(shown.size))
+        .replace("{time}", time);
     } catch (error) {
-      state.textContent = "暂时无法刷新，稍后重试。 Cannot refresh now; retrying.";
+      state.textContent = state.dataset.msgFailed;
     }
     setTimeout(poll, every);
   }
