@@ -82,6 +82,7 @@ ROLE_BY_PATH = {
     "/v1/enforcement/uninsured": "police",
     "/v1/accidents/lookup": "police",
     "/v1/verify-jobs": "police",  # posted by police; read by the owner or an admin
+    "/v1/alerts": "police",
 }
 # Insurer calls outside /v1/insurers/: signed (§5.1) too.
 SIGNED_PATHS = ("/v1/disputes/{dispute_id}/resolve",)
