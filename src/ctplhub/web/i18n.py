@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from ctplhub.domain.instants import BEIJING
+from ctplhub.web.inline_css import SITE_CSS, VERIFY_CSS
 
 LANGS = ("zh", "en")
 DEFAULT = "zh"
@@ -89,6 +90,8 @@ def _environment(translations: gettext.GNUTranslations) -> Environment:
     env.policies["ext.i18n.trimmed"] = True  # a {% trans %} block's line breaks are layout
     env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
     env.filters["when"] = when_filter(translations)
+    env.globals["site_css"] = SITE_CSS  # inlined: the first paint waits for no sheet
+    env.globals["verify_css"] = VERIFY_CSS
     return env
 
 

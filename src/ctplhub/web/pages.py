@@ -40,6 +40,7 @@ from ctplhub.services.check_coverage import OWNER, CheckCoverage, CoverageQuery,
 from ctplhub.services.ports import Reader
 from ctplhub.web.formatting import describe_answer
 from ctplhub.web.i18n import render_page
+from ctplhub.web.inline_css import SITE_STYLE_SRC
 
 STATIC = Path(__file__).parent / "static"
 _STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
@@ -65,7 +66,8 @@ _MAX_FORM_FIELDS = 20  # every page form has a handful
 # chat box), which may call our own API; the icon is a data: URL.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+        "default-src 'none'; script-src 'self'; connect-src 'self'; "
+        f"style-src {SITE_STYLE_SRC}; "
         "img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     ),
     "Referrer-Policy": "no-referrer",

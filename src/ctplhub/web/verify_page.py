@@ -22,6 +22,7 @@ from ctplhub.services.certificates import CHECKER, CertificateCheck, Certificate
 from ctplhub.services.ports import Reader
 from ctplhub.web.formatting import STATUS_ICON, STATUS_TONE
 from ctplhub.web.i18n import render_page
+from ctplhub.web.inline_css import VERIFY_STYLE_SRC
 from ctplhub.web.pages import FormRefused, read_form, static_file
 
 _MAX_FORM_BYTES = 8192  # a token is ~450 characters; url-encoding at most triples it
@@ -29,7 +30,8 @@ _MAX_FORM_BYTES = 8192  # a token is ~450 characters; url-encoding at most tripl
 # Stricter than the pages' default: our own script only, the camera's stream for <video>.
 _HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"default-src 'none'; script-src 'self'; style-src {VERIFY_STYLE_SRC}; "
+        "img-src 'self' data:; "
         "media-src 'self' mediastream: blob:; form-action 'self'; base-uri 'none'; "
         "frame-ancestors 'none'"
     ),
