@@ -17,6 +17,7 @@ import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from ctplhub.bootstrap import Container, build_app
+from ctplhub.config import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -29,6 +30,27 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """As ``ctplhub demo`` serves it: plain http on 127.0.0.1, so the staff cookie is not
+    ``Secure`` (a browser would not send it back); every other attribute is production's."""
+    return settings.model_copy(update={"cookie_secure": False})
+
+
+@pytest.fixture
+def desk(browser: Browser) -> Iterator[Page]:
+    """A desktop-sized page in a Chinese-locale context, for the staff pages."""
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="zh-CN", timezone_id="UTC"
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        yield page
+    finally:
+        context.close()
 
 
 @pytest.fixture

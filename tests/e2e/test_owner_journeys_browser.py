@@ -20,7 +20,6 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from ctplhub.bootstrap import Container
-from ctplhub.config import Settings
 from ctplhub.domain.instants import BEIJING
 from helpers import VIN, Clock, InsurerAccount, event
 
@@ -34,13 +33,6 @@ ARTIFACTS = Path(
 )
 BLOCKING = ("serious", "critical")
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    # As ``ctplhub demo`` serves it: plain http on 127.0.0.1, so the staff cookie is not
-    # ``Secure`` (the console test signs in).
-    return settings.model_copy(update={"cookie_secure": False})
 
 
 def phone_context(browser: Browser, *, script: bool = True) -> BrowserContext:

@@ -13,10 +13,9 @@ import io
 from datetime import timedelta
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Page
 
 from ctplhub.bootstrap import Container
-from ctplhub.config import Settings
 from ctplhub.domain.instants import BEIJING
 from helpers import VIN_B, Clock, InsurerAccount, event
 
@@ -24,21 +23,6 @@ pytestmark = pytest.mark.browser
 
 PASSWORD = "correct horse battery staple"
 SCREENSHOT = "/tmp/ctplhub-staff-insurers.png"
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"cookie_secure": False})
-
-
-@pytest.fixture
-def desk(browser: Browser) -> Page:
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 900}, locale="zh-CN", timezone_id="UTC"
-    )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    return page
 
 
 def sign_in(page: Page, base: str, user: str, goal: str) -> None:
@@ -104,7 +88,6 @@ def test_regulator_sees_sync_health_charts_and_late_reports(
     text = download.value.path().read_text(encoding="utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
     assert len(rows) >= 2 and any("PICC" in cell for cell in rows[1])
-    desk.context.close()
 
 
 def test_a_police_officer_is_refused_the_regulator_pages(
@@ -116,4 +99,3 @@ def test_a_police_officer_is_refused_the_regulator_pages(
     answer = desk.goto(live_server + "/staff/insurers")
     assert answer is not None and answer.status == 403
     assert desk.locator("#insurers").count() == 0
-    desk.context.close()

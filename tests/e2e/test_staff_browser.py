@@ -10,31 +10,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Page
 
 from ctplhub.bootstrap import Container
-from ctplhub.config import Settings
 from helpers import VIN, Clock, InsurerAccount, event
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "correct horse battery staple"
 SCREENSHOT = "/tmp/ctplhub-staff-verify.png"
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"cookie_secure": False})
-
-
-@pytest.fixture
-def desk(browser: Browser) -> Page:
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 900}, locale="zh-CN", timezone_id="UTC"
-    )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    return page
 
 
 def test_officer_signs_in_verifies_plates_and_signs_out(
@@ -84,4 +68,3 @@ def test_officer_signs_in_verifies_plates_and_signs_out(
     desk.wait_for_url(live_server + "/staff/sign-in")
     desk.goto(live_server + "/staff/verify")
     assert desk.url == live_server + "/staff/sign-in"
-    desk.context.close()
