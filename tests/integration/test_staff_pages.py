@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import time
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from typing import Any
@@ -337,12 +338,16 @@ def test_bulk_verify_page_reads_go_to_the_access_log_under_the_account(
     sign_in(web, "officer-1")
 
     post_plates(web, "苏E12345\n苏E·12345", csrf_in(verify_page(web).text))
-    container.access_log.flush_now()
-
-    with container.engine.connect() as conn:
-        rows = conn.execute(
-            select(access_log.c.actor, access_log.c.actor_role, access_log.c.purpose)
-        ).all()
+    # The app's own flusher may hold the batch that flush_now no longer sees: wait for it.
+    for _ in range(100):
+        container.access_log.flush_now()
+        with container.engine.connect() as conn:
+            rows = conn.execute(
+                select(access_log.c.actor, access_log.c.actor_role, access_log.c.purpose)
+            ).all()
+        if rows:
+            break
+        time.sleep(0.05)
     assert [tuple(r) for r in rows] == [("officer-1", "police", "bulk_verify")]
 
 
