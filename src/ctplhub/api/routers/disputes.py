@@ -102,6 +102,19 @@ def _only(body: dict[str, Any], *names: str) -> None:
         )
 
 
+# The ``?status=`` both lists take (insurer's queue, regulators' list), for the OpenAPI.
+_STATUS_QUERY: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "status",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": ["open", "resolved", "escalated"]},
+        }
+    ]
+}
+
+
 def build_router(disputes: Disputes) -> APIRouter:
     router = APIRouter(tags=["disputes"])
     not_found: dict[int | str, dict[str, Any]] = {
@@ -171,16 +184,7 @@ def build_router(disputes: Disputes) -> APIRouter:
         "/v1/insurers/{code}/disputes",
         summary="The insurer's disputes (open by default), oldest first, signed",
         response_model=InsurerDisputesAnswer,
-        openapi_extra={
-            "parameters": [
-                {
-                    "name": "status",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"type": "string", "enum": ["open", "resolved", "escalated"]},
-                }
-            ]
-        },
+        openapi_extra=_STATUS_QUERY,
     )
     async def insurer_queue(code: str, request: Request) -> Response:
         app = services(request)
@@ -221,16 +225,7 @@ def build_router(disputes: Disputes) -> APIRouter:
         "/v1/disputes",
         summary="Disputes across insurers for regulators (escalated by default), signed",
         response_model=RegulatorDisputesAnswer,
-        openapi_extra={
-            "parameters": [
-                {
-                    "name": "status",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"type": "string", "enum": ["open", "resolved", "escalated"]},
-                }
-            ]
-        },
+        openapi_extra=_STATUS_QUERY,
     )
     async def regulator_list(request: Request) -> Response:
         app = services(request)
