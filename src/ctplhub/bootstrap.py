@@ -136,7 +136,7 @@ class Container:
     enforcement: Enforcement
     accidents: AccidentLookup
     live_confirmation: LiveConfirmation | None = None  # DESIGN §10 (issue 10)
-    quality_flags: QualityFlags | None = None  # data-quality flags on ingest (issue 10)
+    quality_flags: QualityFlags | None = None  # data-quality flags, the worker's pass (issue 10)
     disputes: Disputes | None = None  # owners' disputes (DESIGN §10; issue 10)
     # Verify jobs (DESIGN §11): the use case, and the runner ``ctplhub serve`` starts in
     # its background when ``settings.serve_runs_jobs`` (``ctplhub worker`` runs its own).
@@ -373,7 +373,6 @@ def build_container(
             clock,
             SqlPlannerStatistics(engine),
             LedgerWriter(vault, plain_canonical_json, tree_head_signer(signer)),
-            quality,
         ),
         ledger_audit=LedgerAudit(
             SqlLedgerAuditSource(engine),

@@ -1,13 +1,20 @@
-"""Data-quality flags on ingest (issue 10 item 6; services/quality_flags.py): accepted,
-flagged on the batch line, and listed per insurer at ``GET /v1/insurers/{code}/flags``."""
+"""Data-quality flags (issue 10 item 6; services/quality_flags.py): accepted, flagged by
+the worker's pass over what the ledger gained (``ctplhub flags run`` here), and listed per
+insurer at ``GET /v1/insurers/{code}/flags``."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
+from typer.testing import CliRunner
 
+from ctplhub.bootstrap import Container
+from ctplhub.cli.main import app as cli_app
 from ctplhub.domain.identifiers import with_vin_check_digit
 from helpers import VIN, VIN_B, InsurerAccount, bearer_headers, event
 
@@ -16,9 +23,28 @@ def vin_no(n: int) -> str:
     return with_vin_check_digit(f"LSVAU2180N2{n:06d}")
 
 
-def flags_of(answer: dict[str, Any]) -> list[list[str]]:
-    assert answer["rejected"] == 0, answer
-    return [line.get("flags", []) for line in answer["results"]]
+@pytest.fixture
+def flag_pass(database_url: str, home: Path) -> Callable[[], dict[str, Any]]:
+    """``ctplhub flags run --json``, as cron or an operator runs it."""
+    env = {"CTPLHUB_DATABASE_URL": database_url, "CTPLHUB_HOME": str(home), "CTPLHUB_REDIS_URL": ""}
+
+    def run() -> dict[str, Any]:
+        result = CliRunner().invoke(cli_app, ["flags", "run", "--json"], env=env)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        assert result.exit_code == 0, result.output
+        found: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+        return found
+
+    return run
+
+
+def codes(insurer: InsurerAccount) -> dict[str, list[str]]:
+    """Each flagged policy's codes, from the insurer's list."""
+    found: dict[str, list[str]] = {}
+    for flag in reversed(listed(insurer)["flags"]):
+        found.setdefault(flag["policy_no"], []).append(flag["code"])
+    return found
 
 
 def listed(insurer: InsurerAccount, query: str = "") -> Any:
@@ -27,7 +53,9 @@ def listed(insurer: InsurerAccount, query: str = "") -> Any:
     return response.json()
 
 
-def test_a_period_longer_than_a_year_is_accepted_and_flagged(picc: InsurerAccount) -> None:
+def test_a_period_longer_than_a_year_is_accepted_and_flagged(
+    picc: InsurerAccount, flag_pass: Callable[[], dict[str, Any]]
+) -> None:
     answer = picc.api.report_batch(
         [
             event(policy_no="P1"),  # 365 days
@@ -47,7 +75,9 @@ def test_a_period_longer_than_a_year_is_accepted_and_flagged(picc: InsurerAccoun
         ]
     )
     assert answer["accepted"] == 3
-    assert flags_of(answer) == [[], [], ["period_too_long"]]
+    assert all("flags" not in line for line in answer["results"])  # not on the ingest path
+    assert listed(picc)["flags"] == []  # ... until the pass has run
+    assert flag_pass() == {"examined": 3, "flagged": 1, "watermark": 3}
     body = listed(picc)
     assert body["insurer_code"] == "PICC"
     assert [(f["policy_no"], f["version"], f["code"]) for f in body["flags"]] == [
@@ -57,9 +87,12 @@ def test_a_period_longer_than_a_year_is_accepted_and_flagged(picc: InsurerAccoun
     assert body["next_cursor"] is None
 
 
-def test_a_vin_with_a_new_plate_is_flagged_unless_endorsed(picc: InsurerAccount) -> None:
+def test_a_vin_with_a_new_plate_is_flagged_unless_endorsed(
+    picc: InsurerAccount, flag_pass: Callable[[], dict[str, Any]]
+) -> None:
     picc.api.report_event(event(policy_no="P1"))
-    answer = picc.api.report_batch(
+    assert flag_pass()["flagged"] == 0  # history for the next pass, from the store
+    picc.api.report_batch(
         [
             event(policy_no="P2", plate="苏E54321", version=1),  # a new policy, another plate
             event(
@@ -71,7 +104,7 @@ def test_a_vin_with_a_new_plate_is_flagged_unless_endorsed(picc: InsurerAccount)
             ),
         ]
     )
-    assert flags_of(answer) == [["vin_plate_changed"], []]
+    assert flag_pass()["flagged"] == 1
     (flag,) = listed(picc)["flags"]
     assert flag["policy_no"] == "P2"
     assert "苏E·12345" in flag["message"] and "苏E·54321" in flag["message"]
@@ -79,11 +112,14 @@ def test_a_vin_with_a_new_plate_is_flagged_unless_endorsed(picc: InsurerAccount)
 
 
 def test_a_plate_on_two_vehicles_at_once_is_flagged(
-    picc: InsurerAccount, make_insurer: Callable[..., InsurerAccount]
+    picc: InsurerAccount,
+    make_insurer: Callable[..., InsurerAccount],
+    flag_pass: Callable[[], dict[str, Any]],
 ) -> None:
     cpic = make_insurer("CPIC", "中国太平洋财产保险")
     picc.api.report_event(event(policy_no="P1"))
-    answer = cpic.api.report_batch(
+    flag_pass()
+    cpic.api.report_batch(
         [
             event(insurer_code="CPIC", policy_no="C1", vin=VIN_B),  # same plate, overlapping
             event(
@@ -95,18 +131,21 @@ def test_a_plate_on_two_vehicles_at_once_is_flagged(
             ),
         ]
     )
-    assert flags_of(answer) == [["plate_on_two_vehicles"], []]
-    assert [f["code"] for f in listed(cpic)["flags"]] == ["plate_on_two_vehicles"]
+    flag_pass()
+    assert codes(cpic) == {"C1": ["plate_on_two_vehicles"]}
     assert listed(picc)["flags"] == []  # each insurer sees its own
 
 
-def test_a_premium_far_from_the_insurers_norm_is_flagged(picc: InsurerAccount) -> None:
+def test_a_premium_far_from_the_insurers_norm_is_flagged(
+    picc: InsurerAccount, flag_pass: Callable[[], dict[str, Any]]
+) -> None:
     normal = [
         event(policy_no=f"N{n}", vin=vin_no(n), plate=f"苏E{n:05d}", premium="950.00")
         for n in range(20)
     ]
-    assert flags_of(picc.api.report_batch(normal)) == [[]] * 20
-    answer = picc.api.report_batch(
+    picc.api.report_batch(normal)
+    assert flag_pass() == {"examined": 20, "flagged": 0, "watermark": 20}
+    picc.api.report_batch(
         [
             event(policy_no="X1", vin=vin_no(101), plate="苏E10101", premium="9500.00"),
             event(policy_no="X2", vin=vin_no(102), plate="苏E10102", premium="1100.00"),
@@ -121,7 +160,8 @@ def test_a_premium_far_from_the_insurers_norm_is_flagged(picc: InsurerAccount) -
             ),
         ]
     )
-    assert flags_of(answer) == [["premium_outlier"], [], ["premium_outlier"], []]
+    flag_pass()
+    assert codes(picc) == {"X1": ["premium_outlier"], "X3": ["premium_outlier"]}
     messages = {f["policy_no"]: f["message"] for f in listed(picc)["flags"]}
     assert "10.00× this insurer's median of 950.00" in messages["X1"]
 
@@ -132,11 +172,13 @@ def test_the_list_pages_newest_first_and_is_for_the_insurer_or_a_regulator(
     client: TestClient,
     container: Any,
     police_token: str,
+    flag_pass: Callable[[], dict[str, Any]],
 ) -> None:
     long = {"coverage_end": "2026-06-01T00:00:00+08:00"}
     picc.api.report_batch(
         [event(policy_no=f"L{n}", vin=vin_no(n), plate=f"苏E{n:05d}", **long) for n in range(5)]
     )
+    flag_pass()
     first = listed(picc, "?limit=2")
     assert [f["policy_no"] for f in first["flags"]] == ["L4", "L3"]
     second = listed(picc, f"?limit=2&cursor={first['next_cursor']}")
@@ -158,3 +200,24 @@ def test_the_list_pages_newest_first_and_is_for_the_insurer_or_a_regulator(
     police = client.get("/v1/insurers/PICC/flags", headers=bearer_headers(police_token))
     assert police.status_code == 403
     assert client.get("/v1/insurers/PICC/flags").status_code == 401
+
+
+def test_the_pass_flags_each_event_once_whoever_runs_it(
+    picc: InsurerAccount, container: Container, flag_pass: Callable[[], dict[str, Any]]
+) -> None:
+    """A second pass (or a second worker) finds nothing new; a pass that lost the race to
+    move the watermark keeps none of its flags; a pass resumes where the last one stopped."""
+    long = {"coverage_end": "2026-06-01T00:00:00+08:00"}
+    picc.api.report_batch(
+        [event(policy_no=f"L{n}", vin=vin_no(n), plate=f"苏E{n:05d}", **long) for n in range(3)]
+    )
+    store = container.quality_flags._store  # type: ignore[union-attr]
+    pending = store.pending(0, 10)
+    assert [s.policy_no for s in pending] == ["L0", "L1", "L2"]
+    assert flag_pass() == {"examined": 3, "flagged": 3, "watermark": 3}
+    assert store.record([], 0, 3) is False  # a slower pass, holding the old watermark
+    assert flag_pass() == {"examined": 0, "flagged": 0, "watermark": 3}
+    picc.api.report_event(event(policy_no="L9", vin=vin_no(9), plate="苏E00009", **long))
+    assert flag_pass() == {"examined": 1, "flagged": 1, "watermark": 4}
+    assert sorted(codes(picc)) == ["L0", "L1", "L2", "L9"]
+    assert all(c == ["period_too_long"] for c in codes(picc).values())

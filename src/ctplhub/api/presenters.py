@@ -227,8 +227,6 @@ def line_result(result: LineResult) -> dict[str, Any]:
         body["error"] = error_body(result.error)
     if result.leaf is not None:
         body["receipt"] = leaf_receipt(result.leaf)
-    if result.flags:  # data-quality flags: accepted, but worth a look (quality_flags.py)
-        body["flags"] = list(result.flags)
     return body
 
 

@@ -98,8 +98,6 @@ class LineResultBody(_Answer):
     status: Literal["accepted", "duplicate", "rejected"]
     error: ErrorDetail | None = None
     receipt: LeafReceiptBody | None = None  # accepted lines only
-    # Data-quality flags of an accepted line, when it has any (GET /v1/insurers/{code}/flags).
-    flags: list[str] | None = None
 
 
 class BatchAnswer(_Answer):

@@ -1,6 +1,7 @@
 """``ctplhub worker`` (DESIGN §7, §8): the long-running reminder process.
 
-Every minute the decide step (and the escalation of overdue disputes, DESIGN §10),
+Every minute the decide step (then the escalation of overdue disputes, DESIGN §10, and
+the data-quality flags of what was stored since the last minute),
 delivery all the time (``notify/worker.py``), a clean stop
 on SIGTERM or SIGINT (sends in flight finish and are recorded, unstarted claims are given
 back), and a database that does not answer is waited out, at start as well as later.
@@ -116,6 +117,11 @@ async def _work(
             # runs in a worker: the escalations' access-log entries are written here.
             if disputes is not None and disputes.escalate(at).escalated:
                 container.access_log.flush_now()
+            # Then the data-quality flags of what was stored since the last pass.
+            if container.quality_flags is not None:
+                flagged = container.quality_flags.flag_pending()
+                if flagged.examined:
+                    _log.info("quality_flags", examined=flagged.examined, flagged=flagged.flagged)
             return decision
 
         decide_step: Decide | None = decide_and_count if decide else None

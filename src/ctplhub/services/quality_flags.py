@@ -19,12 +19,17 @@ result names its flags, and the insurer (or a regulator) lists them at ``GET
   floating-rate and regional factors, spans less than 0.5× to 1.5×; a factor of five
   either way is a typo, a wrong vehicle type, or a premium in fen rather than yuan.)
 
-Cost: the pass runs after each chunk's commit (one of 2,000 events, or one event) in a
-short transaction of its own: two indexed reads for the chunk's VINs and plates, one
-insert when something is flagged; the medians are kept per process and re-read when the
-event table has grown by a tenth (at least 20 events) and 30 s have passed, or after ten
-minutes. A crash
-between the commit and the pass loses that chunk's flags, never an event: flags advise.
+Where and when: not on the ingest path. Ingest only stores and appends to the ledger; the
+worker's minute pass (and ``ctplhub flags run``) flags what was appended since its
+watermark, in ledger order, 2,000 events a transaction: one read of the events, one read
+of their vehicles' history (two indexed probes per event), the flags written and the
+watermark moved in one commit that succeeds for one worker only (compare-and-set), so a
+crash or a second worker never loses or doubles a flag. The ledger's leaf order is
+commit order (its append lock is held to the commit), so no event slips behind the
+watermark. The pass was about a quarter of PostgreSQL's ingest work when it ran after
+every chunk (docs/PERFORMANCE.md §12); the medians are kept per process and re-read
+when the event table has grown by a tenth (at least 20 events) and 30 s have passed, or
+after ten minutes.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from typing import Protocol
 
 from ctplhub.domain.errors import InsurerMismatch, UnknownInsurer, ValidationFailed
 from ctplhub.domain.identifiers import display_plate
-from ctplhub.domain.policy import EventType, PolicyEvent
+from ctplhub.domain.policy import EventType, VehicleType
 from ctplhub.domain.records import fast_init
 from ctplhub.services.ports import Clock
 
@@ -51,6 +56,35 @@ NORM_MIN_EVENTS = 20
 NORM_MAX_AGE_S = 600.0
 NORM_MIN_AGE_S = 30.0  # never re-read sooner: a bulk load would re-read every chunk
 CODES = ("vin_plate_changed", "plate_on_two_vehicles", "period_too_long", "premium_outlier")
+PASS_EVENTS = 2_000  # events a transaction of the pass
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class FlagSubject:
+    """What the rules read of a stored event: no personal field."""
+
+    event_id: int
+    insurer_code: str
+    policy_no: str
+    version: int
+    event_type: EventType
+    plate: str
+    vin: str
+    vehicle_type: VehicleType
+    coverage_start: datetime
+    coverage_end: datetime
+    effective_at: datetime | None
+    premium: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class FlagRun:
+    """One ``flag_pending``: events examined, flags written, the next leaf to examine."""
+
+    examined: int
+    flagged: int
+    watermark: int
 
 
 @fast_init
@@ -118,7 +152,20 @@ class QualityFlagStore(Protocol):
         """The newest event id and (insurer, vehicle_type, premium) of the latest ``size``."""
         ...
 
-    def add(self, flags: Sequence[NewFlag]) -> None: ...
+    def watermark(self) -> int:
+        """The ledger index of the next event to examine."""
+        ...
+
+    def pending(self, from_leaf: int, limit: int) -> list[FlagSubject]:
+        """The events of ledger leaves ``from_leaf`` onwards, at most ``limit``, in leaf
+        order."""
+        ...
+
+    def record(self, flags: Sequence[NewFlag], from_leaf: int, to_leaf: int) -> bool:
+        """Keep ``flags`` and move the watermark from ``from_leaf`` to ``to_leaf`` in one
+        commit; ``False`` (nothing kept) when another pass moved it first."""
+        ...
+
     def page(self, insurer_code: str, before: int | None, limit: int) -> list[FlagRecord]: ...
     def insurer_exists(self, insurer_code: str) -> bool: ...
 
@@ -160,7 +207,7 @@ class _Norms:
             return self._medians
 
 
-def _interval(event: PolicyEvent) -> tuple[datetime, datetime] | None:
+def _interval(event: FlagSubject) -> tuple[datetime, datetime] | None:
     if event.event_type is EventType.CANCEL:
         return None
     end = event.coverage_end
@@ -169,7 +216,7 @@ def _interval(event: PolicyEvent) -> tuple[datetime, datetime] | None:
     return (event.coverage_start, end) if end > event.coverage_start else None
 
 
-def period_flag(event: PolicyEvent) -> str | None:
+def period_flag(event: FlagSubject) -> str | None:
     if event.coverage_end - event.coverage_start <= MAX_PERIOD:
         return None
     days = (event.coverage_end - event.coverage_start) / timedelta(days=1)
@@ -179,7 +226,7 @@ def period_flag(event: PolicyEvent) -> str | None:
     )
 
 
-def premium_flag(event: PolicyEvent, norm: tuple[Decimal, Decimal, Decimal] | None) -> str | None:
+def premium_flag(event: FlagSubject, norm: tuple[Decimal, Decimal, Decimal] | None) -> str | None:
     """``norm``: the median and the bounds it allows (precomputed: two comparisons)."""
     if norm is None or norm[1] <= event.premium <= norm[2]:
         return None
@@ -202,14 +249,26 @@ class QualityFlags:
         self._clock = clock
         self._norms = _Norms(monotonic)
 
-    def check(self, accepted: Sequence[tuple[int, PolicyEvent]]) -> dict[int, tuple[str, ...]]:
-        """Flag the events a chunk just stored (``(event_id, event)`` in line order) and
-        keep the flags; returns each flagged event's codes."""
-        if not accepted:
-            return {}
-        first_id = min(event_id for event_id, _ in accepted)
-        vins = sorted({e.vin.value for _, e in accepted})
-        plates = sorted({e.plate.value for _, e in accepted})
+    def flag_pending(self, max_events: int | None = None) -> FlagRun:
+        """Flag what the ledger gained since the watermark, in ledger order, until caught
+        up (or past ``max_events``)."""
+        examined = flagged = 0
+        watermark = self._store.watermark()
+        while max_events is None or examined < max_events:
+            subjects = self._store.pending(watermark, PASS_EVENTS)
+            if not subjects:
+                break
+            found = self._flags_of(subjects)
+            if self._store.record(found, watermark, watermark + len(subjects)):
+                examined += len(subjects)
+                flagged += len(found)
+            watermark = self._store.watermark()  # ours, or the other pass's
+        return FlagRun(examined, flagged, watermark)
+
+    def _flags_of(self, subjects: Sequence[FlagSubject]) -> list[NewFlag]:
+        first_id = min(s.event_id for s in subjects)
+        vins = sorted({s.vin for s in subjects})
+        plates = sorted({s.plate for s in subjects})
         known = self._store.context(vins, plates, first_id)
         last_plate = known.prior_plates
         holders: dict[str, list[PlateHolder]] = {}
@@ -218,50 +277,44 @@ class QualityFlags:
         medians = self._norms.medians(self._store, known.newest_event_id)
         now = self._clock()
         found: list[NewFlag] = []
-        codes: dict[int, tuple[str, ...]] = {}
-        for event_id, event in accepted:
-            messages = self._rules(event, last_plate, holders, medians)
-            if messages:
-                codes[event_id] = tuple(code for code, _ in messages)
-                found.extend(
-                    NewFlag(
-                        event.insurer_code,
-                        event.policy_no,
-                        event.version,
-                        event_id,
-                        code,
-                        message,
-                        now,
-                    )
-                    for code, message in messages
+        for subject in subjects:
+            found.extend(
+                NewFlag(
+                    subject.insurer_code,
+                    subject.policy_no,
+                    subject.version,
+                    subject.event_id,
+                    code,
+                    message,
+                    now,
                 )
-            # Later lines of the chunk see this one as history.
-            last_plate[event.vin.value] = event.plate.value
-            span = _interval(event)
+                for code, message in self._rules(subject, last_plate, holders, medians)
+            )
+            # Later events of the pass see this one as history.
+            last_plate[subject.vin] = subject.plate
+            span = _interval(subject)
             if span is not None:
-                holders.setdefault(event.plate.value, []).append(
-                    PlateHolder(event.plate.value, event.vin.value, *span)
+                holders.setdefault(subject.plate, []).append(
+                    PlateHolder(subject.plate, subject.vin, *span)
                 )
-        if found:
-            self._store.add(found)
-        return codes
+        return found
 
     @staticmethod
     def _rules(
-        event: PolicyEvent,
+        event: FlagSubject,
         last_plate: dict[str, str],
         holders: dict[str, list[PlateHolder]],
         medians: dict[tuple[str, str], tuple[Decimal, Decimal, Decimal]],
     ) -> list[tuple[str, str]]:
         messages: list[tuple[str, str]] = []
-        plate, vin = event.plate.value, event.vin.value
+        plate, vin = event.plate, event.vin
         before = last_plate.get(vin)
         if before is not None and before != plate and event.event_type is not EventType.ENDORSE:
             messages.append(
                 (
                     "vin_plate_changed",
                     f"this VIN was last reported with plate {display_plate(before)}; this "
-                    f"{event.event_type.value} names {event.plate.display} (a plate change "
+                    f"{event.event_type.value} names {display_plate(plate)} (a plate change "
                     "is reported as an endorse)",
                 )
             )
@@ -272,7 +325,7 @@ class QualityFlags:
                     messages.append(
                         (
                             "plate_on_two_vehicles",
-                            f"plate {event.plate.display} is also on another vehicle whose "
+                            f"plate {display_plate(plate)} is also on another vehicle whose "
                             "policy is in force over an overlapping period",
                         )
                     )

@@ -46,7 +46,6 @@ from ctplhub.services.ports import (
     UnitOfWorkFactory,
     chunked,
 )
-from ctplhub.services.quality_flags import QualityFlags
 
 CHUNK_SIZE = 2_000
 _RETRIES = 3
@@ -82,7 +81,6 @@ class LineResult:
     event: PolicyEvent | None = None
     stored_as: StoredEventRef | None = None
     leaf: LeafReceipt | None = None  # an accepted line's place in the ledger
-    flags: tuple[str, ...] = ()  # data-quality flags of an accepted line (quality_flags.py)
 
     @property
     def receipt(self) -> Receipt | None:
@@ -113,14 +111,12 @@ class ReportEvents:
         clock: Clock,
         statistics: PlannerStatistics,
         ledger: LedgerWriter,
-        quality: QualityFlags | None = None,
     ) -> None:
         self._uow = uow
         self._personal = personal
         self._clock = clock
         self._statistics = statistics
         self._ledger = ledger
-        self._quality = quality  # flags the accepted events after each commit
 
     def report(self, raw: Mapping[str, Any], *, insurer_code: str) -> tuple[bool, Receipt]:
         """One event: ``(created, receipt)``; a rejection raises its domain error. The
@@ -198,7 +194,6 @@ class ReportEvents:
             )
             hashes: dict[EventKey, str] = {k: ref.content_hash for k, ref in refs.items()}
             rows: list[NewEventRow] = []
-            stored: list[PolicyEvent] = []  # the events of ``rows``, for the quality flags
             entries: list[BuiltEntry] = []
             head_rows: dict[PolicyKey, HeadRow] = {}
             rejected = 0
@@ -223,7 +218,6 @@ class ReportEvents:
                     continue
                 hashes[item.key] = content_hash
                 rows.append(self._row(item, content_hash, now))
-                stored.append(item)
                 entries.append(build_entry(canonical))
                 outcomes.append((line_no, LineStatus.ACCEPTED, item))
                 if outcome is Outcome.HEAD:
@@ -239,11 +233,6 @@ class ReportEvents:
             if rows:  # last: the append lock is held from here to the commit
                 appended = self._ledger.append(uow.ledger, entries, event_ids, now)
             uow.commit()
-        flagged = (
-            self._quality.check(list(zip(event_ids, stored, strict=True)))
-            if self._quality is not None and rows
-            else {}
-        )
         leaves: dict[EventKey, LeafReceipt] = {}
         for position, (row, event_id) in enumerate(zip(rows, event_ids, strict=True)):
             key = (row.insurer_code, row.policy_no, row.version)
@@ -261,7 +250,6 @@ class ReportEvents:
                 item,
                 refs[item.key],
                 leaves.get(item.key) if status is LineStatus.ACCEPTED else None,
-                flagged.get(refs[item.key].event_id, ()) if status is LineStatus.ACCEPTED else (),
             )
             for line_no, status, item in outcomes
         ]

@@ -402,6 +402,15 @@ quality_flags = Table(
     Index("ix_quality_flags_insurer_id", "insurer_code", "id"),
 )
 
+# How far the flags pass has read the ledger (migration 0018): one row, ``next_leaf`` the
+# index of the next leaf to examine; moved by compare-and-set in the pass's commit.
+quality_flag_progress = Table(
+    "quality_flag_progress",
+    metadata,
+    Column("name", String(16), primary_key=True),
+    Column("next_leaf", BigInteger, nullable=False),
+)
+
 # Sync health and late reports (DESIGN §2.6, §10; migration 0012): events by time of
 # receipt, then insurer (store/repositories/insurer_health.py). Time first, so that the
 # look-up of an insurer's policies by number keeps the unique key (see the migration).

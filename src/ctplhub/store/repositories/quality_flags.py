@@ -11,6 +11,7 @@ from decimal import Decimal
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Connection,
     Engine,
     Integer,
     String,
@@ -25,16 +26,27 @@ from sqlalchemy import (
     null,
     select,
     union_all,
+    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.expression import Executable
 
-from ctplhub.services.quality_flags import FlagContext, FlagRecord, NewFlag, PlateHolder
+from ctplhub.domain.policy import EventType, VehicleType
+from ctplhub.services.quality_flags import (
+    FlagContext,
+    FlagRecord,
+    FlagSubject,
+    NewFlag,
+    PlateHolder,
+)
 from ctplhub.store.tables import (
     UTCDateTime,
     insurers,
+    ledger_leaves,
     policies,
     policy_events,
+    quality_flag_progress,
     quality_flags,
 )
 
@@ -123,6 +135,30 @@ def _context(postgresql: bool) -> Executable:
 
 _CONTEXT = {False: _context(False), True: _context(True)}
 
+_PASS = "ledger"  # the progress row's name
+_q = quality_flag_progress.c
+_WATERMARK = select(_q.next_leaf).where(_q.name == _PASS)
+_l = ledger_leaves.c
+_PENDING = (
+    select(
+        _e.id,
+        _e.insurer_code,
+        _e.policy_no,
+        _e.version,
+        _e.event_type,
+        _e.plate,
+        _e.vin,
+        _e.vehicle_type,
+        _e.coverage_start,
+        _e.coverage_end,
+        _e.effective_at,
+        _e.premium,
+    )
+    .select_from(ledger_leaves.join(policy_events, _e.id == _l.event_id))
+    .where(_l.leaf_index >= bindparam("start"), _l.leaf_index < bindparam("stop"))
+    .order_by(_l.leaf_index)
+)
+
 
 def _parts(values: Sequence[str]) -> list[list[str]]:
     return [list(values[i : i + _IN_CHUNK]) for i in range(0, len(values), _IN_CHUNK)]
@@ -176,23 +212,41 @@ class SqlQualityFlags:
             sample = [(code, kind, Decimal(premium)) for code, kind, premium in rows]
         return newest, sample
 
-    def add(self, flags: Sequence[NewFlag]) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(
-                insert(quality_flags),
-                [
-                    {
-                        "insurer_code": f.insurer_code,
-                        "policy_no": f.policy_no,
-                        "version": f.version,
-                        "event_id": f.event_id,
-                        "code": f.code,
-                        "message": f.message,
-                        "flagged_at": f.flagged_at,
-                    }
-                    for f in flags
-                ],
-            )
+    def watermark(self) -> int:
+        with self._engine.connect() as conn:
+            return int(conn.execute(_WATERMARK).scalar() or 0)
+
+    def pending(self, from_leaf: int, limit: int) -> list[FlagSubject]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(_PENDING, {"start": from_leaf, "stop": from_leaf + limit})
+            return [
+                FlagSubject(
+                    row.id,
+                    row.insurer_code,
+                    row.policy_no,
+                    row.version,
+                    EventType(row.event_type),
+                    row.plate,
+                    row.vin,
+                    VehicleType(row.vehicle_type),
+                    row.coverage_start,
+                    row.coverage_end,
+                    row.effective_at,
+                    Decimal(row.premium),
+                )
+                for row in rows
+            ]
+
+    def record(self, flags: Sequence[NewFlag], from_leaf: int, to_leaf: int) -> bool:
+        try:
+            with self._engine.begin() as conn:
+                if not _move(conn, from_leaf, to_leaf):
+                    return False
+                if flags:
+                    _add(conn, flags)
+        except IntegrityError:  # two first passes inserted the row at once; the other won
+            return False
+        return True
 
     def page(self, insurer_code: str, before: int | None, limit: int) -> list[FlagRecord]:
         q = quality_flags.c
@@ -211,3 +265,38 @@ class SqlQualityFlags:
                 select(insurers.c.code).where(insurers.c.code == insurer_code)
             ).first()
         return found is not None
+
+
+def _move(conn: Connection, from_leaf: int, to_leaf: int) -> bool:
+    """The watermark from ``from_leaf`` to ``to_leaf``, if no other pass moved it first (on
+    PostgreSQL a second pass waits on the row, then finds it moved)."""
+    moved = conn.execute(
+        update(quality_flag_progress)
+        .where(_q.name == _PASS, _q.next_leaf == from_leaf)
+        .values(next_leaf=to_leaf)
+    ).rowcount
+    if moved:
+        return True
+    if from_leaf != 0 or conn.execute(_WATERMARK).first() is not None:
+        return False
+    # No row: a database emptied by hand (tests truncate); the first pass creates it.
+    conn.execute(insert(quality_flag_progress).values(name=_PASS, next_leaf=to_leaf))
+    return True
+
+
+def _add(conn: Connection, flags: Sequence[NewFlag]) -> None:
+    conn.execute(
+        insert(quality_flags),
+        [
+            {
+                "insurer_code": f.insurer_code,
+                "policy_no": f.policy_no,
+                "version": f.version,
+                "event_id": f.event_id,
+                "code": f.code,
+                "message": f.message,
+                "flagged_at": f.flagged_at,
+            }
+            for f in flags
+        ],
+    )
