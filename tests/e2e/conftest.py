@@ -62,7 +62,12 @@ def live_server(container: Container) -> Iterator[str]:
     port = sock.getsockname()[1]
     # No websockets: the app has none, and it keeps their import-time warnings away.
     config = uvicorn.Config(
-        build_app(container), host="127.0.0.1", port=port, log_level="warning", ws="none"
+        build_app(container),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ws="none",
+        timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -78,7 +83,13 @@ def live_server(container: Container) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        if thread.is_alive():  # a connection held open (the browser's): stop it anyway
+            server.force_exit = True
+            thread.join(timeout=10)
         sock.close()
+        # A server left running would go on answering (and running verify jobs) against
+        # the next test's database, which shares this one's name on PostgreSQL.
+        assert not thread.is_alive(), "the live server did not stop"
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from ctplhub.domain.instants import BEIJING
 from ctplhub.domain.reminders import in_quiet_hours, next_send_instant
 from ctplhub.notify import webhook_signing
 from ctplhub.store.schema import make_engine
-from ctplhub.store.tables import reminders
+from ctplhub.store.tables import quality_flag_progress, reminders
 from helpers import VIN, InsurerAccount, event
 from notify_fixtures import DAYTIME, HttpReceiver, TcpProxy, free_port, http_receiver
 from outbox_rows import fill_outbox
@@ -242,7 +242,8 @@ def test_the_worker_waits_for_the_database_and_resumes(
     assert through_proxy != database_url
     first = webhooks(engine, home, hook, 20)
     worker = workers(through_proxy, home)  # nothing listens there yet
-    time.sleep(2.5)
+    # Until it has tried and said so (a fixed sleep raced a slow start on a loaded machine).
+    wait_for(lambda: "database_unavailable" in worker.log.read_text(), timeout=90)
     assert hook.received == [] and worker.process.poll() is None
     proxy.start()
     try:
@@ -338,7 +339,17 @@ def test_the_worker_decides_and_delivers_a_signed_reminder_end_to_end(
     )
     assert made["unsubscribe_token"] in body["unsubscribe_url"]
     assert worker.signal(signal.SIGTERM) == 0
-    assert "reminders_decided" in worker.log.read_text()
+    log = worker.log.read_text()
+    assert "reminders_decided" in log
+    # The same minute's pass made the data-quality flags of what was reported (none here).
+    passes = [
+        line
+        for line in map(json.loads, filter(None, log.splitlines()))
+        if line.get("event") == "quality_flags"
+    ]
+    assert [(p["examined"], p["flagged"]) for p in passes] == [(1, 0)]
+    with engine.connect() as conn:
+        assert conn.execute(select(quality_flag_progress.c.next_leaf)).scalar() == 1
 
 
 def test_the_worker_escalates_overdue_disputes_and_tells_the_owner(
