@@ -163,10 +163,13 @@ class Container:
         self.signer.close()
         await self.throttle.close()
 
-    async def open_resources(self) -> None:
+    async def open_resources(self, *, run_jobs: bool | None = None) -> None:
+        """What the app holds while it serves; verify jobs run in its background when
+        ``run_jobs`` (by default ``settings.serve_runs_jobs``: the server's choice)."""
         await self.reader.open()
         await self.access_log.start()
-        if self.job_runner is not None and self.settings.serve_runs_jobs:
+        jobs = self.settings.serve_runs_jobs if run_jobs is None else run_jobs
+        if self.job_runner is not None and jobs:
             self.job_runner.start()
 
     def ready(self) -> bool:

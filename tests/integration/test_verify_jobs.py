@@ -6,6 +6,7 @@ read a job; files that cannot be read."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import hashlib
@@ -336,3 +337,27 @@ def test_a_file_that_cannot_be_read_is_refused_and_nothing_is_stored(
     with container.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(verify_jobs)).scalar_one() == 0
         assert conn.execute(select(func.count()).select_from(verify_job_chunks)).scalar_one() == 0
+
+
+def test_only_a_server_runs_jobs_in_its_background(settings: Settings, clock: Clock) -> None:
+    """The cameras' consumer opens the container's resources without the job runner (it
+    once ran jobs too, and a stray consumer took other processes' chunks); a second start
+    on one loop starts nothing more."""
+    built = build_container(settings.model_copy(update={"serve_runs_jobs": True}), clock=clock)
+    runner = built.job_runner
+    assert runner is not None
+
+    async def go() -> tuple[int, int]:
+        await built.open_resources(run_jobs=False)
+        idle = len(runner._running)
+        await built.close_resources()
+        await built.open_resources()
+        runner.start()
+        serving = len(runner._running)
+        await built.close_resources()
+        return idle, serving + len(runner._running)
+
+    try:
+        assert asyncio.run(go()) == (0, 1)
+    finally:
+        built.close()

@@ -76,7 +76,8 @@ async def _serve(settings: Settings) -> None:
         container = await _container_when_ready(settings, stop)
         if container is None or container.anpr is None:
             return
-        await container.open_resources()
+        # The cameras' consumer is not a server: it leaves verify jobs to those.
+        await container.open_resources(run_jobs=False)
         try:
             consumer = Consumer(
                 container.anpr,

@@ -60,7 +60,10 @@ class VerifyJobRunner:
                 await _rest(stop, self._idle_s)
 
     def start(self) -> None:
-        """Run in the background of the running event loop (the server's)."""
+        """Run in the background of the running event loop (the server's); once per
+        loop (a second start would leave a runner that no ``stop`` reaches)."""
+        if asyncio.get_running_loop() in self._running:
+            return
         stop = asyncio.Event()
         task = asyncio.create_task(self.run(stop), name="verify-job-runner")
         self._running[asyncio.get_running_loop()] = (task, stop)
