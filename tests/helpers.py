@@ -95,6 +95,21 @@ def run_reads(container: Container, reads: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(go())
 
 
+def _run_tag() -> str:
+    """What makes this run's database names its own: ``CTPLHUB_TEST_DB_TAG`` when set,
+    else the run's id (pytest-xdist gives its workers one; a run without it, its pid).
+    Two runs on one server once shared ``ctplhub_test_gw0`` and dropped or filled each
+    other's tables mid-test."""
+    explicit = os.environ.get("CTPLHUB_TEST_DB_TAG")
+    if explicit is not None:
+        return explicit
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getpid())
+    return "_" + "".join(c for c in run.lower() if c.isalnum())[:12]
+
+
+_RUN_TAG = _run_tag()
+
+
 @contextmanager
 def postgres_database(
     url_of_any: str, name: str, *, revision: str | None = "head"
@@ -102,7 +117,7 @@ def postgres_database(
     """A new PostgreSQL database ``name`` on the server of ``url_of_any``, migrated to
     ``revision`` (``None``: no schema at all, for a migration test) and never analysed;
     dropped afterwards."""
-    name += os.environ.get("CTPLHUB_TEST_DB_TAG", "")  # two runs on one server keep apart
+    name += _RUN_TAG  # two runs on one server keep apart
     admin = create_engine(
         "postgresql+psycopg://" + url_of_any.split("://", 1)[1], isolation_level="AUTOCOMMIT"
     )
