@@ -3,7 +3,7 @@
 One session at a time with the broker, reconnected with a doubling back-off (to 30 s)
 whenever it is lost. In a session:
 
-- a pump moves the reads the broker delivers into a queue;
+- the reads the broker delivers wait in the client's inbox (``broker.Inbox``);
 - the batch loop takes up to ``batch_max`` reads or what came within ``batch_s`` of the
   first, drops (and counts) the low-confidence and invalid ones, has the rest decided
   (``AnprAlerts.decide``), publishes the alerts raised (QoS 1), then acknowledges every
@@ -34,7 +34,7 @@ import aiomqtt
 import structlog
 
 from ctplhub.anpr import metrics
-from ctplhub.anpr.broker import Broker, ack, alerts_topic, shared_reads_topic
+from ctplhub.anpr.broker import Broker, ack, alerts_topic, inbox, shared_reads_topic
 from ctplhub.domain.anpr import Alert, Dropped, PlateRead, parse_read
 from ctplhub.services.anpr import AnprAlerts
 
@@ -110,18 +110,18 @@ class Consumer:
             wait = min(wait * 2, MAX_BACKOFF_S)
 
     async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
-        # Delivered reads wait in a deque; the event wakes the batch loop. (Waiting on an
-        # event, unlike on ``Queue.get`` under a timeout, can never lose a read.)
-        waiting: deque[aiomqtt.Message] = deque()
-        arrived = asyncio.Event()
+        # Delivered reads wait in the inbox's deque; its event wakes the batch loop.
+        # (Waiting on an event, unlike on ``Queue.get`` under a timeout, can never lose
+        # a read.) The watcher only ends the session when the connection is lost.
+        delivered = inbox(client)
+        waiting, arrived = delivered.waiting, delivered.arrived
 
-        async def pump() -> None:
-            async for message in client.messages:
-                waiting.append(message)
-                arrived.set()
+        async def watch() -> None:
+            async for _ in client.messages:
+                pass
 
         tasks = [
-            asyncio.create_task(pump()),
+            asyncio.create_task(watch()),
             asyncio.create_task(self._sweep(client, stop)),
             asyncio.create_task(self._batches(client, waiting, arrived, stop)),
         ]

@@ -123,3 +123,19 @@ def test_simulated_reads_are_realistic_and_repeatable() -> None:
     assert "苏ED8015" not in misreads  # always wrong: one confusion or one dropped character
     assert {len(m) for m in misreads} == {6, 7}
     assert any("B" in m or m.startswith("苏E0") for m in misreads)  # 8/B, D/0
+
+
+def test_simulated_cameras_stand_in_the_regions_given() -> None:
+    vehicle = FleetVehicle("苏E·12345", "320505", CoverageStatus.ACTIVE)
+    maker = ReadMaker(
+        [vehicle], [], cameras=4, uninsured_share=0, seed=1, clock=lambda: NOW,
+        regions=["110105", "440305", "510107", "320505"],
+    )  # fmt: skip
+    seen = {}
+    for read in (maker.next() for _ in range(400)):
+        body = json.loads(read.payload)
+        seen.setdefault(body["camera_id"], set()).add(body["region_code"])
+    assert sorted(r for regions in seen.values() for r in regions) == [
+        "110105", "320505", "440305", "510107"
+    ]  # fmt: skip
+    assert all(len(regions) == 1 for regions in seen.values())  # a camera does not move

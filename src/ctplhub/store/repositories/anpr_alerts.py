@@ -70,12 +70,14 @@ class SqlAlertStore:
             raised: list[Alert] = []
             if todo:
                 pairs = sorted({(c.plate.value, c.region_code) for c in todo})
-                if self._postgresql:
-                    for plate, region in pairs:
-                        conn.execute(
-                            text("SELECT pg_advisory_xact_lock(:key)"),
-                            {"key": _lock_key(plate, region)},
-                        )
+                if self._postgresql:  # in one statement, in the sorted array's order
+                    conn.execute(
+                        text(
+                            "SELECT pg_advisory_xact_lock(key) "
+                            "FROM unnest(CAST(:keys AS bigint[])) AS key"
+                        ),
+                        {"keys": [_lock_key(plate, region) for plate, region in pairs]},
+                    )
                 kept = self._kept(conn, pairs, todo)
                 raised = rule(kept, todo)
                 if raised:
@@ -100,22 +102,21 @@ class SqlAlertStore:
         return raised
 
     def _remember(self, conn: Connection, candidates: Sequence[Alert]) -> set[str]:
-        """Insert the read ids (sorted: two consumers never wait on each other in a
-        circle); the ids that were not there before."""
+        """Insert the read ids, sorted (two consumers never wait on each other in a
+        circle), in one statement (a multi-row ``VALUES``, whose ``RETURNING`` gives
+        every id inserted; the batch loop waits for each round trip); the ids that were
+        not there before."""
         dialect_insert = postgresql.insert if self._postgresql else sqlite.insert
         first: dict[str, datetime] = {}
         for c in candidates:
             first.setdefault(c.read_id, c.seen_at)
         stmt = (
             dialect_insert(anpr_reads_seen)
+            .values([{"read_id": rid, "seen_at": first[rid]} for rid in sorted(first)])
             .on_conflict_do_nothing()
             .returning(anpr_reads_seen.c.read_id)
         )
-        rows = [{"read_id": rid, "seen_at": first[rid]} for rid in sorted(first)]
-        fresh: set[str] = set()
-        for row in rows:  # one statement per id: RETURNING of an executemany is per row too
-            fresh.update(conn.execute(stmt, row).scalars())
-        return fresh
+        return set(conn.execute(stmt).scalars())
 
     def _kept(
         self, conn: Connection, pairs: list[tuple[str, str]], todo: Sequence[Alert]
