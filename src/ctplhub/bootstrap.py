@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,8 @@ import structlog
 from sqlalchemy import Engine, text
 
 from ctplhub.config import Settings, load_settings
-from ctplhub.domain.reminders import ReminderRules
+from ctplhub.domain.lapse_risk import LapseModel
+from ctplhub.domain.reminders import EARLY_RISK_DAYS, ReminderRules
 from ctplhub.domain.working_days import china_calendar
 from ctplhub.logs import configure_logging
 from ctplhub.notify.webhook_signing import webhook_secret
@@ -41,6 +43,7 @@ from ctplhub.services.check_coverage import CheckCoverage
 from ctplhub.services.compliance import Compliance
 from ctplhub.services.disputes import Disputes
 from ctplhub.services.enforcement import Enforcement
+from ctplhub.services.forecast import LapseForecast
 from ctplhub.services.insurer_directory import InsurerDirectory
 from ctplhub.services.insurers import Insurers, secret_aad
 from ctplhub.services.key_rotation import KeyRotation
@@ -79,6 +82,7 @@ from ctplhub.store.repositories.quality_flags import SqlQualityFlags
 from ctplhub.store.repositories.reconcile import SqlPolicyBook
 from ctplhub.store.repositories.register import SqlVehicleRegister
 from ctplhub.store.repositories.reminders import SqlReminderUnitOfWork
+from ctplhub.store.repositories.vehicle_histories import SqlVehicleHistories
 from ctplhub.store.repositories.verify_jobs import SqlVerifyJobs
 from ctplhub.store.schema import check_access_log_file, make_engine, migrate
 from ctplhub.store.unit_of_work import SqlUnitOfWork
@@ -131,6 +135,7 @@ class Container:
     reconcile: Reconcile
     sync_health: SyncHealth
     compliance: Compliance
+    forecast: LapseForecast
     # Cross-department sharing (DESIGN §11; issue 12): the register, the match, accidents.
     register_feed: RegisterFeed
     enforcement: Enforcement
@@ -241,6 +246,16 @@ def ledger_backfill(engine: Engine, keys: Keys, keyring: Keyring) -> LedgerBackf
     )
 
 
+def load_lapse_model(path: Path | None) -> LapseModel:
+    """The JSON lapse model at ``path``, else the packaged one (docs/forecast.md). JSON
+    only, checked on load: a model file is data, never code (no pickle)."""
+    if path is None:
+        text = resources.files("ctplhub.domain").joinpath("data/lapse_model.json").read_text()
+    else:
+        text = path.read_text(encoding="utf-8")
+    return LapseModel.from_json(text)
+
+
 def build_keyring(keys: Keys, engine: Engine, home: Path) -> Keyring:
     """Every process's personal-data keys: the key files plus the database's data keys."""
 
@@ -306,7 +321,15 @@ def build_container(
     coverage = CheckCoverage(
         reader, directory, vault, clock, reminder_window=window, access_log=access_log
     )
-    rules = ReminderRules(settings.reminder_days_before, settings.reminder_days_after_lapse)
+    early_days = settings.reminder_early_risk_days
+    rules = ReminderRules(
+        settings.reminder_days_before,
+        settings.reminder_days_after_lapse,
+        early_risk_days=early_days or EARLY_RISK_DAYS,
+    )
+    forecast = LapseForecast(
+        SqlVehicleHistories(engine), load_lapse_model(settings.forecast_model_path), clock
+    )
     unsubscribe_tokens = UnsubscribeTokens(keys.blind_index_key)
     webhook_key = webhook_signing_key(keys.blind_index_key)
 
@@ -351,6 +374,7 @@ def build_container(
             health_source, clock, stale_after=stale_after, late_after_s=settings.late_after_s
         ),
         compliance=Compliance(health_source, late_after_s=settings.late_after_s),
+        forecast=forecast,
         reminders=Reminders(
             lambda: SqlReminderUnitOfWork(engine),
             coverage,
@@ -360,6 +384,7 @@ def build_container(
             access_log=access_log,
             rules=rules,
             webhook_secret=partial(webhook_secret, webhook_key),
+            risk=forecast if early_days else None,
         ),
         outbox=SqlOutbox(
             engine, vault, address_aad, unsubscribe_tokens.token, settings.public_url, rules
@@ -517,7 +542,11 @@ def build_app(container: Container) -> FastAPI:
             build_health_router(container.sync_health, container.compliance),
             *verify_job_routers(container),
             build_regulator_router(
-                container.staff_sessions, container.sync_health, container.compliance, staff_cookies
+                container.staff_sessions,
+                container.sync_health,
+                container.compliance,
+                staff_cookies,
+                container.forecast,
             ),
             *anpr_routers(container, staff_cookies),
         ),
@@ -555,11 +584,12 @@ def issue10_routers(container: Container) -> tuple[APIRouter, ...]:
 
 def issue12_routers(container: Container) -> tuple[APIRouter, ...]:
     """The register feed, the uninsured and unmatched lists, the accident look-up (§11)."""
-    from ctplhub.api.routers import enforcement, register
+    from ctplhub.api.routers import enforcement, forecast, register
 
     return (
         register.build_router(container.register_feed),
         enforcement.build_router(container.enforcement, container.accidents),
+        forecast.build_router(container.forecast),
     )
 
 

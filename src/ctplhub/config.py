@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     # comma-separated (CTPLHUB_REMINDER_DAYS_BEFORE=30,7,1).
     reminder_days_before: Annotated[tuple[int, ...], NoDecode] = (30, 7, 1)
     reminder_days_after_lapse: Annotated[tuple[int, ...], NoDecode] = (1,)
+    # The lapse forecast (issue 12 item 6; docs/forecast.md): the early reminder of the
+    # riskiest tenth this many days before the end (0: the forecast does not touch
+    # reminders), and the JSON lapse model (none: the packaged one, trained on the
+    # synthetic history; `ctplhub forecast train --out PATH` writes another).
+    reminder_early_risk_days: int = Field(default=45, ge=0, le=365)
+    forecast_model_path: Path | None = None
 
     # Origins whose browser pages may call the API (CORS), comma-separated; none by
     # default, so no Access-Control-Allow-Origin is ever sent (api/headers.py).

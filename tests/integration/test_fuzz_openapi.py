@@ -83,6 +83,7 @@ ROLE_BY_PATH = {
     "/v1/accidents/lookup": "police",
     "/v1/verify-jobs": "police",  # posted by police; read by the owner or an admin
     "/v1/alerts": "police",
+    "/v1/forecast/lapse-risk": "regulator",
 }
 # Insurer calls outside /v1/insurers/: signed (§5.1) too.
 SIGNED_PATHS = ("/v1/disputes/{dispute_id}/resolve",)
@@ -301,6 +302,20 @@ def _realistic(operation: Operation, fleet: Fleet) -> st.SearchStrategy[Attempt]
             ]
         )
         return ranges.map(lambda q: Attempt({}, q, b"", None))
+    if path == "/v1/forecast/lapse-risk":
+        queries = st.sampled_from(
+            [
+                {},
+                {"group_by": "province", "days": "7"},
+                {"group_by": "use_nature", "at": "2026-02-20T00:00:00+08:00"},
+                {"days": "0"},
+                {"days": "x"},
+                {"group_by": "owner"},
+                {"at": "yesterday"},
+            ]
+        )
+        accept = st.sampled_from([None, "text/csv"])
+        return st.builds(lambda q, kind: Attempt({}, q, b"", None, kind), queries, accept)
     if path in ("/v1/certificates/verify", "/v1/certificates/qr"):
         issued = st.sampled_from(fleet.certificates)
         altered = st.builds(

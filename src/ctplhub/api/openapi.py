@@ -125,6 +125,8 @@ ERROR_STATUSES: dict[Operation, tuple[int, ...]] = {
     ("POST", "/v1/enforcement/uninsured"): (*BODY, *BEARER),
     ("POST", "/v1/accidents/lookup"): (*BODY, *BEARER),
     ("GET", "/v1/insurers/{code}/unmatched"): SIGNED,
+    # the lapse forecast for regulators (issue 12 item 6)
+    ("GET", "/v1/forecast/lapse-risk"): (400, *BEARER),
 }
 
 # Answers that are not (only) JSON: the media types of that status, replacing FastAPI's.
@@ -145,6 +147,12 @@ ANSWER_CONTENT: dict[Operation, dict[int, dict[str, Any]]] = {
         }
     },
     ("GET", "/v1/verify-jobs/{job_id}/result"): {200: {"text/csv": _CSV}},
+    ("GET", "/v1/forecast/lapse-risk"): {
+        200: {
+            "application/json": {"schema": {"$ref": "#/components/schemas/LapseRiskAnswer"}},
+            "text/csv": _CSV,  # with Accept: text/csv: key,vehicles,expected_lapses,...
+        }
+    },
 }
 
 

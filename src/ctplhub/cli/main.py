@@ -19,6 +19,7 @@ from ctplhub.cli.cert import cert_app
 from ctplhub.cli.common import JsonFlag, console, emit, fail, open_container
 from ctplhub.cli.disputes import disputes_app
 from ctplhub.cli.flags import flags_app
+from ctplhub.cli.forecast import forecast_app
 from ctplhub.cli.importer import import_file, quiet_collector
 from ctplhub.cli.keys import insurer_rotate_secret, keys_app
 from ctplhub.cli.ledger import ledger_app
@@ -52,6 +53,7 @@ app.add_typer(remind_app, name="remind")
 app.add_typer(disputes_app, name="disputes")  # DESIGN §10 (cli/disputes.py)
 app.add_typer(anpr_app, name="anpr")  # DESIGN §12 (cli/anpr.py)
 app.add_typer(flags_app, name="flags")  # data-quality flags (cli/flags.py)
+app.add_typer(forecast_app, name="forecast")  # issue 12 item 6 (cli/forecast.py)
 app.command("worker")(worker_command)
 insurer_app.command("rotate-secret")(insurer_rotate_secret)
 app.command("reconcile")(reconcile_command)  # DESIGN §10 (cli/reconcile.py)

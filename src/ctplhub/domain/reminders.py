@@ -10,6 +10,9 @@ and ghost cover. Pure functions of (policies, instant, rules): no clock, no stor
 - A ``before`` rule is due only while still covered; a ``lapsed`` rule only while no
   cover came back and for ``lapse_grace`` after its due time (a subscription made a year
   after a lapse is not told "your cover lapsed yesterday").
+- The early reminder (issue 12 item 6): ``early_risk_<n>d``, ``n`` (default 45) days
+  before ``covered_until``, only for a vehicle the lapse forecast puts in its riskiest
+  tenth (``high_risk``); otherwise it is a ``before`` rule like the others.
 - Quiet hours, 21:00 (inclusive) to 08:00 (exclusive) Beijing time, defer a send to the
   next 08:00; they never drop it.
 - Ghost cover: a surrender or cancel within 30 days of the policy's issue.
@@ -27,6 +30,7 @@ from ctplhub.domain.instants import BEIJING
 _DAY = timedelta(days=1)
 
 GHOST_WINDOW = timedelta(days=30)
+EARLY_RISK_DAYS = 45
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,10 @@ def lapsed(days: int) -> Rule:
     return Rule(f"lapsed_{days}d", days, True)
 
 
+def early_risk(days: int) -> Rule:
+    return Rule(f"early_risk_{days}d", days, False)
+
+
 @dataclass(frozen=True, slots=True)
 class ReminderRules:
     """The configurable part: days before the end, days after a lapse, quiet hours."""
@@ -59,9 +67,10 @@ class ReminderRules:
     lapse_grace: timedelta = timedelta(days=7)
     quiet_from: time = time(21, 0)
     quiet_until: time = time(8, 0)
+    early_risk_days: int = EARLY_RISK_DAYS
 
     def __post_init__(self) -> None:
-        for n in (*self.days_before, *self.days_after_lapse):
+        for n in (*self.days_before, *self.days_after_lapse, self.early_risk_days):
             if not 0 < n <= 365:
                 raise ValueError(f"reminder days must be 1-365, not {n}")
         if not self.days_before and not self.days_after_lapse:
@@ -77,6 +86,15 @@ class ReminderRules:
     def look_ahead(self) -> timedelta:
         """How far after ``at`` a reminded end can lie (the earliest ``before`` rule)."""
         return timedelta(days=max(self.days_before, default=0))
+
+    @property
+    def early_rule(self) -> Rule:
+        return early_risk(self.early_risk_days)
+
+    @property
+    def look_ahead_early(self) -> timedelta:
+        """:attr:`look_ahead` when the early reminder is on (high-risk vehicles)."""
+        return max(self.look_ahead, timedelta(days=self.early_risk_days))
 
     @property
     def look_back(self) -> timedelta:
@@ -109,9 +127,14 @@ def _ends(policies: Iterable[PolicyState]) -> list[tuple[datetime, datetime, Pol
 
 
 def due_reminder(
-    policies: Iterable[PolicyState], at: datetime, rules: ReminderRules
+    policies: Iterable[PolicyState],
+    at: datetime,
+    rules: ReminderRules,
+    *,
+    high_risk: bool = False,
 ) -> DueReminder | None:
-    """The reminder due for a vehicle with ``policies`` at ``at``, or None."""
+    """The reminder due for a vehicle with ``policies`` at ``at``, or None; a
+    ``high_risk`` vehicle has the early rule too."""
     covers = _ends(policies)
     if not covers:
         return None
@@ -124,6 +147,8 @@ def due_reminder(
         if reference < last_end:
             return None
         candidates = [r for r in rules.rules if not r.lapse]
+        if high_risk:
+            candidates.insert(0, rules.early_rule)
     else:
         if any(start > at for start, _, _ in covers):
             return None  # a policy is yet to start: renewed (PENDING_START)
@@ -134,7 +159,8 @@ def due_reminder(
     due = [r for r in candidates if reference + r.offset <= at]
     if not due:
         return None
-    urgent = max(due, key=lambda r: (reference + r.offset, r.lapse))
+    early = rules.early_rule.kind  # on a tie the ordinary rule is the one sent
+    urgent = max(due, key=lambda r: (reference + r.offset, r.lapse, r.kind != early))
     older = tuple(r for r in due if r is not urgent)
     policy = max(
         (c for c in covers if c[1] == reference),

@@ -59,13 +59,15 @@ class Rendered:
 
 
 def family_of(kind: str) -> tuple[str, int]:
-    """``("before", 30)`` for ``before_30d``; raises :class:`UnknownKind` otherwise."""
+    """``("before", 30)`` for ``before_30d`` (and ``early_risk_30d``); raises
+    :class:`UnknownKind` otherwise."""
     if kind == KIND_CANCELLED:
         return "cancelled", 0
     if kind in DISPUTE_KINDS:
         return kind, 0
-    for family in ("before", "lapsed"):
-        prefix = family + "_"
+    # The early reminder of a high-risk vehicle (``early_risk_45d``) words like ``before``.
+    prefixes = (("before", "before_"), ("lapsed", "lapsed_"), ("before", "early_risk_"))
+    for family, prefix in prefixes:
         if kind.startswith(prefix) and kind.endswith("d"):
             days = kind[len(prefix) : -1]
             if days.isascii() and days.isdigit() and len(days) <= 4:

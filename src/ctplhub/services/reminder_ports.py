@@ -32,7 +32,8 @@ DEAD: Final = "dead"  # gave up after the last retry; see ``dead_letters`` / ``r
 STATES: Final = (PENDING, SENT, SKIPPED, CANCELLED, DEAD)
 
 # ``OutboxMessage.kind``: ``before_<n>d`` (n days before covered_until),
-# ``lapsed_<n>d`` (n days after a lapse) and ``cancelled`` (ghost-cover alert).
+# ``lapsed_<n>d`` (n days after a lapse), ``early_risk_<n>d`` (n days before, for the
+# lapse forecast's riskiest tenth: docs/forecast.md) and ``cancelled`` (ghost-cover alert).
 KIND_CANCELLED: Final = "cancelled"
 # A dispute's notices to the owner's subscription (DESIGN §10; services/disputes.py):
 # filed, resolved by the insurer, escalated to the regulator.

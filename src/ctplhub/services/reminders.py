@@ -69,6 +69,14 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _NOT_FOUND = "no subscription with this id and token"
 
 
+class RiskRanking(Protocol):
+    """The lapse forecast (``services/forecast.py``), as the reminders use it."""
+
+    @property
+    def top_decile(self) -> float: ...
+    def risks(self, vins: Sequence[str], at: datetime) -> dict[str, float]: ...
+
+
 class TokenMaker(Protocol):
     """Unsubscribe tokens (``security/unsubscribe.py``)."""
 
@@ -211,6 +219,7 @@ class Reminders:
         access_log: AccessLog,
         rules: ReminderRules = ReminderRules(),
         webhook_secret: Callable[[int], str] | None = None,
+        risk: RiskRanking | None = None,
     ) -> None:
         self._uow = uow
         self._coverage = coverage
@@ -220,6 +229,7 @@ class Reminders:
         self._access_log = access_log
         self.rules = rules
         self._webhook_secret = webhook_secret
+        self._risk = risk
 
     def now(self) -> datetime:
         return self._clock()
@@ -305,12 +315,17 @@ class Reminders:
     # --- decisions ---
 
     def decide(self, at: datetime) -> DecisionTally:
-        """Write the reminders and alerts due at ``at``; one transaction."""
+        """Write the reminders and alerts due at ``at``; one transaction.
+
+        With the lapse forecast wired, rows are written riskiest vehicle first (so rows
+        due at one instant are claimed in that order: ``Outbox.claim`` takes them by due
+        time, then id) and the riskiest tenth also get the early rule."""
         rules = self.rules
         send_at = next_send_instant(at, rules)
+        ahead = rules.look_ahead_early if self._risk is not None else rules.look_ahead
         with self._uow() as uow:
             repo = uow.reminders
-            near = repo.near_end(at - rules.look_back, at + rules.look_ahead, at)
+            near = repo.near_end(at - rules.look_back, at + ahead, at)
             by_vin: dict[str, list[int]] = {}
             for sub in near.subscribers:
                 by_vin.setdefault(sub.vin, []).append(sub.subscription_id)
@@ -318,8 +333,21 @@ class Reminders:
             pending: list[NewReminder] = []
             skipped: list[NewReminder] = []
             overtaken: list[int] = []
+            risks: dict[str, float] = {}
+            top = 1.0
+            if self._risk is not None and by_vin:
+                risks = self._risk.risks(sorted(by_vin), at)
+                top = self._risk.top_decile
+                by_vin = dict(
+                    sorted(by_vin.items(), key=lambda kv: (-risks.get(kv[0], 0.0), kv[0]))
+                )
             for vin, subscription_ids in by_vin.items():
-                due = due_reminder((_state(h) for h in heads.get(vin, ())), at, rules)
+                due = due_reminder(
+                    (_state(h) for h in heads.get(vin, ())),
+                    at,
+                    rules,
+                    high_risk=vin in risks and risks[vin] >= top,
+                )
                 if due is None:
                     continue
                 policy = due.policy

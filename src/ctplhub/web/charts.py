@@ -1,6 +1,6 @@
 """The geometry of the staff pages' SVG charts: plain numbers that a template macro draws
-(``staff_macros.html``, ``activity_chart``), so every word is the catalogues' and the
-page stays free of script and of anything from another origin (DESIGN §3). Pure
+(``staff_macros.html``: ``activity_chart``, ``risk_chart``), so every word is the
+catalogues' and the page stays free of script and of anything from another origin (DESIGN §3). Pure
 functions of numbers."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from ctplhub.services.forecast import RiskGroup
 from ctplhub.services.sync_health import DayActivity
 
 WIDTH, HEIGHT = 320, 90  # viewBox of the bars; labels below
@@ -64,3 +65,45 @@ def activity_chart(days: Sequence[DayActivity]) -> ActivityChart:
             )
         )
     return ActivityChart(WIDTH, HEIGHT, LABEL_H, tuple(bars), top)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskBar:
+    """One group of the lapse forecast: a bar as long as its expected lapses."""
+
+    key: str
+    expected_lapses: float
+    vehicles: int
+    y: float
+    width: float
+
+
+@dataclass(frozen=True, slots=True)
+class RiskChart:
+    width: int
+    height: int
+    label_w: int
+    bar_h: int
+    bars: tuple[RiskBar, ...]
+    peak: float
+
+
+RISK_LABEL_W, RISK_BAR_H = 64, 16
+
+
+def risk_chart(rows: Sequence[RiskGroup], limit: int = 20) -> RiskChart:
+    """Horizontal bars, the most expected lapses on top, scaled to the largest."""
+    shown = list(rows[:limit])
+    peak = max((r.expected_lapses for r in shown), default=0.0)
+    room = WIDTH - RISK_LABEL_W - 4
+    bars = tuple(
+        RiskBar(
+            r.key,
+            r.expected_lapses,
+            r.vehicles,
+            i * (RISK_BAR_H + 4),
+            round(room * r.expected_lapses / peak, 1) if peak else 0.0,
+        )
+        for i, r in enumerate(shown)
+    )
+    return RiskChart(WIDTH, len(bars) * (RISK_BAR_H + 4), RISK_LABEL_W, RISK_BAR_H, bars, peak)

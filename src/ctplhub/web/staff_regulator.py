@@ -6,7 +6,10 @@
   days, rendered here (no script, no chart library, nothing from another origin);
 - ``/staff/compliance?month=YYYY-MM``: every insurer's late reports for the month, each
   with its CSV report at ``/staff/compliance.csv?insurer=CODE&month=YYYY-MM`` (the same
-  CSV as ``GET /v1/insurers/{code}/compliance.csv``).
+  CSV as ``GET /v1/insurers/{code}/compliance.csv``);
+- ``/staff/forecast?days=N``: the lapse forecast of the vehicles expiring within N days
+  (default 30) by region, as a bar chart and a table, with its CSV at
+  ``/staff/forecast.csv?days=N`` (the same CSV as ``GET /v1/forecast/lapse-risk``).
 
 Sessions, cookies and the page frame are the staff pages' own (``web/staff.py``).
 """
@@ -22,16 +25,21 @@ from starlette.responses import Response
 from ctplhub.domain.errors import DomainError
 from ctplhub.domain.reporting_delays import Month
 from ctplhub.services.compliance import Compliance, report_csv
+from ctplhub.services.forecast import MAX_DAYS, LapseForecast, groups_csv
 from ctplhub.services.staff_sessions import StaffSession, StaffSessions
 from ctplhub.services.sync_health import SyncHealth
-from ctplhub.web.charts import activity_chart
+from ctplhub.web.charts import activity_chart, risk_chart
 from ctplhub.web.staff import Cookies, _render, role_page
 
 REGULATOR_ROLES = ("regulator",)
 
 
 def build_router(
-    sessions: StaffSessions, health: SyncHealth, compliance: Compliance, cookies: Cookies
+    sessions: StaffSessions,
+    health: SyncHealth,
+    compliance: Compliance,
+    cookies: Cookies,
+    forecast: LapseForecast,
 ) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
@@ -97,7 +105,43 @@ def build_router(
             },
         )
 
+    def days_of(request: Request) -> int:
+        raw = request.query_params.get("days") or "30"
+        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
+            return 0
+        return int(raw)
+
+    async def forecast_page(request: Request, session: StaffSession) -> Response:
+        days = days_of(request)
+        if not days:
+            return _render(
+                request, "staff_forecast.html", 400, session=session, days=30, error="bad_days"
+            )
+        rows = await run_in_threadpool(forecast.grouped, "region", None, days)
+        return _render(
+            request,
+            "staff_forecast.html",
+            session=session,
+            days=days,
+            rows=rows,
+            chart=risk_chart(rows),
+        )
+
+    async def forecast_csv(request: Request, session: StaffSession) -> Response:
+        days = days_of(request) or 30
+        rows = await run_in_threadpool(forecast.grouped, "region", None, days)
+        return Response(
+            groups_csv(rows),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="lapse-risk-{days}d.csv"',
+                "Cache-Control": "no-store",
+            },
+        )
+
     router.add_api_route("/staff/insurers", regulator_page(insurers_page), methods=["GET"])
+    router.add_api_route("/staff/forecast", regulator_page(forecast_page), methods=["GET"])
+    router.add_api_route("/staff/forecast.csv", regulator_page(forecast_csv), methods=["GET"])
     router.add_api_route("/staff/compliance", regulator_page(compliance_page), methods=["GET"])
     router.add_api_route("/staff/compliance.csv", regulator_page(compliance_csv), methods=["GET"])
     return router

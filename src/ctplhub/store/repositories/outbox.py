@@ -194,7 +194,7 @@ class SqlOutbox:
                 if is_renewed:
                     stale[CANCELLED].append(rid)
                     continue
-                if rule.startswith("before_") and until <= at:
+                if rule.startswith(("before_", "early_risk_")) and until <= at:
                     stale[SKIPPED].append(rid)  # ran out before it could be sent
                     continue
             token = self._mint(salt)
