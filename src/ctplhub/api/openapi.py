@@ -125,6 +125,10 @@ ERROR_STATUSES: dict[Operation, tuple[int, ...]] = {
     ("POST", "/v1/enforcement/uninsured"): (*BODY, *BEARER),
     ("POST", "/v1/accidents/lookup"): (*BODY, *BEARER),
     ("GET", "/v1/insurers/{code}/unmatched"): SIGNED,
+    # statistics (§11): regulators' bearer tokens; a bad parameter is a 400
+    ("GET", "/v1/stats/renewals"): (400, *BEARER),
+    ("GET", "/v1/stats/expiring"): (400, *BEARER),
+    ("GET", "/v1/stats/lapses"): (400, *BEARER),
 }
 
 # Answers that are not (only) JSON: the media types of that status, replacing FastAPI's.
@@ -145,6 +149,19 @@ ANSWER_CONTENT: dict[Operation, dict[int, dict[str, Any]]] = {
         }
     },
     ("GET", "/v1/verify-jobs/{job_id}/result"): {200: {"text/csv": _CSV}},
+    **{
+        ("GET", f"/v1/stats/{figure}"): {
+            200: {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{answer}"}},
+                "text/csv": _CSV,  # with Accept: text/csv, the rows
+            }
+        }
+        for figure, answer in (
+            ("renewals", "RenewalsAnswer"),
+            ("expiring", "ExpiringAnswer"),
+            ("lapses", "LapsesAnswer"),
+        )
+    },
 }
 
 
