@@ -60,6 +60,7 @@ from ctplhub.services.reminder_ports import DeliverDue, Outbox
 from ctplhub.services.reminders import Reminders, address_aad
 from ctplhub.services.report_events import ReportEvents
 from ctplhub.services.staff_sessions import StaffSessions
+from ctplhub.services.stats import Statistics
 from ctplhub.services.sync_health import SyncHealth
 from ctplhub.services.users import Users
 from ctplhub.services.verify_bulk import VerifyBulk
@@ -82,6 +83,7 @@ from ctplhub.store.repositories.quality_flags import SqlQualityFlags
 from ctplhub.store.repositories.reconcile import SqlPolicyBook
 from ctplhub.store.repositories.register import SqlVehicleRegister
 from ctplhub.store.repositories.reminders import SqlReminderUnitOfWork
+from ctplhub.store.repositories.stats import SqlStatsStore
 from ctplhub.store.repositories.vehicle_histories import SqlVehicleHistories
 from ctplhub.store.repositories.verify_jobs import SqlVerifyJobs
 from ctplhub.store.schema import check_access_log_file, make_engine, migrate
@@ -148,6 +150,7 @@ class Container:
     verify_jobs: VerifyJobs | None = None
     job_runner: VerifyJobRunner | None = None
     anpr: AnprAlerts | None = None  # roadside cameras' alerts (DESIGN §12, issue 14)
+    stats: Statistics | None = None  # regulators' statistics (DESIGN §11, issue 12)
 
     def close(self) -> None:
         """Close every pooled database connection, after writing the access log entries
@@ -369,6 +372,7 @@ def build_container(
         verify_jobs=jobs,
         job_runner=VerifyJobRunner(jobs),
         anpr=AnprAlerts(camera_checks, SqlAlertStore(engine), access_log, clock),
+        stats=Statistics(SqlStatsStore(engine), clock, settle=stats_settle(engine)),
         reconcile=Reconcile(SqlPolicyBook(engine)),
         sync_health=SyncHealth(
             health_source, clock, stale_after=stale_after, late_after_s=settings.late_after_s
@@ -479,6 +483,15 @@ def build_container(
     )
 
 
+def stats_settle(engine: Engine) -> timedelta:
+    """How long the statistics' refresh waits before taking an event: on PostgreSQL a
+    transaction can commit after a later one with higher ids, so an event is taken only
+    once every transaction open when it was received has surely ended; SQLite's one
+    writer at a time commits in id order (docs/DECISIONS.md, "Statistics for
+    regulators")."""
+    return timedelta(seconds=120) if engine.dialect.name == "postgresql" else timedelta(0)
+
+
 def webhook_signing_key(deployment_key: bytes) -> bytes:
     """The key webhook subscriptions' secrets derive from (``notify/webhook_signing.py``):
     derived like the throttle's, from a key every process holds."""
@@ -549,6 +562,7 @@ def build_app(container: Container) -> FastAPI:
                 container.forecast,
             ),
             *anpr_routers(container, staff_cookies),
+            *stats_pages(container, staff_cookies),
         ),
         cors_origins=container.settings.cors_origins,
     )
@@ -567,6 +581,15 @@ def anpr_routers(container: Container, cookies: Cookies) -> tuple[APIRouter, ...
     )
 
 
+def stats_pages(container: Container, cookies: Cookies) -> tuple[APIRouter, ...]:
+    """The regulators' statistics page (DESIGN §11)."""
+    from ctplhub.web.staff_stats import build_router as build_stats_page
+
+    if container.stats is None:
+        return ()
+    return (build_stats_page(container.staff_sessions, container.stats, cookies),)
+
+
 def issue10_routers(container: Container) -> tuple[APIRouter, ...]:
     """Live confirmation's endpoint registration, the data-quality flags list and the
     disputes."""
@@ -583,13 +606,15 @@ def issue10_routers(container: Container) -> tuple[APIRouter, ...]:
 
 
 def issue12_routers(container: Container) -> tuple[APIRouter, ...]:
-    """The register feed, the uninsured and unmatched lists, the accident look-up (§11)."""
-    from ctplhub.api.routers import enforcement, forecast, register
+    """The register feed, the uninsured and unmatched lists, the accident look-up, the
+    statistics (§11) and the lapse forecast (issue 12)."""
+    from ctplhub.api.routers import enforcement, forecast, register, stats
 
     return (
         register.build_router(container.register_feed),
         enforcement.build_router(container.enforcement, container.accidents),
         forecast.build_router(container.forecast),
+        *((stats.build_router(container.stats),) if container.stats is not None else ()),
     )
 
 

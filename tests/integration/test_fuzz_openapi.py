@@ -84,6 +84,9 @@ ROLE_BY_PATH = {
     "/v1/verify-jobs": "police",  # posted by police; read by the owner or an admin
     "/v1/alerts": "police",
     "/v1/forecast/lapse-risk": "regulator",
+    "/v1/stats/renewals": "regulator",
+    "/v1/stats/expiring": "regulator",
+    "/v1/stats/lapses": "regulator",
 }
 # Insurer calls outside /v1/insurers/: signed (§5.1) too.
 SIGNED_PATHS = ("/v1/disputes/{dispute_id}/resolve",)

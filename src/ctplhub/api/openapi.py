@@ -127,6 +127,10 @@ ERROR_STATUSES: dict[Operation, tuple[int, ...]] = {
     ("GET", "/v1/insurers/{code}/unmatched"): SIGNED,
     # the lapse forecast for regulators (issue 12 item 6)
     ("GET", "/v1/forecast/lapse-risk"): (400, *BEARER),
+    # statistics (§11): regulators' bearer tokens; a bad parameter is a 400
+    ("GET", "/v1/stats/renewals"): (400, *BEARER),
+    ("GET", "/v1/stats/expiring"): (400, *BEARER),
+    ("GET", "/v1/stats/lapses"): (400, *BEARER),
 }
 
 # Answers that are not (only) JSON: the media types of that status, replacing FastAPI's.
@@ -152,6 +156,19 @@ ANSWER_CONTENT: dict[Operation, dict[int, dict[str, Any]]] = {
             "application/json": {"schema": {"$ref": "#/components/schemas/LapseRiskAnswer"}},
             "text/csv": _CSV,  # with Accept: text/csv: key,vehicles,expected_lapses,...
         }
+    },
+    **{
+        ("GET", f"/v1/stats/{figure}"): {
+            200: {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{answer}"}},
+                "text/csv": _CSV,  # with Accept: text/csv, the rows
+            }
+        }
+        for figure, answer in (
+            ("renewals", "RenewalsAnswer"),
+            ("expiring", "ExpiringAnswer"),
+            ("lapses", "LapsesAnswer"),
+        )
     },
 }
 

@@ -6,7 +6,8 @@ delivery all the time (``notify/worker.py``), a clean stop
 on SIGTERM or SIGINT (sends in flight finish and are recorded, unstarted claims are given
 back), and a database that does not answer is waited out, at start as well as later.
 With ``--jobs`` (the default) it also answers verify jobs (DESIGN §11), sharing them with
-``ctplhub serve`` and other workers chunk by chunk (``services/verify_job_runner.py``).
+``ctplhub serve`` and other workers chunk by chunk (``services/verify_job_runner.py``),
+and every minute it counts the events received since into the regulators' statistics.
 ``--at`` starts the run's clock at an instant of your choosing (it then runs at the
 wall clock's pace), like ``ctplhub remind run --at``; ``--metrics-port`` serves the
 worker's Prometheus counters on 127.0.0.1.
@@ -129,6 +130,7 @@ async def _work(
             work = [Worker(delivery, clock, decide=decide_step, unavailable=UNAVAILABLE).run(stop)]
             if jobs and container.job_runner is not None:
                 work.append(_answer_jobs(container, stop))
+            work.append(_refresh_stats(container, stop))
             await asyncio.gather(*work)
         finally:
             await delivery.aclose()
@@ -147,6 +149,31 @@ async def _answer_jobs(container: Container, stop: asyncio.Event) -> None:
     finally:
         await container.access_log.stop()
         await container.reader.close()
+
+
+STATS_EVERY_S = 60.0
+STATS_PASS_EVENTS = 100_000
+
+
+async def _refresh_stats(container: Container, stop: asyncio.Event) -> None:
+    """The regulators' statistics, refreshed every minute from the events received
+    since the last pass (DESIGN §11; ``services/stats.py``); a database that does not
+    answer is tried again at the next pass."""
+    stats = container.stats
+    if stats is None:
+        return
+    while not stop.is_set():
+        try:
+            # A bounded pass, so that a stop never waits for a first build of millions.
+            report = await asyncio.to_thread(stats.refresh, max_events=STATS_PASS_EVENTS)
+            if report.events:
+                _log.info("stats_refreshed", events=report.events, vehicles=report.vehicles)
+            if not report.complete:
+                continue
+        except UNAVAILABLE as error:
+            _log.warning("database_unavailable", step="stats", error=type(error).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=STATS_EVERY_S)
 
 
 async def _container_when_ready(settings: Settings, stop: asyncio.Event) -> Container | None:

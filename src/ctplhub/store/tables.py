@@ -555,3 +555,54 @@ anpr_reads_seen = Table(
     Column("seen_at", UTCDateTime, nullable=False),
     Index("ix_anpr_reads_seen_seen_at", "seen_at"),
 )
+
+# Regulators' statistics (DESIGN §11; migration 0018; docs/DECISIONS.md "Statistics"):
+# aggregates refreshed incrementally from the events received since a watermark, never
+# on the ingest path. ``stats_policies`` holds each policy's outcome and
+# ``stats_vehicles`` each vehicle's last cover end, so a refresh can subtract what a
+# recomputed vehicle contributed before; the two count tables are what requests read.
+stats_watermark = Table(
+    "stats_watermark",
+    metadata,
+    Column("name", String(16), primary_key=True),
+    Column("last_event_id", BigInteger, nullable=False),
+    Column("refreshed_at", UTCDateTime, nullable=True),
+)
+stats_policies = Table(
+    "stats_policies",
+    metadata,
+    Column("insurer_code", String(20), primary_key=True),
+    Column("policy_no", String(40), primary_key=True),
+    Column("vin", String(17), nullable=False),
+    Column("region_code", String(6), nullable=False),
+    Column("end_day", String(10), nullable=False),
+    Column("outcome", String(10), nullable=False),
+    Index("ix_stats_policies_vin", "vin"),
+)
+stats_vehicles = Table(
+    "stats_vehicles",
+    metadata,
+    Column("vin", String(17), primary_key=True),
+    Column("last_end", UTCDateTime, nullable=False),
+    Column("insurer_code", String(20), nullable=False),
+    Column("region_code", String(6), nullable=False),
+)
+stats_renewals = Table(
+    "stats_renewals",
+    metadata,
+    Column("end_day", String(10), primary_key=True),
+    Column("insurer_code", String(20), primary_key=True),
+    Column("region_code", String(6), primary_key=True),
+    Column("due", Integer, nullable=False),
+    Column("on_time", Integer, nullable=False),
+    Column("late", Integer, nullable=False),
+    Column("unrenewed", Integer, nullable=False),
+)
+stats_last_cover = Table(
+    "stats_last_cover",
+    metadata,
+    Column("last_end", UTCDateTime, primary_key=True),
+    Column("insurer_code", String(20), primary_key=True),
+    Column("region_code", String(6), primary_key=True),
+    Column("vehicles", Integer, nullable=False),
+)
