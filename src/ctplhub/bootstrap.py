@@ -52,6 +52,7 @@ from ctplhub.services.ledger_audit import LedgerAudit
 from ctplhub.services.ledger_backfill import LedgerBackfill
 from ctplhub.services.ledger_proofs import LedgerProofs
 from ctplhub.services.live_confirmation import EndpointRecord, LiveConfirmation
+from ctplhub.services.match_schedule import ScheduledMatch
 from ctplhub.services.ports import NonceStore, UnitOfWork, VehicleReader
 from ctplhub.services.quality_flags import QualityFlags
 from ctplhub.services.reconcile import Reconcile
@@ -78,6 +79,7 @@ from ctplhub.store.repositories.certificates import SqlCertificateRecords
 from ctplhub.store.repositories.confirm_endpoints import SqlConfirmEndpoints
 from ctplhub.store.repositories.disputes import SqlDisputeUnitOfWork
 from ctplhub.store.repositories.insurer_health import SqlInsurerHealth
+from ctplhub.store.repositories.match_runs import SqlMatchRuns
 from ctplhub.store.repositories.outbox import SqlOutbox
 from ctplhub.store.repositories.quality_flags import SqlQualityFlags
 from ctplhub.store.repositories.reconcile import SqlPolicyBook
@@ -151,6 +153,7 @@ class Container:
     job_runner: VerifyJobRunner | None = None
     anpr: AnprAlerts | None = None  # roadside cameras' alerts (DESIGN §12, issue 14)
     stats: Statistics | None = None  # regulators' statistics (DESIGN §11, issue 12)
+    match_schedule: ScheduledMatch | None = None  # the daily match in ``ctplhub worker``
 
     def close(self) -> None:
         """Close every pooled database connection, after writing the access log entries
@@ -362,12 +365,15 @@ def build_container(
         chunk_rows=settings.verify_job_chunk_rows,
         max_rows=settings.max_verify_job_rows,
         lease=timedelta(seconds=settings.verify_job_lease_s),
+        retention=timedelta(days=settings.verify_job_retention_days),
+    )
+    enforcement = Enforcement(
+        register, reader, clock, access_log=access_log, reminder_window=window
     )
     return Container(
         register_feed=RegisterFeed(register, clock),
-        enforcement=Enforcement(
-            register, reader, clock, access_log=access_log, reminder_window=window
-        ),
+        enforcement=enforcement,
+        match_schedule=ScheduledMatch(enforcement, SqlMatchRuns(engine), hour=settings.match_hour),
         accidents=AccidentLookup(reader, clock, access_log=access_log, reminder_window=window),
         verify_jobs=jobs,
         job_runner=VerifyJobRunner(jobs),

@@ -16,6 +16,8 @@ computes a book's digest, so the two can never disagree about either.
         print(result.to_resend)
         for d in hub.disputes(status="open")["disputes"]:  # DESIGN §10
             hub.resolve_dispute(d["dispute_id"], "corrected", "已补报续保保单")
+        for p in hub.unmatched()["policies"]:  # DESIGN §11: the register disagrees
+            print(p["policy_no"], p["reason"], p.get("register_plate"))
 """
 
 from __future__ import annotations
@@ -246,6 +248,14 @@ class CtplHubClient:
         path = f"/v1/disputes/{quote(str(dispute_id), safe='')}/resolve"
         body = {"outcome": outcome, "note": note}
         return self._checked(self.request("POST", path, json=body))
+
+    def unmatched(self, insurer_code: str | None = None) -> dict[str, Any]:
+        """This insurer's policies in force now that the vehicle register does not match
+        (DESIGN §11): ``{"policies": [{"policy_no", "reason", "register_plate"?}]}``,
+        ``reason`` being ``vin_not_registered`` or ``plate_differs`` (then
+        ``register_plate`` is the register's). ``insurer_code`` defaults to the key id's."""
+        code = insurer_code or self._key_id.rsplit("-", 1)[0]
+        return self._checked(self.request("GET", f"/v1/insurers/{quote(code, safe='')}/unmatched"))
 
     def close(self) -> None:
         self._http.close()

@@ -93,6 +93,14 @@ class Settings(BaseSettings):
     verify_job_chunk_rows: int = Field(default=10_000, ge=1, le=100_000)
     verify_job_lease_s: float = Field(default=300.0, ge=1, le=86_400)
     serve_runs_jobs: bool = True
+    # Finished verify jobs' rows and results (plates, VINs) are deleted this many days
+    # after the job ended (docs/DECISIONS.md, "Verify jobs' data kept 30 days").
+    verify_job_retention_days: int = Field(default=30, ge=1, le=3650)
+
+    # The daily match (DESIGN §11): ``ctplhub worker`` runs it once a day at this hour of
+    # Beijing time (0-23), unless ``match_daily`` is false (cron then runs `ctplhub match`).
+    match_daily: bool = True
+    match_hour: int = Field(default=2, ge=0, le=23)
 
     # Roadside cameras (DESIGN §12, docs/anpr.md): the broker (``mqtt://host:port``, or
     # ``mqtts://`` for TLS), its account for the consumer (none: anonymous), the topic

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from ctplhub.bootstrap import Container
 from ctplhub.cli.main import app
-from ctplhub.client import CtplHubClient
+from ctplhub.client import CtplHubClient, CtplHubError
 from ctplhub.domain.identifiers import with_vin_check_digit
 from ctplhub.store.repositories.access_log import access_log_table
 from helpers import Clock, InsurerAccount, bearer_headers, event
@@ -227,6 +227,22 @@ def test_the_unmatched_list_names_each_policy_and_why(
     assert other.status_code == 403
     assert other.json()["error"]["code"] == "insurer_mismatch"
     assert cpic.api.request("GET", "/v1/insurers/CPIC/unmatched").json() == {"policies": []}
+
+
+@pytest.mark.usefixtures("fleet")
+def test_the_client_reads_its_unmatched_list_signed(
+    picc: InsurerAccount, cpic: InsurerAccount
+) -> None:
+    assert picc.api.unmatched() == {
+        "policies": [
+            {"policy_no": "PDAA0008", "reason": "vin_not_registered"},
+            {"policy_no": "PDAA0009", "reason": "plate_differs", "register_plate": "苏E·99999"},
+        ]
+    }
+    assert cpic.api.unmatched("CPIC") == {"policies": []}
+    with pytest.raises(CtplHubError) as refused:
+        cpic.api.unmatched("PICC")
+    assert (refused.value.status, refused.value.code) == (403, "insurer_mismatch")
 
 
 def test_the_accident_look_up_names_the_insurer_and_its_claims_phone_and_is_logged(

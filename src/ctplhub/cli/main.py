@@ -28,6 +28,7 @@ from ctplhub.cli.reconcile import compliance_command, reconcile_command
 from ctplhub.cli.remind import remind_app
 from ctplhub.cli.stats import stats_app
 from ctplhub.cli.users import register as register_user_commands
+from ctplhub.cli.verify_jobs import verify_jobs_app
 from ctplhub.cli.worker import worker as worker_command
 from ctplhub.config import load_settings
 from ctplhub.domain.errors import DomainError
@@ -56,6 +57,7 @@ app.add_typer(anpr_app, name="anpr")  # DESIGN §12 (cli/anpr.py)
 app.add_typer(flags_app, name="flags")  # data-quality flags (cli/flags.py)
 app.add_typer(forecast_app, name="forecast")  # issue 12 item 6 (cli/forecast.py)
 app.add_typer(stats_app, name="stats")  # DESIGN §11 (cli/stats.py)
+app.add_typer(verify_jobs_app, name="verify-jobs")  # DESIGN §11 (cli/verify_jobs.py)
 app.command("worker")(worker_command)
 insurer_app.command("rotate-secret")(insurer_rotate_secret)
 app.command("reconcile")(reconcile_command)  # DESIGN §10 (cli/reconcile.py)

@@ -6,8 +6,11 @@ delivery all the time (``notify/worker.py``), a clean stop
 on SIGTERM or SIGINT (sends in flight finish and are recorded, unstarted claims are given
 back), and a database that does not answer is waited out, at start as well as later.
 With ``--jobs`` (the default) it also answers verify jobs (DESIGN §11), sharing them with
-``ctplhub serve`` and other workers chunk by chunk (``services/verify_job_runner.py``),
-and every minute it counts the events received since into the regulators' statistics.
+``ctplhub serve`` and other workers chunk by chunk (``services/verify_job_runner.py``).
+Once a minute it also counts the events received since into the regulators' statistics,
+deletes finished verify jobs past their retention and, at the hour set by
+``CTPLHUB_MATCH_HOUR`` (Beijing time), runs the daily match, one worker a day however
+many run (``services/match_schedule.py``).
 ``--at`` starts the run's clock at an instant of your choosing (it then runs at the
 wall clock's pace), like ``ctplhub remind run --at``; ``--metrics-port`` serves the
 worker's Prometheus counters on 127.0.0.1.
@@ -126,29 +129,56 @@ async def _work(
             return decision
 
         decide_step: Decide | None = decide_and_count if decide else None
+        # The coverage reader open and the access log flushed in the background, as in
+        # the server, for the verify jobs and the daily match.
+        await container.reader.open()
+        await container.access_log.start()
         try:
             work = [Worker(delivery, clock, decide=decide_step, unavailable=UNAVAILABLE).run(stop)]
             if jobs and container.job_runner is not None:
-                work.append(_answer_jobs(container, stop))
+                work.append(container.job_runner.run(stop))
+            work.append(housekeeping(container, stop, clock))
             work.append(_refresh_stats(container, stop))
             await asyncio.gather(*work)
         finally:
             await delivery.aclose()
+            await container.access_log.stop()
+            await container.reader.close()
     finally:
         container.close()
 
 
-async def _answer_jobs(container: Container, stop: asyncio.Event) -> None:
-    """Verify jobs until ``stop``: with the coverage reader open and the access log
-    flushed in the background, as in the server."""
-    assert container.job_runner is not None
-    await container.reader.open()
-    await container.access_log.start()
-    try:
-        await container.job_runner.run(stop)
-    finally:
-        await container.access_log.stop()
-        await container.reader.close()
+async def housekeeping(
+    container: Container, stop: asyncio.Event, clock: Clock, every_s: float = 60.0
+) -> None:
+    """Once a minute until ``stop``: finished verify jobs past their retention deleted,
+    and the daily match run when due (``CTPLHUB_MATCH_DAILY``). A failure is logged by
+    its error type and tried again the next minute (a failed match after its retry)."""
+    schedule = container.match_schedule if container.settings.match_daily else None
+    while not stop.is_set():
+        now = clock()
+        if container.verify_jobs is not None:
+            try:
+                purged = await asyncio.to_thread(container.verify_jobs.purge, now)
+                if purged:
+                    _log.info("verify_jobs_purged", jobs=purged)
+            except Exception as error:
+                _log.warning("verify_jobs_purge_failed", error=type(error).__name__)
+        if schedule is not None:
+            try:
+                run = await schedule.run_if_due(now)
+                if run is not None:
+                    _log.info(
+                        "daily_match_done",
+                        run_date=run.run_date,
+                        duration_s=run.duration_s,
+                        uninsured=run.uninsured,
+                        unmatched=run.unmatched,
+                    )
+            except Exception as error:
+                _log.warning("daily_match_failed", error=type(error).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_s)
 
 
 STATS_EVERY_S = 60.0

@@ -225,6 +225,18 @@ def _gaps(
     return tuple(gaps)
 
 
+def covered_at(policies: Iterable[PolicyState], at: datetime) -> bool:
+    """``coverage_status(policies, at).status.covered`` without the rest of the answer
+    (a property test pins the two together): the daily match asks only this, of every
+    registered vehicle, and the full status costs it several times as much."""
+    _require_aware(at, "at")
+    for state in _ruling(policies):
+        interval = state.interval
+        if interval is not None and interval[0] <= at < interval[1]:
+            return True
+    return False
+
+
 def coverage_status(
     policies: Iterable[PolicyState],
     at: datetime,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -127,6 +127,23 @@ def register_state_at(lines: Iterable[RegisterLine], at: datetime) -> RegisterLi
         if line.as_of <= at and (best is None or line.as_of > best.as_of):
             best = line
     return best
+
+
+def registered_in(
+    vins: Iterable[str], lines: Mapping[str, Sequence[RegisterLine]], at: datetime, prefix: str
+) -> dict[str, RegisterLine]:
+    """Of ``vins``, those whose line at ``at`` says ``registered`` in a region under
+    ``prefix``, with that line (the vehicles the uninsured list and the match consider)."""
+    ruling: dict[str, RegisterLine] = {}
+    for vin in vins:
+        line = register_state_at(lines.get(vin, ()), at)
+        if (
+            line is not None
+            and line.status is RegisterStatus.REGISTERED
+            and line.region_code.startswith(prefix)
+        ):
+            ruling[vin] = line
+    return ruling
 
 
 def region_prefix(raw: object) -> str:

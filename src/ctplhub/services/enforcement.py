@@ -12,7 +12,8 @@
   the register does not know by then (``vin_not_registered``), or whose plate differs
   from the register's (``plate_differs``). Scrapped and deregistered vehicles appear in
   neither list.
-- The **match** (``ctplhub match``): both, counted, for cron and tests.
+- The **match** (``ctplhub match``, the worker's daily run): both, counted, for cron
+  and tests; the uninsured in a pass of their own (``services/match_counts.py``).
 """
 
 from __future__ import annotations
@@ -28,8 +29,14 @@ from ctplhub.domain.coverage import CoverageStatus, coverage_status, ruling_vers
 from ctplhub.domain.errors import InsurerMismatch, ValidationFailed
 from ctplhub.domain.identifiers import mask_vin
 from ctplhub.domain.instants import parse_instant
-from ctplhub.domain.register import RegisterStatus, region_prefix, register_state_at
+from ctplhub.domain.register import (
+    RegisterStatus,
+    region_prefix,
+    register_state_at,
+    registered_in,
+)
 from ctplhub.domain.vehicle import VehicleHistory
+from ctplhub.services.match_counts import UninsuredCounter
 from ctplhub.services.ports import AccessLog, Clock, Reader, VehicleReader
 from ctplhub.services.register_ports import VehicleRegister
 
@@ -210,15 +217,7 @@ class Enforcement:
         if not vins:
             return []
         lines = await asyncio.to_thread(self._register.lines_of, vins)
-        ruling = {}
-        for vin in vins:
-            line = register_state_at(lines.get(vin, ()), query.at)
-            if (
-                line is not None
-                and line.status is RegisterStatus.REGISTERED
-                and line.region_code.startswith(query.region_prefix)
-            ):
-                ruling[vin] = line
+        ruling = registered_in(vins, lines, query.at, query.region_prefix)
         if not ruling:
             return []
         snapshot = await self._reader.vehicles((), sorted(ruling))
@@ -258,11 +257,7 @@ class Enforcement:
 
     def _unmatched(self, code: str, at: datetime) -> list[UnmatchedPolicy]:
         found: list[UnmatchedPolicy] = []
-        after: str | None = None
-        while True:
-            chunk = self._register.in_force(code, at, after, _IN_FORCE_CHUNK)
-            if not chunk:
-                return found
+        for chunk in self._register.in_force(code, at, _IN_FORCE_CHUNK):
             lines = self._register.lines_of([p.vin for p in chunk])
             for policy in chunk:
                 line = register_state_at(lines.get(policy.vin, ()), at)
@@ -272,9 +267,7 @@ class Enforcement:
                     continue  # scrapped or deregistered: never listed (§11)
                 elif line.plate != policy.plate:
                     found.append(UnmatchedPolicy(policy.policy_no, "plate_differs", line.plate))
-            if len(chunk) < _IN_FORCE_CHUNK:
-                return found
-            after = chunk[-1].policy_no
+        return found
 
     # -- the match (``ctplhub match``) ---------------------------------------------
 
@@ -286,17 +279,12 @@ class Enforcement:
         progress: Callable[[int], None] | None = None,
     ) -> MatchReport:
         """Count the uninsured by region (under ``prefix``) and the unmatched by insurer,
-        at ``at``. ``progress`` is told the number of vehicles listed so far."""
+        at ``at``. ``progress`` is told the number of uninsured vehicles counted so far."""
         report = MatchReport(at, prefix)
-        query = UninsuredQuery(region_prefix(prefix), at, None, MAX_LIMIT)
-        listed = 0
-        async for page in self.all_uninsured(query, reader=None):
-            for vehicle in page.vehicles:
-                by_region = report.uninsured_by_region
-                by_region[vehicle.region_code] = by_region.get(vehicle.region_code, 0) + 1
-            listed += len(page.vehicles)
-            if progress is not None:
-                progress(listed)
+        counter = UninsuredCounter(self._register, self._reader)
+        report.uninsured_by_region.update(
+            await counter.by_region(at, region_prefix(prefix), progress)
+        )
         for code in await asyncio.to_thread(self._register.insurer_codes):
             unmatched = await asyncio.to_thread(self._unmatched, code, at)
             counts = {"vin_not_registered": 0, "plate_differs": 0}

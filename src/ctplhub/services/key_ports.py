@@ -85,6 +85,18 @@ class SealedDisputeText:
 
 
 @dataclass(frozen=True, slots=True)
+class SealedJobBlob:
+    """A verify job chunk's sealed rows (``part`` "input") or answers ("result"), DESIGN
+    §11: plates and VINs, under the field key like the other personal data."""
+
+    chunk_id: int
+    job_id: str
+    chunk_no: int
+    part: str
+    blob: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Markers:
     """How rows under the active keys begin: the field blobs' header, the index's byte."""
 
@@ -140,6 +152,15 @@ class SealedRows(Protocol):
         ...
 
     def reseal_dispute_texts(self, rows: Sequence[SealedDisputeText]) -> None: ...
+
+    def stale_job_blobs(self, limit: int, markers: Markers) -> list[SealedJobBlob]:
+        """Verify job chunks' blobs not under the active field key, at most ``limit``."""
+        ...
+
+    def reseal_job_blobs(self, rows: Sequence[SealedJobBlob], old: Sequence[bytes]) -> int:
+        """Write each row's blob where the stored one is still ``old`` (same position): a
+        runner may have answered the chunk meanwhile. Returns the blobs written."""
+        ...
 
 
 class RotatingKeys(PersonalData, Protocol):

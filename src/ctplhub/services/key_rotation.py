@@ -41,6 +41,7 @@ from ctplhub.services.key_ports import (
     SealedSecret,
     WrappedDataKey,
 )
+from ctplhub.services.key_rotation_jobs import reseal_job_blobs
 from ctplhub.services.ledger_entries import salts_aad
 from ctplhub.services.ports import Clock, RetryableConflict
 from ctplhub.services.reminders import address_aad, address_index_value
@@ -64,6 +65,7 @@ class RotationReport:
     leaves_remaining: int = 0
     addresses_resealed: int = 0  # reminder subscriptions' addresses (DESIGN §7)
     dispute_texts_resealed: int = 0  # disputes' messages and notes (DESIGN §10)
+    job_blobs_resealed: int = 0  # verify jobs' rows and answers (DESIGN §11)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -82,6 +84,7 @@ class RotationReport:
             "ledger_salts_remaining": self.leaves_remaining,
             "subscription_addresses_resealed": self.addresses_resealed,
             "dispute_texts_resealed": self.dispute_texts_resealed,
+            "verify_job_blobs_resealed": self.job_blobs_resealed,
         }
 
 
@@ -168,6 +171,7 @@ class KeyRotation:
             report.secrets_resealed += self._reseal_secrets(markers)
             report.addresses_resealed += self._reseal_addresses(markers)
             report.dispute_texts_resealed += self._reseal_dispute_texts(markers)
+            report.job_blobs_resealed += reseal_job_blobs(self._rows, self._ring, markers)
             if not self._pass(report, markers, batch_size, max_batches, progress):
                 report.remaining = self._rows.count_stale_events(markers)
                 report.leaves_remaining = self._rows.count_stale_salts(markers)
@@ -224,6 +228,7 @@ class KeyRotation:
             + self._rows.count_stale_salts(markers)
             + self._rows.count_stale_addresses(markers)
             + len(self._rows.stale_dispute_texts(1, markers))
+            + len(self._rows.stale_job_blobs(1, markers))
         )
 
     def _reseal_addresses(self, markers: Markers, batch_size: int = 1000) -> int:

@@ -3,7 +3,7 @@ daily match's reads. ``store/repositories/register.py`` implements them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -46,10 +46,10 @@ class VehicleRegister(Protocol):
         ...
 
     def in_force(
-        self, insurer_code: str, at: datetime, after: str | None, limit: int
-    ) -> list[InForcePolicy]:
-        """Up to ``limit`` of the insurer's policies whose ruling version covers ``at``,
-        by ``policy_no`` after ``after``."""
+        self, insurer_code: str, at: datetime, chunk: int
+    ) -> Iterator[list[InForcePolicy]]:
+        """The insurer's policies whose ruling version covers ``at``, by ``policy_no``,
+        ``chunk`` at a time, from one read (not one sorted query per chunk)."""
         ...
 
     def insurer_codes(self) -> list[str]: ...

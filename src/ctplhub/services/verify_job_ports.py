@@ -76,6 +76,11 @@ class VerifyJobStore(Protocol):
         """Hand a chunk back at once (its runner could not answer it)."""
         ...
 
+    def purge(self, ended_before: datetime) -> int:
+        """Delete every done or failed job that ended before ``ended_before``, with its
+        chunks, in one transaction; returns the number of jobs deleted."""
+        ...
+
     def answers(self, job_id: str) -> Iterator[str]:
         """A done job's answers, chunk by chunk in order (one chunk in memory at a time)."""
         ...

@@ -41,6 +41,7 @@ from ctplhub.services.key_ports import (
     WrappedDataKey,
 )
 from ctplhub.services.ports import RetryableConflict
+from ctplhub.store.sealed_job_blobs import SealedJobBlobs
 from ctplhub.store.tables import (
     data_keys,
     dispute_history,
@@ -137,7 +138,7 @@ def _stale(markers: Markers) -> ColumnElement[bool]:
     )
 
 
-class SqlSealedRows:
+class SqlSealedRows(SealedJobBlobs):
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 

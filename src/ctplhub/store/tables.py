@@ -21,6 +21,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -556,7 +557,7 @@ anpr_reads_seen = Table(
     Index("ix_anpr_reads_seen_seen_at", "seen_at"),
 )
 
-# Regulators' statistics (DESIGN §11; migration 0018; docs/DECISIONS.md "Statistics"):
+# Regulators' statistics (DESIGN §11; migration 0019; docs/DECISIONS.md "Statistics"):
 # aggregates refreshed incrementally from the events received since a watermark, never
 # on the ingest path. ``stats_policies`` holds each policy's outcome and
 # ``stats_vehicles`` each vehicle's last cover end, so a refresh can subtract what a
@@ -605,4 +606,25 @@ stats_last_cover = Table(
     Column("insurer_code", String(20), primary_key=True),
     Column("region_code", String(6), primary_key=True),
     Column("vehicles", Integer, nullable=False),
+)
+
+# The scheduled daily match (DESIGN §11; migration 0020): one row per Beijing day, the
+# date its key, so that of two workers only the one whose insert won runs the day's
+# match; its figures (counts only) for `ctplhub match --status`.
+match_runs = Table(
+    "match_runs",
+    metadata,
+    Column("run_date", String(10), primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("claimed_by", String(64), nullable=False),
+    Column("claimed_until", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("duration_s", Float, nullable=True),
+    Column("uninsured", Integer, nullable=True),
+    Column("unmatched", Integer, nullable=True),
+    Column("counts", Text, nullable=True),
+    Column("error", String(64), nullable=True),
 )

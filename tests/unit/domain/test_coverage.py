@@ -17,6 +17,7 @@ from ctplhub.domain.coverage import (
     Gap,
     PolicyState,
     coverage_status,
+    covered_at,
     ruling_versions,
 )
 from ctplhub.domain.policy import EventType
@@ -410,6 +411,7 @@ def test_covered_means_covered_until_ahead_and_a_current_policy(
     result = coverage_status(policies, at)
     intervals = [p.interval for p in ruling_versions(policies) if p.interval is not None]
     assert result.status.covered == any(s <= at < e for s, e in intervals)
+    assert covered_at(policies, at) == result.status.covered  # the daily match's shortcut
     if result.status.covered:
         assert result.covered_until is not None and result.covered_until > at
         assert result.current_policy is not None

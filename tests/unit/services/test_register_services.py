@@ -5,7 +5,7 @@ race, pages that add up to the whole list whatever their size, opaque cursors.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,7 @@ from ctplhub.services.enforcement import (
     encode_cursor,
     uninsured_query,
 )
+from ctplhub.services.match_counts import UninsuredCounter
 from ctplhub.services.ports import Reader, RetryableConflict
 from ctplhub.services.register_feed import RegisterFeed
 from ctplhub.services.register_ports import InForcePolicy, RegisterKey
@@ -74,12 +75,13 @@ class FakeRegister:
         return found
 
     def in_force(
-        self, insurer_code: str, at: datetime, after: str | None, limit: int
-    ) -> list[InForcePolicy]:
+        self, insurer_code: str, at: datetime, chunk: int
+    ) -> Iterator[list[InForcePolicy]]:
         mine = sorted(
             (p for code, p in self.policies if code == insurer_code), key=lambda p: p.policy_no
         )
-        return [p for p in mine if after is None or p.policy_no > after][:limit]
+        for start in range(0, len(mine), chunk):
+            yield mine[start : start + chunk]
 
     def insurer_codes(self) -> list[str]:
         return sorted({code for code, _ in self.policies})
@@ -236,6 +238,39 @@ def test_pages_of_any_size_add_up_to_the_list_in_vin_order(limit: int, covered: 
     assert log.read == expected
     # Coverage was read only for the registered candidates of the region, never scrapped.
     assert not {vin(n) for n in range(0, 60, 3)} & {v for asked in reader.asked for v in asked}
+
+
+@settings(max_examples=25)
+@given(
+    batch=st.integers(1, 25),
+    covered=st.sets(st.integers(0, 59)),
+    prefix=st.sampled_from(["", "32", "3205", "320600", "33"]),
+)
+def test_the_matchs_counts_are_the_uninsured_lists_pages_counted(
+    batch: int, covered: set[int], prefix: str
+) -> None:
+    """The match counts in one pass of its own (``UninsuredCounter``, batches of any size,
+    the next batch read ahead): the same vehicles as the paged list, by region."""
+    register = FakeRegister()
+    fleet(register, 60)
+    reader = FakeReader(vin(n) for n in covered)
+    service = Enforcement(
+        register, reader, lambda: NOW, access_log=FakeLog(), reminder_window=timedelta(days=30)
+    )
+    listed: dict[str, int] = {}
+    query = UninsuredQuery(prefix, NOW, None, 7)
+
+    async def walk() -> None:
+        async for page in service.all_uninsured(query, reader=None):
+            for v in page.vehicles:
+                listed[v.region_code] = listed.get(v.region_code, 0) + 1
+
+    asyncio.run(walk())
+    counter = UninsuredCounter(register, reader, batch=batch)
+    seen: list[int] = []
+    assert asyncio.run(counter.by_region(NOW, prefix, seen.append)) == listed
+    assert seen[-1] == sum(listed.values()) and seen == sorted(seen)
+    assert asyncio.run(service.match(NOW, prefix)).uninsured_by_region == listed
 
 
 def test_the_unmatched_list_names_each_reason_and_skips_scrapped_vehicles() -> None:

@@ -8,7 +8,7 @@ numbers are ordered with ``COLLATE "C"`` as the reconciliation's book is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from sqlalchemy import (
@@ -18,7 +18,6 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
-    and_,
     bindparam,
     insert,
     literal,
@@ -196,8 +195,12 @@ class SqlVehicleRegister:
         return found
 
     def in_force(
-        self, insurer_code: str, at: datetime, after: str | None, limit: int
-    ) -> list[InForcePolicy]:
+        self, insurer_code: str, at: datetime, chunk: int
+    ) -> Iterator[list[InForcePolicy]]:
+        """One ordered read, streamed ``chunk`` rows at a time: PostgreSQL sorts the
+        insurer's policies in force once. (Keyset pages ``policy_no > :after ORDER BY
+        policy_no COLLATE "C" LIMIT n`` cannot use the key's index, whose collation is
+        the database's, and sorted the whole book again for every page.)"""
         p = policies.c
         number: ColumnElement[str] = p.policy_no
         if self._engine.dialect.name == "postgresql":
@@ -213,12 +216,11 @@ class SqlVehicleRegister:
                 (p.effective_at.is_(None)) | (p.effective_at > at),
             )
             .order_by(number)
-            .limit(limit)
         )
-        if after is not None:
-            query = query.where(and_(number > after))
         with self._engine.connect() as conn:
-            return [InForcePolicy(no, vin, plate) for no, vin, plate in conn.execute(query)]
+            result = conn.execution_options(stream_results=True, yield_per=chunk).execute(query)
+            for rows in result.partitions(chunk):
+                yield [InForcePolicy(no, vin, plate) for no, vin, plate in rows]
 
     def insurer_codes(self) -> list[str]:
         with self._engine.connect() as conn:

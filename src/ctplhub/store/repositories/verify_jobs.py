@@ -12,7 +12,8 @@ on SQLite it takes the writer lock before anything is read.
 
 A chunk's rows and answers are sealed (``PersonalData``: they name plates and VINs) under
 associated data naming the job, the chunk and the part, so a blob moved elsewhere does
-not open; the rows are deleted as soon as the chunk is answered.
+not open; the rows are deleted as soon as the chunk is answered, and the whole job
+(its answers too) once its retention is over (``purge``).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Connection, Engine, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 
 from ctplhub.services.job_uploads import JobRow
 from ctplhub.services.ports import PersonalData, Reader
 from ctplhub.services.verify_job_ports import ClaimedChunk, JobState, JobStatus, NewJob
+from ctplhub.services.verify_jobs import chunk_aad
 from ctplhub.store.tables import verify_job_chunks, verify_jobs
 
 _j = verify_jobs.c
@@ -38,10 +40,6 @@ QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 
 class _Lost(Exception):
     """The chunk is no longer this runner's: roll the completion back."""
-
-
-def _aad(job_id: str, chunk_no: int, part: str) -> bytes:
-    return f"verify_job_chunks:{job_id}:{chunk_no}:{part}".encode()
 
 
 class SqlVerifyJobs:
@@ -80,7 +78,7 @@ class SqlVerifyJobs:
                         rows=len(rows),
                         state=QUEUED,
                         input_enc=self._personal.encrypt(
-                            sealed, aad=_aad(job.job_id, count - 1, "input")
+                            sealed, aad=chunk_aad(job.job_id, count - 1, "input")
                         ),
                         attempts=0,
                     )
@@ -157,7 +155,9 @@ class SqlVerifyJobs:
                     .where(_j.id == job_id, _j.status == QUEUED)
                     .values(status=RUNNING, updated_at=at)
                 )
-            rows = orjson.loads(self._personal.decrypt(sealed, aad=_aad(job_id, chunk_no, "input")))
+            rows = orjson.loads(
+                self._personal.decrypt(sealed, aad=chunk_aad(job_id, chunk_no, "input"))
+            )
             return ClaimedChunk(
                 chunk_id,
                 job_id,
@@ -197,7 +197,7 @@ class SqlVerifyJobs:
                         state=DONE,
                         input_enc=None,
                         result_enc=self._personal.encrypt(
-                            answers, aad=_aad(job_id, chunk.chunk_no, "result")
+                            answers, aad=chunk_aad(job_id, chunk.chunk_no, "result")
                         ),
                         claimed_by=None,
                         claimed_until=None,
@@ -236,6 +236,19 @@ class SqlVerifyJobs:
                 .values(claimed_by=None, claimed_until=None)
             )
 
+    def purge(self, ended_before: datetime) -> int:
+        ended = select(_j.id).where(_j.status.in_((DONE, FAILED)), _j.finished_at < ended_before)
+        with self._engine.connect() as conn:  # the usual minute: nothing to delete, no write
+            ids = list(conn.execute(ended).scalars())
+        if not ids:
+            return 0
+        with self._engine.begin() as conn:  # an ended job changes no more: the ids hold
+            for start in range(0, len(ids), 500):  # a few jobs a day; short IN lists
+                batch = ids[start : start + 500]
+                conn.execute(delete(verify_job_chunks).where(_c.job_id.in_(batch)))
+                conn.execute(delete(verify_jobs).where(_j.id.in_(batch)))
+        return len(ids)
+
     def _answers(self, conn: Connection, job_id: str) -> Iterator[str]:
         numbers = conn.execute(
             select(_c.chunk_no).where(_c.job_id == job_id).order_by(_c.chunk_no)
@@ -244,7 +257,7 @@ class SqlVerifyJobs:
             sealed = conn.execute(
                 select(_c.result_enc).where(_c.job_id == job_id, _c.chunk_no == chunk_no)
             ).scalar_one()
-            yield self._personal.decrypt(sealed, aad=_aad(job_id, chunk_no, "result"))
+            yield self._personal.decrypt(sealed, aad=chunk_aad(job_id, chunk_no, "result"))
 
     def answers(self, job_id: str) -> Iterator[str]:
         with self._engine.connect() as conn:
@@ -254,4 +267,4 @@ class SqlVerifyJobs:
                 sealed = conn.execute(
                     select(_c.result_enc).where(_c.job_id == job_id, _c.chunk_no == chunk_no)
                 ).scalar_one()
-            yield self._personal.decrypt(sealed, aad=_aad(job_id, chunk_no, "result"))
+            yield self._personal.decrypt(sealed, aad=chunk_aad(job_id, chunk_no, "result"))
