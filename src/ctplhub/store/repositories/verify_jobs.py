@@ -131,7 +131,7 @@ class SqlVerifyJobs:
                     due = due.with_for_update(skip_locked=True)
                 claimed = conn.execute(
                     update(verify_job_chunks)
-                    .where(_c.id.in_(due.scalar_subquery()))
+                    .where(_c.id == due.scalar_subquery())  # evaluated once: one chunk, never two
                     .values(
                         claimed_by=worker_id[:64],
                         claimed_until=at + lease,
