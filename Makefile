@@ -6,7 +6,7 @@ VEHICLES ?= 20000
 export CTPLHUB_HOME ?= ./var
 export CTPLHUB_DATABASE_URL ?= sqlite:///./var/ctplhub.db
 
-.PHONY: install run test lint typecheck layers pytest bench clean
+.PHONY: install run test lint typecheck layers pytest bench faults clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -39,6 +39,10 @@ pytest: install
 
 bench: install
 	$(BIN)/python bench/run_all.py
+
+## Fault scripts (bench/faults/README.md): kill -9, disk full, PostgreSQL restart; root only
+faults: install
+	$(BIN)/python bench/faults/run_all.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

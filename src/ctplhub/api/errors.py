@@ -13,6 +13,7 @@ from starlette.responses import Response
 from ctplhub.api.presenters import error_body, error_fields
 from ctplhub.api.responses import JSONBody
 from ctplhub.domain import errors as e
+from ctplhub.store.failures import storage_unavailable
 
 # Most specific first: the first class an error is an instance of decides.
 STATUS_BY_ERROR: tuple[tuple[type[e.DomainError], int], ...] = (
@@ -61,6 +62,27 @@ def internal_error_response(request_id: str) -> Response:
     return error_response(500, "internal_error", message)
 
 
+# A database restart takes a second or two; a full disk needs an operator, and a client
+# that retries every few seconds costs the server next to nothing meanwhile.
+STORAGE_RETRY_AFTER_S = 5
+
+
+def failure_response(error: Exception, request_id: str) -> Response:
+    """The answer to an exception no handler foresaw: ``503 storage_unavailable`` when the
+    database is full, restarting or unreachable (``store/failures.py``): the caller did
+    nothing wrong and the same request will succeed later; else ``500 internal_error``."""
+    if not storage_unavailable(error):
+        return internal_error_response(request_id)
+    response = error_response(
+        503,
+        "storage_unavailable",
+        "the registry's storage is unavailable for the moment (full or restarting); send "
+        "the request again after Retry-After seconds (an event sent twice is stored once)",
+    )
+    response.headers["Retry-After"] = str(STORAGE_RETRY_AFTER_S)
+    return response
+
+
 def domain_error_response(error: e.DomainError) -> Response:
     response = JSONBody({"error": error_body(error)}, status_code=status_for(error))
     if isinstance(error, e.RateLimited):  # RFC 9110 §10.2.3: whole seconds
@@ -74,8 +96,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return domain_error_response(error)
 
     @app.exception_handler(Exception)  # Starlette's error guard answers with it, then re-raises
-    async def _unforeseen(request: Request, _: Exception) -> Response:
-        return internal_error_response(request.scope.get(REQUEST_ID, "unknown"))
+    async def _unforeseen(request: Request, error: Exception) -> Response:
+        return failure_response(error, request.scope.get(REQUEST_ID, "unknown"))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> Response:

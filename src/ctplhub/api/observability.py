@@ -12,7 +12,8 @@ paths could carry identifiers, and bodies carry personal data.
 - One JSON log line per request (``event: "request"``): method, route, status, duration.
 - An exception that reaches here is logged with its stack trace (frames and exception
   types, not messages, which may carry personal data) and answered ``500
-  internal_error``, naming the request id and nothing else.
+  internal_error``, naming the request id and nothing else; a database that is full or
+  restarting is a warning without the trace, answered ``503 storage_unavailable``.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.utils import floatToGoString
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ctplhub.api.errors import REQUEST_ID, internal_error_response
+from ctplhub.api.errors import REQUEST_ID, failure_response
 from ctplhub.logs import safe_traceback
 from ctplhub.services.ids import new_request_id
+from ctplhub.store.failures import storage_unavailable
 
 _BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 _BOUNDS = (*map(floatToGoString, _BUCKETS), "+Inf")  # as prometheus_client writes them
@@ -117,17 +119,27 @@ class RequestObservability:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as error:
-            status = 500
-            _log.error(
-                "unhandled_error",
-                request_id=text_id,
-                method=scope["method"],
-                route=_route(scope),
-                error_type=type(error).__qualname__,
-                traceback=safe_traceback(error),  # no exception messages: they carry data
-            )
+            if storage_unavailable(error):  # expected in an outage: no stack trace
+                _log.warning(
+                    "storage_unavailable",
+                    request_id=text_id,
+                    method=scope["method"],
+                    route=_route(scope),
+                    error_type=type(error).__qualname__,
+                )
+            else:
+                _log.error(
+                    "unhandled_error",
+                    request_id=text_id,
+                    method=scope["method"],
+                    route=_route(scope),
+                    error_type=type(error).__qualname__,
+                    traceback=safe_traceback(error),  # no exception messages: they carry data
+                )
             if not responded:
-                await internal_error_response(text_id)(scope, receive, send_with_id)
+                await failure_response(error, text_id)(scope, receive, send_with_id)
+            elif status < 500:
+                status = 500  # the answer had begun and broke off
         finally:
             route = _route(scope)
             seconds = time.perf_counter() - started

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from ctplhub.bootstrap import build_container, initialise
 from ctplhub.cli.anpr import anpr_app
+from ctplhub.cli.backup import backup_command, restore_command
 from ctplhub.cli.cert import cert_app
 from ctplhub.cli.common import JsonFlag, console, emit, fail, open_container
 from ctplhub.cli.disputes import disputes_app
@@ -63,6 +64,8 @@ insurer_app.command("rotate-secret")(insurer_rotate_secret)
 app.command("reconcile")(reconcile_command)  # DESIGN §10 (cli/reconcile.py)
 app.command("compliance")(compliance_command)  # DESIGN §10 (cli/reconcile.py)
 app.command("match")(match_command)  # DESIGN §11 (cli/match.py)
+app.command("backup")(backup_command)  # DESIGN §8 (cli/backup.py, docs/backup.md)
+app.command("restore")(restore_command)
 
 
 @app.command()

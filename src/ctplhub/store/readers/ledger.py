@@ -50,6 +50,7 @@ from ctplhub.ledger import (
 )
 from ctplhub.ledger.storage import read_checked
 from ctplhub.services.ledger_proofs import LedgerEntry, SignedTreeHead
+from ctplhub.store.readers.pool_reads import fetch_all
 from ctplhub.store.repositories.ledger import head_of_row
 from ctplhub.store.statements import PG_DIALECT, SQLITE_DIALECT
 from ctplhub.store.tables import ledger_leaves, ledger_tree_heads
@@ -191,10 +192,8 @@ class PostgresLedgerReader:
 
     async def rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """One statement, one round trip: every read of this class goes through here."""
-        pool = await self._pool()
-        async with pool.connection() as conn, conn.cursor(binary=True) as cur:
-            await cur.execute(sql, params)
-            return await cur.fetchall()
+        rows: list[tuple[Any, ...]] = await fetch_all(await self._pool(), sql, params, binary=True)
+        return rows
 
     async def latest_tree_head(self) -> SignedTreeHead | None:
         found = await self.rows(self._sql.latest_head, {})

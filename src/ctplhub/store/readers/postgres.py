@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from ctplhub.domain.vehicle import VehicleHistory, VehicleSnapshot
 from ctplhub.services.ports import InsurerRecord, ReadPart
 from ctplhub.store.readers.batcher import BatchedReads
+from ctplhub.store.readers.pool_reads import fetch_all
 from ctplhub.store.statements import (
     insurer_record,
     read_statements,
@@ -92,15 +93,11 @@ class PostgresVehicleReader:
         pool = await self._pool()
         sql = read_statements("postgresql").vehicles
         # Binary results: timestamps and bytes decoded in C, a tenth less per read.
-        async with pool.connection() as conn, conn.cursor(binary=True) as cur:
-            await cur.execute(sql, {"plates": plates, "vins": vins})
-            rows = await cur.fetchall()
+        rows = await fetch_all(pool, sql, {"plates": plates, "vins": vins}, binary=True)
         return vehicle_histories(rows)  # psycopg gives aware datetimes for timestamptz
 
     async def insurers(self) -> list[InsurerRecord]:
         pool = await self._pool()
         sql = read_statements("postgresql").insurers
-        async with pool.connection() as conn, conn.cursor() as cur:
-            await cur.execute(sql)
-            rows = await cur.fetchall()
+        rows = await fetch_all(pool, sql, {}, binary=False)
         return [insurer_record(row, _as_is) for row in rows]
