@@ -41,6 +41,7 @@ from ctplhub.services.ports import (
     PersonalData,
     PlannerStatistics,
     PolicyKey,
+    ReadFence,
     RetryableConflict,
     StoredEventRef,
     UnitOfWorkFactory,
@@ -114,6 +115,7 @@ class ReportEvents:
         statistics: PlannerStatistics,
         ledger: LedgerWriter,
         quality: QualityFlags | None = None,
+        fence: ReadFence | None = None,
     ) -> None:
         self._uow = uow
         self._personal = personal
@@ -121,6 +123,7 @@ class ReportEvents:
         self._statistics = statistics
         self._ledger = ledger
         self._quality = quality  # flags the accepted events after each commit
+        self._fence = fence  # a deployment with a replica: reads after this write see it
 
     def report(self, raw: Mapping[str, Any], *, insurer_code: str) -> tuple[bool, Receipt]:
         """One event: ``(created, receipt)``; a rejection raises its domain error. The
@@ -239,6 +242,9 @@ class ReportEvents:
             if rows:  # last: the append lock is held from here to the commit
                 appended = self._ledger.append(uow.ledger, entries, event_ids, now)
             uow.commit()
+        if self._fence is not None and appended is not None:
+            # Before any answer of this write leaves: the next read must see it.
+            self._fence.passed(appended.leaves[-1].leaf_index + 1)
         flagged = (
             self._quality.check(list(zip(event_ids, stored, strict=True)))
             if self._quality is not None and rows
