@@ -6,7 +6,8 @@ VEHICLES ?= 20000
 export CTPLHUB_HOME ?= ./var
 export CTPLHUB_DATABASE_URL ?= sqlite:///./var/ctplhub.db
 
-.PHONY: install run test lint typecheck layers pytest bench faults clean
+.PHONY: install run test lint typecheck layers pytest bench faults clean \
+	deploy-local deploy-down deploy-check deploy-clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -36,6 +37,23 @@ layers: install
 
 pytest: install
 	$(BIN)/pytest -n 2 --dist loadfile -q
+
+## The deployment on loopback (docs/deploy.md): nginx :8080, two API processes, the worker,
+## PostgreSQL primary :5440 and streaming replica :5441 behind PgBouncer :6432, Redis :6380;
+## every file and generated secret under var/deploy. Never part of `make test`.
+deploy-local: install
+	CTPLHUB=$(abspath $(BIN))/ctplhub deploy/up.sh
+
+deploy-down:
+	deploy/down.sh
+
+## Brings the deployment up, then checks it through nginx: /readyz's parts, a signed
+## write and the read right after it, both API processes answering.
+deploy-check: deploy-local
+	$(BIN)/python deploy/check.py
+
+deploy-clean: deploy-down
+	rm -rf var/deploy
 
 bench: install
 	$(BIN)/python bench/run_all.py

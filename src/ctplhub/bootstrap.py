@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from ctplhub.config import Settings, load_settings
 from ctplhub.domain.lapse_risk import LapseModel
@@ -55,6 +55,7 @@ from ctplhub.services.live_confirmation import EndpointRecord, LiveConfirmation
 from ctplhub.services.match_schedule import ScheduledMatch
 from ctplhub.services.ports import NonceStore, UnitOfWork, VehicleReader
 from ctplhub.services.quality_flags import QualityFlags
+from ctplhub.services.readiness import PartState, Readiness
 from ctplhub.services.reconcile import Reconcile
 from ctplhub.services.register_feed import RegisterFeed
 from ctplhub.services.reminder_ports import DeliverDue, Outbox
@@ -71,8 +72,11 @@ from ctplhub.store.data_keys import SqlDataKeys, SqlSealedRows
 from ctplhub.store.ledger_audit import SqlLedgerAuditSource
 from ctplhub.store.maintenance import SqlPlannerStatistics
 from ctplhub.store.nonces import SqlNonceStore
+from ctplhub.store.read_fence import RedisReadFence
 from ctplhub.store.readers import vehicle_reader
 from ctplhub.store.readers.ledger import SqlLedgerReader, ledger_reader
+from ctplhub.store.readers.routed import RoutedVehicleReader
+from ctplhub.store.readiness import database_state, redis_state, replica_state
 from ctplhub.store.repositories.access_log import SqlAccessLogStore
 from ctplhub.store.repositories.anpr_alerts import SqlAlertStore
 from ctplhub.store.repositories.certificates import SqlCertificateRecords
@@ -154,6 +158,10 @@ class Container:
     anpr: AnprAlerts | None = None  # roadside cameras' alerts (DESIGN §12, issue 14)
     stats: Statistics | None = None  # regulators' statistics (DESIGN §11, issue 12)
     match_schedule: ScheduledMatch | None = None  # the daily match in ``ctplhub worker``
+    # A deployment with a replica (docs/deploy.md): its engine for /readyz's lag, and the
+    # read fence this process's writes publish.
+    replica_engine: Engine | None = None
+    fence: RedisReadFence | None = None
 
     def close(self) -> None:
         """Close every pooled database connection, after writing the access log entries
@@ -161,6 +169,10 @@ class Container:
         self.access_log.flush_now()
         self.access_log.close()
         self.engine.dispose()
+        if self.replica_engine is not None:
+            self.replica_engine.dispose()
+        if self.fence is not None:
+            self.fence.dispose()
 
     async def close_resources(self) -> None:
         """What the app holds while it serves: the job runner (its chunk in progress
@@ -183,13 +195,14 @@ class Container:
         if self.job_runner is not None and jobs:
             self.job_runner.start()
 
-    def ready(self) -> bool:
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception:
-            return False
-        return True
+    def readiness(self) -> Readiness:
+        """Each part this process depends on (``/readyz``)."""
+        parts: dict[str, PartState] = {"database": database_state(self.engine)}
+        if self.replica_engine is not None:
+            parts["replica"] = replica_state(self.engine, self.replica_engine)
+        if self.settings.redis_url:
+            parts["redis"] = redis_state(self.settings.redis_url)
+        return Readiness(parts)
 
     def app_services(self) -> AppServices:
         from ctplhub.api.deps import AppServices, Limits
@@ -206,7 +219,7 @@ class Container:
             access_log=self.owner_access_log,
             open_resources=self.open_resources,
             close_resources=self.close_resources,
-            ready=self.ready,
+            readiness=self.readiness,
             certificates=self.certificates,
             ledger=self.ledger,
             limits=Limits(
@@ -311,7 +324,9 @@ def build_container(
     def uow() -> UnitOfWork:
         return SqlUnitOfWork(engine)
 
-    reader = reader or vehicle_reader(settings.database_url)
+    fence: RedisReadFence | None = None
+    if reader is None:
+        reader, fence = coverage_reads(settings)
     ledger_reads = ledger_reader(settings.database_url)
     stale_after = timedelta(seconds=settings.stale_after_s)
     directory = InsurerDirectory(settings.insurer_cache_s, stale_after)
@@ -400,6 +415,12 @@ def build_container(
             engine, vault, address_aad, unsubscribe_tokens.token, settings.public_url, rules
         ),
         webhook_key=webhook_key,
+        replica_engine=(
+            make_engine(settings.database_replica_url, pool_size=2)
+            if settings.database_replica_url
+            else None
+        ),
+        fence=fence,
         ledger_reader=ledger_reads,
         ledger=LedgerProofs(ledger_reads, tree_head_signer(signer), clock),
         settings=settings,
@@ -411,6 +432,7 @@ def build_container(
             clock,
             SqlPlannerStatistics(engine),
             LedgerWriter(vault, plain_canonical_json, tree_head_signer(signer)),
+            fence=fence,
         ),
         ledger_audit=LedgerAudit(
             SqlLedgerAuditSource(engine),
@@ -496,6 +518,17 @@ def stats_settle(engine: Engine) -> timedelta:
     writer at a time commits in id order (docs/DECISIONS.md, "Statistics for
     regulators")."""
     return timedelta(seconds=120) if engine.dialect.name == "postgresql" else timedelta(0)
+
+
+def coverage_reads(settings: Settings) -> tuple[VehicleReader, RedisReadFence | None]:
+    """The coverage read path: the primary's; with a replica, the routed one and the read
+    fence this process's writes publish (docs/deploy.md, "Read routing")."""
+    primary = vehicle_reader(settings.database_url)
+    if settings.database_replica_url is None or settings.redis_url is None:
+        return primary, None
+    fence = RedisReadFence(settings.redis_url, settings.database_url)
+    replica = vehicle_reader(settings.database_replica_url, wait_s=1.0)
+    return RoutedVehicleReader(primary, replica, fence), fence
 
 
 def webhook_signing_key(deployment_key: bytes) -> bytes:

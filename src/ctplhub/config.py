@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -18,6 +18,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CTPLHUB_", extra="ignore")
 
     database_url: str = "sqlite:///./var/ctplhub.db"
+    # A streaming replica of database_url (docs/deploy.md, "Read routing"): the coverage
+    # reads that tolerate its lag go there, never one that follows a write it must see.
+    # The processes share the read fence through Redis, so redis_url is required with it.
+    database_replica_url: str | None = None
     home: Path = Path("./var")
     redis_url: str | None = None
     stale_after_s: int = Field(default=86_400, ge=60)
@@ -141,7 +145,18 @@ class Settings(BaseSettings):
             raise ValueError("reminder days are whole numbers from 1 to 365")
         return value
 
-    @field_validator("redis_url", "sms_gateway_url", "mqtt_username", mode="before")
+    @model_validator(mode="after")
+    def _replica_needs_redis(self) -> Settings:
+        if self.database_replica_url and not self.redis_url:
+            raise ValueError(
+                "database_replica_url needs redis_url: every process publishes and reads "
+                "the read fence there (docs/deploy.md)"
+            )
+        return self
+
+    @field_validator(
+        "redis_url", "database_replica_url", "sms_gateway_url", "mqtt_username", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value

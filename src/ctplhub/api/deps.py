@@ -21,6 +21,7 @@ from ctplhub.services.certificates import Certificates
 from ctplhub.services.check_coverage import CheckCoverage
 from ctplhub.services.insurers import Insurers
 from ctplhub.services.ledger_proofs import LedgerProofs
+from ctplhub.services.readiness import Readiness
 from ctplhub.services.report_events import ReportEvents
 from ctplhub.services.users import Caller, Users
 from ctplhub.services.verify_bulk import VerifyBulk
@@ -44,7 +45,7 @@ class AppServices:
     signer: AnswerSigner
     access_log: OwnerAccessLog  # an owner's listing of reads (DESIGN §5.3)
     throttle: Throttle  # DESIGN §5.3 budgets: security/throttle.py
-    ready: Callable[[], bool]
+    readiness: Callable[[], Readiness]
     limits: Limits
     open_resources: Callable[[], Awaitable[None]]
     close_resources: Callable[[], Awaitable[None]]

@@ -276,8 +276,21 @@ class HealthBody(_Answer):
     status: Literal["ok"]
 
 
+class ReadyPartBody(_Answer):
+    """One part a process depends on (docs/deploy.md)."""
+
+    status: Literal["up", "down"]
+    lag_leaves: int | None = Field(None, description="ledger leaves the replica lacks")
+    lag_bytes: int | None = Field(None, description="WAL bytes the replica has not replayed")
+    lag_s: float | None = Field(None, description="seconds behind, while WAL waits")
+
+
 class ReadyBody(_Answer):
     status: Literal["ready"]
+    parts: dict[str, ReadyPartBody] = Field(
+        description="database (the primary; decides readiness), and replica and redis when "
+        "the deployment has them"
+    )
 
 
 class JwkBody(_Answer):

@@ -226,6 +226,15 @@ class VehicleReader(Protocol):
     async def close(self) -> None: ...
 
 
+class ReadFence(Protocol):
+    """Read-your-writes across a lagging replica (docs/deploy.md, "Read routing"): after
+    a write commits, and before its answer goes out, the ledger size it reached is
+    published; a read that may go to the replica goes there only once the replica holds
+    at least that many leaves."""
+
+    def passed(self, ledger_size: int) -> None: ...
+
+
 class PlannerStatistics(Protocol):
     def refresh(self, written: int) -> list[str]:
         """After a bulk load of ``written`` events: refresh what it made stale."""

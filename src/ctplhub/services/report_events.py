@@ -41,6 +41,7 @@ from ctplhub.services.ports import (
     PersonalData,
     PlannerStatistics,
     PolicyKey,
+    ReadFence,
     RetryableConflict,
     StoredEventRef,
     UnitOfWorkFactory,
@@ -111,12 +112,14 @@ class ReportEvents:
         clock: Clock,
         statistics: PlannerStatistics,
         ledger: LedgerWriter,
+        fence: ReadFence | None = None,
     ) -> None:
         self._uow = uow
         self._personal = personal
         self._clock = clock
         self._statistics = statistics
         self._ledger = ledger
+        self._fence = fence  # a deployment with a replica: reads after this write see it
 
     def report(self, raw: Mapping[str, Any], *, insurer_code: str) -> tuple[bool, Receipt]:
         """One event: ``(created, receipt)``; a rejection raises its domain error. The
@@ -233,6 +236,9 @@ class ReportEvents:
             if rows:  # last: the append lock is held from here to the commit
                 appended = self._ledger.append(uow.ledger, entries, event_ids, now)
             uow.commit()
+        if self._fence is not None and appended is not None:
+            # Before any answer of this write leaves: the next read must see it.
+            self._fence.passed(appended.leaves[-1].leaf_index + 1)
         leaves: dict[EventKey, LeafReceipt] = {}
         for position, (row, event_id) in enumerate(zip(rows, event_ids, strict=True)):
             key = (row.insurer_code, row.policy_no, row.version)

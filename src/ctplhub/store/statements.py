@@ -132,6 +132,10 @@ def _vehicle_statement(member: Callable[[Any, str], Any], values: Callable[[str]
     return union_all(claims, heads)
 
 
+# How many ledger leaves a database holds: the read fence's measure (store/read_fence.py).
+# The same text for both drivers; the newest tree head, by its primary key.
+LEDGER_SIZE = "SELECT tree_size FROM ledger_tree_heads ORDER BY tree_size DESC LIMIT 1"
+
 PG_DIALECT: Dialect = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
 SQLITE_DIALECT: Dialect = sqlite.dialect(paramstyle="named")
 

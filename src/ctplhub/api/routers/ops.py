@@ -11,6 +11,7 @@ from ctplhub.api.deps import services
 from ctplhub.api.errors import error_response
 from ctplhub.api.responses import JSONBody
 from ctplhub.api.schemas import ErrorAnswer, HealthBody, JwksBody, ReadyBody
+from ctplhub.services.readiness import Readiness
 
 router = APIRouter(tags=["operations"])
 
@@ -22,14 +23,28 @@ async def healthz() -> Response:
 
 @router.get(
     "/readyz",
-    summary="Readiness: the database answers",
+    summary="Readiness: the database answers; each part's state",
     response_model=ReadyBody,
     responses={503: {"model": ErrorAnswer, "description": "the database does not answer"}},
 )
 async def readyz(request: Request) -> Response:
-    if await run_in_threadpool(services(request).ready):
-        return JSONBody({"status": "ready"})
+    state = await run_in_threadpool(services(request).readiness)
+    if state.ready:
+        return JSONBody({"status": "ready", "parts": present_parts(state)})
     return error_response(503, "not_ready", "the database does not answer")
+
+
+def present_parts(state: Readiness) -> dict[str, dict[str, object]]:
+    """Each part's state; a lag only where it was measured."""
+    parts: dict[str, dict[str, object]] = {}
+    for name, part in state.parts.items():
+        body: dict[str, object] = {"status": "up" if part.up else "down"}
+        for field in ("lag_leaves", "lag_bytes", "lag_s"):
+            value = getattr(part, field)
+            if value is not None:
+                body[field] = value
+        parts[name] = body
+    return parts
 
 
 @router.get("/metrics", summary="Prometheus metrics")

@@ -51,6 +51,7 @@ from ctplhub.ledger import (
 from ctplhub.ledger.storage import read_checked
 from ctplhub.services.ledger_proofs import LedgerEntry, SignedTreeHead
 from ctplhub.store.readers.pool_reads import fetch_all
+from ctplhub.store.readers.sessions import session_settings
 from ctplhub.store.repositories.ledger import head_of_row
 from ctplhub.store.statements import PG_DIALECT, SQLITE_DIALECT
 from ctplhub.store.tables import ledger_leaves, ledger_tree_heads
@@ -176,7 +177,8 @@ class PostgresLedgerReader:
                 max_lifetime=600.0,
                 open=False,
                 # Primary-key lookups planned once per connection (store/readers/postgres.py).
-                kwargs={"autocommit": True, "options": "-c plan_cache_mode=force_generic_plan"},
+                configure=session_settings(plan_cache_mode="force_generic_plan"),
+                kwargs={"autocommit": True},
             )
             await pool.open()
             self._pools[loop] = pool

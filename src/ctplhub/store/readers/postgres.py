@@ -21,7 +21,9 @@ from ctplhub.domain.vehicle import VehicleHistory, VehicleSnapshot
 from ctplhub.services.ports import InsurerRecord, ReadPart
 from ctplhub.store.readers.batcher import BatchedReads
 from ctplhub.store.readers.pool_reads import fetch_all
+from ctplhub.store.readers.sessions import session_settings
 from ctplhub.store.statements import (
+    LEDGER_SIZE,
     insurer_record,
     read_statements,
     vehicle_histories,
@@ -33,7 +35,9 @@ from ctplhub.store.statements import (
 # scans are off for these sessions only, so that a plan made while a table was small or
 # not yet analysed (a server started before a bulk load) still uses the indexes; and
 # connections are renewed every ten minutes, so plans follow the statistics.
-_SESSION = "-c TimeZone=UTC -c plan_cache_mode=force_generic_plan -c enable_seqscan=off"
+_SESSION = session_settings(
+    TimeZone="UTC", plan_cache_mode="force_generic_plan", enable_seqscan="off"
+)
 _MAX_LIFETIME_S = 600.0
 
 
@@ -44,10 +48,18 @@ def _as_is(value: Any) -> datetime:
 
 class PostgresVehicleReader:
     def __init__(
-        self, url: str, *, size: int = 8, in_flight: int = 4, batch: int = 16, chunk: int = 1_000
+        self,
+        url: str,
+        *,
+        size: int = 8,
+        in_flight: int = 4,
+        batch: int = 16,
+        chunk: int = 1_000,
+        wait_s: float = 30.0,
     ) -> None:
         self._conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
         self._size = size
+        self._wait_s = wait_s
         in_flight = min(in_flight, size)
         # One pool per event loop: a server has one; tests start an app (a loop) per client.
         self._pools: dict[asyncio.AbstractEventLoop, AsyncConnectionPool] = {}
@@ -64,8 +76,10 @@ class PostgresVehicleReader:
                 min_size=self._size,
                 max_size=self._size,
                 max_lifetime=_MAX_LIFETIME_S,
+                timeout=self._wait_s,
                 open=False,
-                kwargs={"autocommit": True, "prepare_threshold": 0, "options": _SESSION},
+                configure=_SESSION,
+                kwargs={"autocommit": True, "prepare_threshold": 0},
             )
             await pool.open()
             self._pools[loop] = pool
@@ -101,3 +115,11 @@ class PostgresVehicleReader:
         sql = read_statements("postgresql").insurers
         rows = await fetch_all(pool, sql, {}, binary=False)
         return [insurer_record(row, _as_is) for row in rows]
+
+    async def ledger_size(self) -> int:
+        """How many ledger leaves this database holds (``readers.routed``)."""
+        pool = await self._pool()
+        async with pool.connection() as conn, conn.cursor() as cur:
+            await cur.execute(LEDGER_SIZE)
+            row = await cur.fetchone()
+        return int(row[0]) if row is not None else 0

@@ -25,7 +25,12 @@ import anyio.to_thread
 from ctplhub.domain.vehicle import VehicleSnapshot
 from ctplhub.services.ports import InsurerRecord, ReadPart
 from ctplhub.store.readers.batcher import BatchedReads
-from ctplhub.store.statements import insurer_record, read_statements, vehicle_histories
+from ctplhub.store.statements import (
+    LEDGER_SIZE,
+    insurer_record,
+    read_statements,
+    vehicle_histories,
+)
 
 _BATCH = 16  # plates and VINs a batched read may hold
 _IN_FLIGHT = 2  # batched reads at once
@@ -106,5 +111,14 @@ class SqliteVehicleReader:
         def read() -> list[InsurerRecord]:
             rows = self._connection().execute(read_statements("sqlite").insurers).fetchall()
             return [insurer_record(row, _instant) for row in rows]
+
+        return await anyio.to_thread.run_sync(read)
+
+    async def ledger_size(self) -> int:
+        """How many ledger leaves this database holds (``readers.routed``)."""
+
+        def read() -> int:
+            row = self._connection().execute(LEDGER_SIZE).fetchone()
+            return int(row[0]) if row is not None else 0
 
         return await anyio.to_thread.run_sync(read)
