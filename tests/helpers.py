@@ -118,9 +118,10 @@ def postgres_database(
     ``revision`` (``None``: no schema at all, for a migration test) and never analysed;
     dropped afterwards."""
     name += _RUN_TAG  # two runs on one server keep apart
-    admin = create_engine(
-        "postgresql+psycopg://" + url_of_any.split("://", 1)[1], isolation_level="AUTOCOMMIT"
-    )
+    # Administered from the server's own maintenance database, never from a test
+    # database that another fixture may be dropping WITH (FORCE) meanwhile.
+    server = url_of_any.split("://", 1)[1].rsplit("/", 1)[0]
+    admin = create_engine(f"postgresql+psycopg://{server}/postgres", isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

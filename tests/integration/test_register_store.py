@@ -5,6 +5,7 @@ lines are read back as written."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,8 +21,10 @@ T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def engine(database_url: str) -> Engine:
-    return make_engine(database_url)
+def engine(database_url: str) -> Iterator[Engine]:
+    made = make_engine(database_url)
+    yield made
+    made.dispose()  # else its pooled connections are garbage-collected open, in another test
 
 
 def lines() -> list[RegisterLine]:

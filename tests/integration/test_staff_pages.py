@@ -168,6 +168,9 @@ def test_demo_cookie_is_not_secure_and_only_the_demo_turns_secure_off(
     monkeypatch.setenv("CTPLHUB_HOME", str(settings.home))
     monkeypatch.setattr("ctplhub.cli.demo.load_demo", lambda *_, **__: {})
     monkeypatch.setattr("ctplhub.cli.demo.print_samples", lambda *_, **__: None)
+    # Not the cameras' consumer either: a real one would outlive the test (it stops with
+    # the demo's process), on this test's database and the shared broker.
+    monkeypatch.setattr("ctplhub.cli.demo.start_anpr_consumer", lambda *_, **__: None)
     seen: list[str | None] = []
     monkeypatch.setattr(
         cli_main, "serve", lambda **_: seen.append(os.environ.get("CTPLHUB_COOKIE_SECURE"))
