@@ -16,7 +16,7 @@ from pathlib import Path
 import hypothesis
 import pytest
 import redis
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from ctplhub.bootstrap import Container, build_app, build_container
@@ -25,7 +25,13 @@ from ctplhub.config import Settings
 from ctplhub.security.keystore import ensure_keys
 from ctplhub.store.schema import make_engine, migrate
 from ctplhub.store.tables import metadata
-from helpers import Clock, InsurerAccount, copy_sqlite_database, postgres_database
+from helpers import (
+    Clock,
+    InsurerAccount,
+    blank_engine,
+    copy_sqlite_database,
+    postgres_database,
+)
 from schema_check import CheckingTransport
 
 # Properties assert behaviour, never timing: Hypothesis's per-example deadline (200 ms)
@@ -174,3 +180,18 @@ def redis_url() -> str:
             pytest.fail(f"CI=true but Redis is not reachable at {REDIS_URL}: {error}")
         pytest.skip(f"Redis not reachable: {error}")
     return REDIS_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A database with no schema at all, on each engine (for migration tests); on
+    PostgreSQL one named after the test module, dropped afterwards."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+        yield engine
+        engine.dispose()
+        return
+    server: str = request.getfixturevalue("postgres_url")  # skips, or fails in CI, if down
+    module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    with blank_engine(server, f"ctplhub_blank_{module}"[:40]) as engine:
+        yield engine

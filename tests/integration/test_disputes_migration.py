@@ -5,9 +5,7 @@ the downgrade removes the disputes and their notices and gives the old outbox ba
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,23 +13,10 @@ from alembic import command
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from ctplhub.store.schema import alembic_config, make_engine, migrate
-from helpers import blank_engine
+from ctplhub.store.schema import alembic_config, migrate
 
 BEFORE = "0013"
 AT = datetime(2026, 2, 12, 2, 0, tzinfo=UTC).replace(tzinfo=None)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def blank(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-        yield engine
-        engine.dispose()
-        return
-    server: str = request.getfixturevalue("postgres_url")
-    with blank_engine(server, "ctplhub_disputes_migration") as engine:
-        yield engine
 
 
 def downgrade(engine: Engine, revision: str) -> None:

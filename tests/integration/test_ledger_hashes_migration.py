@@ -4,8 +4,7 @@ the same roots and proofs; the downgrade gives the same ``ledger_hashes`` back."
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import pytest
 from alembic import command
@@ -20,24 +19,10 @@ from ctplhub.ledger import (
     tree_root,
 )
 from ctplhub.store.readers.ledger import sync_hash_reader
-from ctplhub.store.schema import alembic_config, make_engine, migrate
+from ctplhub.store.schema import alembic_config, migrate
 from ctplhub.store.tables import ledger_leaves
-from helpers import blank_engine
 
 BEFORE = "0008"  # the revision 0009 upgrades from
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def blank(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A database with no schema at all, on each engine."""
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-        yield engine
-        engine.dispose()
-        return
-    server: str = request.getfixturevalue("postgres_url")  # skips, or fails in CI, if down
-    with blank_engine(server, "ctplhub_ledger_migration") as engine:
-        yield engine
 
 
 def entries(n: int) -> list[bytes]:

@@ -5,35 +5,19 @@ still use them. Up and down keep every head."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from alembic import command
 from sqlalchemy import Engine, select, text
 
 from ctplhub.store.repositories.reconcile import SqlPolicyBook
 from ctplhub.store.repositories.reminders import SqlReminderRepository
-from ctplhub.store.schema import alembic_config, make_engine, migrate
+from ctplhub.store.schema import alembic_config, migrate
 from ctplhub.store.tables import policies
-from helpers import blank_engine
 
 BEFORE = "0012"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def blank(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'layout.db'}")
-        yield engine
-        engine.dispose()
-        return
-    server: str = request.getfixturevalue("postgres_url")
-    with blank_engine(server, "ctplhub_policies_layout") as engine:
-        yield engine
 
 
 def heads(n: int) -> list[dict[str, Any]]:

@@ -4,33 +4,17 @@ PostgreSQL the log's monthly partitions, on SQLite its attached file)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from alembic import command
 from sqlalchemy import Engine, inspect, select, text
 
 from ctplhub.services.ports import AccessRow
 from ctplhub.store.repositories.access_log import SqlAccessLogStore, access_log_table
-from ctplhub.store.schema import ACCESS_LOG_SCHEMA, alembic_config, make_engine, migrate
+from ctplhub.store.schema import ACCESS_LOG_SCHEMA, alembic_config, migrate
 from ctplhub.store.tables import insurers
-from helpers import blank_engine
 
 BEFORE = "0014"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def blank(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-        yield engine
-        engine.dispose()
-        return
-    server: str = request.getfixturevalue("postgres_url")
-    with blank_engine(server, "ctplhub_register_migration") as engine:
-        yield engine
 
 
 def columns(engine: Engine, table: str) -> set[str]:

@@ -3,32 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from alembic import command
 from sqlalchemy import Engine, inspect
 
-from ctplhub.store.schema import alembic_config, make_engine, migrate
+from ctplhub.store.schema import alembic_config, migrate
 from ctplhub.store.tables import verify_job_chunks, verify_jobs
-from helpers import blank_engine
 
 BEFORE = "0015"  # the revision 0016 upgrades from
 TABLES = {"verify_jobs", "verify_job_chunks"}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def blank(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A database with no schema at all, on each engine."""
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-        yield engine
-        engine.dispose()
-        return
-    server: str = request.getfixturevalue("postgres_url")  # skips, or fails in CI, if down
-    with blank_engine(server, "ctplhub_verify_jobs_migration") as engine:
-        yield engine
 
 
 def test_upgrade_makes_the_job_tables_and_downgrade_removes_them(blank: Engine) -> None:
