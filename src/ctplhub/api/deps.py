@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from ctplhub.api.errors import REQUEST_ID
 from ctplhub.security.answer_signing import AnswerSigner
@@ -64,6 +66,13 @@ def client_address(request: Request) -> str:
     (``FORWARDED_ALLOW_IPS``, default 127.0.0.1 and ::1; docs/DECISIONS.md)."""
     peer = request.client
     return peer.host if peer is not None else "unknown"
+
+
+async def insurer_of(request: Request, body: bytes = b"") -> str:
+    """The insurer code of a signed request (DESIGN §5.1) whose body is ``body`` (empty
+    for a GET), checked off the event loop: the one way routers authenticate insurers."""
+    digest = hashlib.sha256(body).digest()
+    return await run_in_threadpool(signed_insurer, request, digest)
 
 
 def signed_insurer(request: Request, body_digest: bytes) -> str:

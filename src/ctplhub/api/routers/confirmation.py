@@ -3,14 +3,12 @@ the platform asks it to confirm a "not covered" live (``services/live_confirmati
 
 from __future__ import annotations
 
-import hashlib
-
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ctplhub.api.bodies import decode_object, read_limited, require_media_type
-from ctplhub.api.deps import services, signed_insurer
+from ctplhub.api.deps import insurer_of, services
 from ctplhub.api.responses import JSONBody
 from ctplhub.api.schemas import ConfirmEndpointAnswer, ConfirmEndpointBody
 from ctplhub.domain.errors import ValidationFailed
@@ -45,7 +43,7 @@ def build_router(confirmation: LiveConfirmation) -> APIRouter:
     async def put_confirm_endpoint(code: str, request: Request) -> Response:
         app = services(request)
         body = await read_limited(request, app.limits.event_bytes)
-        insurer = await run_in_threadpool(signed_insurer, request, hashlib.sha256(body).digest())
+        insurer = await insurer_of(request, body)
         require_media_type(request, "application/json")
         data = decode_object(body)
         extra = sorted(set(data) - {"url"})

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,7 +18,13 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ctplhub.api.bodies import decode_object, json_body_doc, read_limited, require_media_type
-from ctplhub.api.deps import bearer, client_address, request_id, services, signed_insurer
+from ctplhub.api.deps import (
+    bearer,
+    client_address,
+    insurer_of,
+    request_id,
+    services,
+)
 from ctplhub.api.responses import JSONBody
 from ctplhub.api.routers.coverage import coverage_query
 from ctplhub.api.schemas import (
@@ -188,7 +193,7 @@ def build_router(disputes: Disputes) -> APIRouter:
     )
     async def insurer_queue(code: str, request: Request) -> Response:
         app = services(request)
-        caller = await run_in_threadpool(signed_insurer, request, hashlib.sha256(b"").digest())
+        caller = await insurer_of(request)
         reader = Reader(caller, "insurer", QUEUE_PURPOSE, request_id(request))
         found = await run_in_threadpool(
             lambda: disputes.insurer_queue(
@@ -209,7 +214,7 @@ def build_router(disputes: Disputes) -> APIRouter:
         app = services(request)
         require_media_type(request, "application/json")
         raw = await read_limited(request, app.limits.event_bytes)
-        caller = await run_in_threadpool(signed_insurer, request, hashlib.sha256(raw).digest())
+        caller = await insurer_of(request, raw)
         body = decode_object(raw)
         _only(body, "outcome", "note")
         _required(body, "outcome", "note")

@@ -4,7 +4,6 @@ for police (and regulators, for the list), the unmatched list for each insurer."
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from ctplhub.api.bodies import decode_object, json_body_doc, read_limited, require_media_type
-from ctplhub.api.deps import bearer, request_id, services, signed_insurer
+from ctplhub.api.deps import bearer, insurer_of, request_id, services
 from ctplhub.api.responses import JSONBody
 from ctplhub.api.routers.coverage import purpose_code
 from ctplhub.api.schemas import (
@@ -125,7 +124,7 @@ def build_router(enforcement: Enforcement, accidents: AccidentLookup) -> APIRout
         response_model=UnmatchedAnswer,
     )
     async def unmatched(code: str, request: Request) -> Response:
-        caller = await run_in_threadpool(signed_insurer, request, hashlib.sha256(b"").digest())
+        caller = await insurer_of(request)
         found = await run_in_threadpool(lambda: enforcement.unmatched(code.upper(), caller=caller))
         return JSONBody(unmatched_json(found))
 

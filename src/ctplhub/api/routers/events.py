@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
@@ -19,7 +18,7 @@ from ctplhub.api.bodies import (
     require_media_type,
     spool_body,
 )
-from ctplhub.api.deps import AppServices, services, signed_insurer
+from ctplhub.api.deps import AppServices, insurer_of, services, signed_insurer
 from ctplhub.api.responses import JSONBody
 from ctplhub.api.schemas import (
     BatchAnswer,
@@ -51,7 +50,7 @@ async def report_event(request: Request) -> Response:
     app = services(request)
     require_media_type(request, "application/json")
     body = await read_limited(request, app.limits.event_bytes)
-    insurer = await run_in_threadpool(signed_insurer, request, hashlib.sha256(body).digest())
+    insurer = await insurer_of(request, body)
     event = decode_object(body)
     created, receipt = await run_in_threadpool(
         app.report_events.report, event, insurer_code=insurer
@@ -145,7 +144,7 @@ async def heartbeat(code: str, request: Request) -> Response:
     body = await read_limited(request, app.limits.event_bytes)
     if body.strip():
         require_media_type(request, "application/json")
-    insurer = await run_in_threadpool(signed_insurer, request, hashlib.sha256(body).digest())
+    insurer = await insurer_of(request, body)
     data = decode_object(body) if body.strip() else {}
     answer = await run_in_threadpool(
         app.insurers.heartbeat, code.upper(), caller=insurer, at=data.get("at")

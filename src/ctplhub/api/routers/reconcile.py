@@ -4,8 +4,6 @@ insurer's own code (``403 insurer_mismatch`` otherwise)."""
 
 from __future__ import annotations
 
-import hashlib
-
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -18,7 +16,7 @@ from ctplhub.api.bodies import (
     require_media_type,
     spool_body,
 )
-from ctplhub.api.deps import services, signed_insurer
+from ctplhub.api.deps import insurer_of, services, signed_insurer
 from ctplhub.api.responses import JSONBody
 from ctplhub.api.schemas import ReconcileDiffAnswer, ReconcileDigestAnswer, ReconcileDigestBody
 from ctplhub.domain.reconciliation import checked_digest
@@ -39,7 +37,7 @@ def build_router(reconcile: Reconcile, *, max_bytes: int) -> APIRouter:
         app = services(request)
         require_media_type(request, "application/json")
         body = await read_limited(request, app.limits.event_bytes)
-        caller = await run_in_threadpool(signed_insurer, request, hashlib.sha256(body).digest())
+        caller = await insurer_of(request, body)
         data = decode_object(body)
         given = checked_digest(data.get("count"), data.get("digest"))
         result = await run_in_threadpool(
