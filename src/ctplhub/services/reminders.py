@@ -23,10 +23,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from ctplhub.domain.coverage import PolicyState
@@ -67,6 +67,7 @@ _CN_MOBILE = re.compile(r"(?:\+?86)?(1[3-9]\d{9})")
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _NOT_FOUND = "no subscription with this id and token"
+_RISK_CACHE_MAX = 2_000_000  # (vin, term) risks a process keeps; about 200 MB at most
 
 
 class RiskRanking(Protocol):
@@ -230,6 +231,7 @@ class Reminders:
         self.rules = rules
         self._webhook_secret = webhook_secret
         self._risk = risk
+        self._risk_cache: dict[tuple[str, datetime], float] = {}
 
     def now(self) -> datetime:
         return self._clock()
@@ -336,7 +338,7 @@ class Reminders:
             risks: dict[str, float] = {}
             top = 1.0
             if self._risk is not None and by_vin:
-                risks = self._risk.risks(sorted(by_vin), at)
+                risks = self._risks_that_matter(by_vin, heads, existing, at)
                 top = self._risk.top_decile
                 by_vin = dict(
                     sorted(by_vin.items(), key=lambda kv: (-risks.get(kv[0], 0.0), kv[0]))
@@ -414,6 +416,46 @@ class Reminders:
             due=due_now,
             deferred=due_now if in_quiet_hours(at, rules) else waiting,
         )
+
+    def _risks_that_matter(
+        self,
+        by_vin: dict[str, list[int]],
+        heads: Mapping[str, Sequence[Any]],
+        existing: Mapping[ReminderKey, Any],
+        at: datetime,
+    ) -> dict[str, float]:
+        """The risks of the vehicles whose pass they can change: those with a reminder to
+        write (written riskiest first) and those the early rule would reach but has not.
+        A vehicle's risk is kept for its term (its latest cover end) in this process, so
+        a worker's minute passes score each vehicle once a term, not every minute (every
+        pass once read the history of every subscriber near an end: 2.7 s at 1M, §13)."""
+        assert self._risk is not None
+        wanted: dict[str, datetime] = {}
+        for vin, subscription_ids in by_vin.items():
+            states = [_state(h) for h in heads.get(vin, ())]
+            plain = due_reminder(states, at, self.rules)
+            early = due_reminder(states, at, self.rules, high_risk=True)
+            due = early or plain
+            if due is None:
+                continue
+            policy = due.policy
+            new = any(
+                (policy.insurer_code, policy.policy_no, due.rule.kind, sid) not in existing
+                for sid in subscription_ids
+            )
+            if new:
+                wanted[vin] = due.reference
+        unknown = [vin for vin, end in wanted.items() if (vin, end) not in self._risk_cache]
+        if unknown:
+            for vin, risk in self._risk.risks(sorted(unknown), at).items():
+                self._risk_cache[(vin, wanted[vin])] = risk
+            if len(self._risk_cache) > _RISK_CACHE_MAX:  # a long-running worker: start over
+                self._risk_cache.clear()
+        return {
+            vin: self._risk_cache[(vin, end)]
+            for vin, end in wanted.items()
+            if (vin, end) in self._risk_cache
+        }
 
     # --- regulators ---
 
