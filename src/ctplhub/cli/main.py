@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -94,12 +95,22 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
     """Run the API and the web pages; logs are JSON lines on standard error."""
-    import uvicorn
-
     settings = load_settings()
     configure_logging(settings.log_level)
     _refuse_a_half_restored_database(settings.database_url)
+    if settings.serve_runs_jobs:  # in a process of its own, off the event loop of queries
+        _JOB_RUNNERS.append(_start_job_runner())
+        os.environ["CTPLHUB_SERVE_RUNS_JOBS"] = "false"  # the app's own loop leaves them
     _flush_logs_before_dying_of(signal.SIGTERM, signal.SIGINT)
+    try:
+        _serve(host, port, workers)
+    finally:
+        _stop_job_runners()
+
+
+def _serve(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
     uvicorn.run(
         "ctplhub.bootstrap:create_app_from_env",
         factory=True,
@@ -121,6 +132,29 @@ def _refuse_a_half_restored_database(url: str) -> None:
         engine.dispose()
 
 
+_JOB_RUNNERS: list[subprocess.Popen[bytes]] = []
+
+
+def _start_job_runner() -> subprocess.Popen[bytes]:
+    """``ctplhub verify-jobs run`` beside the server (DESIGN §11: the server runs queued
+    jobs by itself): a chunk's work then never holds the loop that answers queries."""
+    command = "from ctplhub.cli.main import main; main()"
+    return subprocess.Popen(
+        [sys.executable, "-c", command, "verify-jobs", "run", "--parent", str(os.getpid())]
+    )
+
+
+def _stop_job_runners() -> None:
+    while _JOB_RUNNERS:
+        runner = _JOB_RUNNERS.pop()
+        if runner.poll() is None:
+            runner.terminate()
+            try:
+                runner.wait(35)  # its chunk in progress finishes first (at most 30 s)
+            except subprocess.TimeoutExpired:
+                runner.kill()
+
+
 def _flush_logs_before_dying_of(*signals: signal.Signals) -> None:
     """uvicorn shuts down gracefully on SIGTERM or SIGINT, then raises the signal again
     under the handler it found, so that the process ends the way it was told to; by then
@@ -128,6 +162,7 @@ def _flush_logs_before_dying_of(*signals: signal.Signals) -> None:
     would be lost. The handler it finds is this one: flush, then die of the signal."""
 
     def flush_and_reraise(number: int, _: object) -> None:
+        _stop_job_runners()
         flush_logs()
         signal.signal(number, previous[number])
         signal.raise_signal(number)
