@@ -195,3 +195,13 @@ def blank(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
     with blank_engine(server, f"ctplhub_blank_{module}"[:40]) as engine:
         yield engine
+
+
+@pytest.fixture
+def web(container: Container) -> Iterator[TestClient]:
+    """The app for the staff pages: over https (their cookies are Secure), redirects not
+    followed (a sign-in answers 303). Modules with pages of their own may define theirs."""
+    with TestClient(
+        build_app(container), base_url="https://testserver", follow_redirects=False
+    ) as client:
+        yield client

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -155,3 +156,34 @@ def copy_sqlite_database(source: Path, target: Path) -> None:
     (``store.schema.access_log_file``); both checkpointed, so no ``-wal`` is needed."""
     shutil.copyfile(source, target)
     shutil.copyfile(access_log_file(source), access_log_file(target))
+
+
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+def signed_in(web: Any, container: Container, name: str, role: str) -> Any:
+    """A new staff account ``name`` with ``role``, signed in on the pages' client ``web``
+    (a Starlette ``TestClient``) through the form and its CSRF token; ``web`` again."""
+    container.users.add(name, role)
+    container.users.set_password(name, STAFF_PASSWORD)
+    form = web.get("/staff/sign-in")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert csrf
+    answer = web.post(
+        "/staff/sign-in",
+        data={"csrf": csrf.group(1), "user": name, "password": STAFF_PASSWORD},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    return web
+
+
+def staff_sign_in(page: Any, base: str, user: str, goal: str) -> None:
+    """In a browser (a Playwright ``Page``): open ``goal``, be sent to the sign-in form,
+    sign in as ``user`` (whose password is ``STAFF_PASSWORD``), land on ``/staff``."""
+    page.goto(base + goal)
+    assert page.url == base + "/staff/sign-in"
+    page.locator("#user").fill(user)
+    page.locator("#password").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(base + "/staff")

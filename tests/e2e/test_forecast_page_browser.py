@@ -14,11 +14,9 @@ from ctplhub.bootstrap import Container
 from ctplhub.services.demo_fleet import DEMO_INSURERS
 from ctplhub.services.risk_history import synthetic_vehicles
 from forecast_fixtures import store
-from helpers import Clock, InsurerAccount
+from helpers import STAFF_PASSWORD, Clock, InsurerAccount, staff_sign_in
 
 pytestmark = pytest.mark.browser
-
-PASSWORD = "correct horse battery staple"
 
 
 def test_regulator_sees_expected_lapses_by_region(
@@ -32,14 +30,8 @@ def test_regulator_sees_expected_lapses_by_region(
     fleet = list(synthetic_vehicles(8, now=clock.now, seed=4, ends_from=2, ends_until=28))
     store(fleet, insurers, container)
     container.users.add("reg-1", "regulator")
-    container.users.set_password("reg-1", PASSWORD)
-
-    desk.goto(live_server + "/staff/forecast")
-    assert desk.url == live_server + "/staff/sign-in"
-    desk.locator("#user").fill("reg-1")
-    desk.locator("#password").fill(PASSWORD)
-    desk.get_by_role("button", name="登录").click()
-    desk.wait_for_url(live_server + "/staff")
+    container.users.set_password("reg-1", STAFF_PASSWORD)
+    staff_sign_in(desk, live_server, "reg-1", "/staff/forecast")
     desk.get_by_role("link", name="脱保风险预测").click()
     desk.wait_for_url(live_server + "/staff/forecast*")
 

@@ -17,21 +17,11 @@ from playwright.sync_api import Page
 
 from ctplhub.bootstrap import Container
 from ctplhub.domain.instants import BEIJING
-from helpers import VIN_B, Clock, InsurerAccount, event
+from helpers import STAFF_PASSWORD, VIN_B, Clock, InsurerAccount, event, staff_sign_in
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
 SCREENSHOT = "/tmp/ctplhub-staff-insurers.png"
-
-
-def sign_in(page: Page, base: str, user: str, goal: str) -> None:
-    page.goto(base + goal)
-    assert page.url == base + "/staff/sign-in"
-    page.locator("#user").fill(user)
-    page.locator("#password").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(base + "/staff")
 
 
 def test_regulator_sees_sync_health_charts_and_late_reports(
@@ -62,8 +52,8 @@ def test_regulator_sees_sync_health_charts_and_late_reports(
         )
     )
     container.users.add("reg-1", "regulator")
-    container.users.set_password("reg-1", PASSWORD)
-    sign_in(desk, live_server, "reg-1", "/staff/insurers")
+    container.users.set_password("reg-1", STAFF_PASSWORD)
+    staff_sign_in(desk, live_server, "reg-1", "/staff/insurers")
 
     desk.goto(live_server + "/staff/insurers")
     row = desk.locator("#insurers tr[data-insurer='PICC']")
@@ -94,8 +84,8 @@ def test_a_police_officer_is_refused_the_regulator_pages(
     live_server: str, desk: Page, container: Container
 ) -> None:
     container.users.add("officer-2", "police")
-    container.users.set_password("officer-2", PASSWORD)
-    sign_in(desk, live_server, "officer-2", "/staff/insurers")
+    container.users.set_password("officer-2", STAFF_PASSWORD)
+    staff_sign_in(desk, live_server, "officer-2", "/staff/insurers")
     answer = desk.goto(live_server + "/staff/insurers")
     assert answer is not None and answer.status == 403
     assert desk.locator("#insurers").count() == 0

@@ -14,20 +14,11 @@ from ctplhub.bootstrap import Container
 from stats_history import cpic, history
 
 __all__ = ["cpic", "history"]  # fixtures, used by name
+from helpers import STAFF_PASSWORD, staff_sign_in
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
 SCREENSHOT = "/tmp/ctplhub-staff-stats.png"
-
-
-def sign_in(page: Page, base: str, user: str, goal: str) -> None:
-    page.goto(base + goal)
-    assert page.url == base + "/staff/sign-in"
-    page.locator("#user").fill(user)
-    page.locator("#password").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(base + "/staff")
 
 
 @pytest.mark.usefixtures("history")
@@ -35,8 +26,8 @@ def test_regulator_reads_renewals_by_region_with_charts_and_downloads_the_csv(
     live_server: str, desk: Page, container: Container
 ) -> None:
     container.users.add("reg-1", "regulator")
-    container.users.set_password("reg-1", PASSWORD)
-    sign_in(desk, live_server, "reg-1", "/staff/stats")
+    container.users.set_password("reg-1", STAFF_PASSWORD)
+    staff_sign_in(desk, live_server, "reg-1", "/staff/stats")
 
     desk.get_by_role("link", name="续保与脱保统计").click()
     desk.wait_for_url(live_server + "/staff/stats")
@@ -71,8 +62,8 @@ def test_a_police_officer_is_refused_the_statistics(
     live_server: str, desk: Page, container: Container
 ) -> None:
     container.users.add("officer-2", "police")
-    container.users.set_password("officer-2", PASSWORD)
-    sign_in(desk, live_server, "officer-2", "/staff/stats")
+    container.users.set_password("officer-2", STAFF_PASSWORD)
+    staff_sign_in(desk, live_server, "officer-2", "/staff/stats")
     answer = desk.goto(live_server + "/staff/stats")
     assert answer is not None and answer.status == 403
     assert desk.locator("#renewals").count() == 0

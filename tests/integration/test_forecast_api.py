@@ -6,8 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,15 +14,14 @@ import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from ctplhub.bootstrap import Container, build_app
+from ctplhub.bootstrap import Container
 from ctplhub.cli.main import app
 from ctplhub.services.demo_fleet import DEMO_INSURERS
 from ctplhub.services.risk_history import synthetic_vehicles
 from forecast_fixtures import store
-from helpers import Clock, InsurerAccount, bearer_headers
+from helpers import Clock, InsurerAccount, bearer_headers, signed_in
 
 NOW = datetime(2026, 11, 20, 2, tzinfo=UTC)
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
@@ -62,26 +60,6 @@ def test_regulators_get_the_forecast_by_region_as_json_and_csv(
     bad = client.get("/v1/forecast/lapse-risk?group_by=owner", headers=regulator)
     assert bad.status_code == 400
     assert client.get("/v1/forecast/lapse-risk?days=400", headers=regulator).status_code == 400
-
-
-@pytest.fixture
-def web(container: Container) -> Iterator[TestClient]:
-    with TestClient(
-        build_app(container), base_url="https://testserver", follow_redirects=False
-    ) as client:
-        yield client
-
-
-def signed_in(web: TestClient, container: Container, name: str, role: str) -> None:
-    container.users.add(name, role)
-    container.users.set_password(name, PASSWORD)
-    form = web.get("/staff/sign-in")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-    assert csrf
-    answer = web.post(
-        "/staff/sign-in", data={"csrf": csrf.group(1), "user": name, "password": PASSWORD}
-    )
-    assert answer.status_code == 303
 
 
 @pytest.mark.usefixtures("expiring")

@@ -19,10 +19,9 @@ from starlette.testclient import TestClient
 from ctplhub.bootstrap import Container, build_app
 from ctplhub.domain.instants import BEIJING
 from ctplhub.store.tables import access_log
-from helpers import RESIDENT_ID, VIN, Clock, InsurerAccount, event
+from helpers import RESIDENT_ID, VIN, Clock, InsurerAccount, event, signed_in
 
 VIN_TAIL = VIN[-6:]
-PASSWORD = "correct horse battery staple"
 GET_PAGES = (
     "/",
     "/ask",
@@ -247,20 +246,6 @@ def test_no_page_weighs_over_100_kb_before_images(web: TestClient) -> None:
 # --- the hotline console --------------------------------------------------------------
 
 
-def signed_in_as(container: Container, web: TestClient, name: str, role: str) -> None:
-    container.users.add(name, role)
-    container.users.set_password(name, PASSWORD)
-    form = web.get("/staff/sign-in").text
-    csrf = re.search(r'name="csrf" value="([^"]+)"', form)
-    assert csrf
-    answer = web.post(
-        "/staff/sign-in",
-        data={"csrf": csrf.group(1), "user": name, "password": PASSWORD},
-        follow_redirects=False,
-    )
-    assert answer.status_code == 303
-
-
 def logged_reads(container: Container, count: int) -> list[tuple[str, str, str]]:
     """The access log's (actor, role, purpose) rows once ``count`` are written: the app's
     own flusher may hold a batch that ``flush_now`` no longer sees."""
@@ -286,7 +271,7 @@ def test_console_lookup_shows_a_script_and_is_logged_under_the_agent(
     web: TestClient, container: Container, picc: InsurerAccount, clock: Clock
 ) -> None:
     report(picc, clock.now - timedelta(days=340), clock.now + timedelta(days=25), "P1")
-    signed_in_as(container, web, "agent-007", "agent")
+    signed_in(web, container, "agent-007", "agent")
     data = {
         "csrf": console_csrf(web),
         "plate": "苏E 12345",
@@ -309,7 +294,7 @@ def test_console_refuses_a_wrong_factor_other_roles_and_forged_posts(
 ) -> None:
     report(picc, clock.now - timedelta(days=10), clock.now + timedelta(days=355), "P1")
     assert web.get("/staff/console", follow_redirects=False).status_code == 303
-    signed_in_as(container, web, "agent-007", "agent")
+    signed_in(web, container, "agent-007", "agent")
     data = {"csrf": console_csrf(web), "plate": "苏E12345", "reason": "hotline"}
     wrong = web.post(
         "/staff/console", data={**data, "factor": "vin_last6", "factor_value": "000000"}
@@ -318,5 +303,5 @@ def test_console_refuses_a_wrong_factor_other_roles_and_forged_posts(
     forged = web.post("/staff/console", data={**data, "csrf": "x", "factor_value": VIN_TAIL})
     assert forged.status_code == 403
     web.cookies.clear()
-    signed_in_as(container, web, "officer-1", "police")
+    signed_in(web, container, "officer-1", "police")
     assert web.get("/staff/console").status_code == 403

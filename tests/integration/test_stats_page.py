@@ -5,37 +5,15 @@ the CSV downloads, and the role guard."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from starlette.testclient import TestClient
 
-from ctplhub.bootstrap import Container, build_app
+from ctplhub.bootstrap import Container
+from helpers import signed_in
 from stats_history import cpic, history
 
 __all__ = ["cpic", "history"]  # fixtures, used by name
-
-PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def web(container: Container) -> Iterator[TestClient]:
-    app = build_app(container)
-    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
-        yield client
-
-
-def signed_in(web: TestClient, container: Container, name: str, role: str) -> TestClient:
-    container.users.add(name, role)
-    container.users.set_password(name, PASSWORD)
-    form = web.get("/staff/sign-in")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-    assert csrf
-    answer = web.post(
-        "/staff/sign-in", data={"csrf": csrf.group(1), "user": name, "password": PASSWORD}
-    )
-    assert answer.status_code == 303
-    return web
 
 
 @pytest.mark.usefixtures("history")

@@ -4,17 +4,16 @@ per-insurer gauges in /metrics, and the regulator pages' HTML (no browser)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from starlette.testclient import TestClient
 
-from ctplhub.bootstrap import Container, build_app
+from ctplhub.bootstrap import Container
 from ctplhub.domain.instants import BEIJING
-from helpers import Clock, InsurerAccount, bearer_headers, event
+from helpers import Clock, InsurerAccount, bearer_headers, event, signed_in
 
-PASSWORD = "correct horse battery staple"
 OLD_FIELDS = ["insurer_code", "status", "last_sync_at", "lag_s", "stale"]
 OLD_FIELDS += ["accepted_24h", "rejected_24h"]
 NEW_FIELDS = ["watermark", "accepted_total", "rejected_total", "events_24h", "late_24h"]
@@ -93,27 +92,6 @@ def test_metrics_carry_per_insurer_gauges(
 
 
 # --- the regulator pages ---------------------------------------------------------------
-
-
-@pytest.fixture
-def web(container: Container) -> Iterator[TestClient]:
-    with TestClient(
-        build_app(container), base_url="https://testserver", follow_redirects=False
-    ) as client:
-        yield client
-
-
-def signed_in(web: TestClient, container: Container, name: str, role: str) -> TestClient:
-    container.users.add(name, role)
-    container.users.set_password(name, PASSWORD)
-    form = web.get("/staff/sign-in")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-    assert csrf
-    answer = web.post(
-        "/staff/sign-in", data={"csrf": csrf.group(1), "user": name, "password": PASSWORD}
-    )
-    assert answer.status_code == 303
-    return web
 
 
 def test_the_insurers_page_shows_every_insurer_with_a_30_day_svg_chart(
