@@ -432,10 +432,11 @@ class Reminders:
         assert self._risk is not None
         wanted: dict[str, datetime] = {}
         for vin, subscription_ids in by_vin.items():
-            states = [_state(h) for h in heads.get(vin, ())]
-            plain = due_reminder(states, at, self.rules)
-            early = due_reminder(states, at, self.rules, high_risk=True)
-            due = early or plain
+            # As for a risky vehicle: its rules include every rule of the others, so a
+            # vehicle with nothing due this way has nothing due at all.
+            due = due_reminder(
+                (_state(h) for h in heads.get(vin, ())), at, self.rules, high_risk=True
+            )
             if due is None:
                 continue
             policy = due.policy
