@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -245,10 +246,28 @@ def print_reminders(reminders: dict[str, Any], console: Console) -> None:
     )
 
 
-def start_anpr_consumer(container: Container, console: Console) -> str | None:
+@dataclass(frozen=True)
+class CamerasConsumer:
+    """The demo's ``ctplhub anpr run`` process: where it listens, and how to stop it (it
+    also stops when the demo exits)."""
+
+    address: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_anpr_consumer(container: Container, console: Console) -> CamerasConsumer | None:
     """Roadside cameras (DESIGN §12): when a broker answers at ``CTPLHUB_MQTT_URL``
     (127.0.0.1:1883 by default), ``ctplhub anpr run`` starts beside the server and stops
-    with the demo; else the demo goes on without it. The address, or None."""
+    with the demo; else the demo goes on without it (None)."""
     settings = container.settings
     broker = Broker.from_url(settings.mqtt_url)
     try:
@@ -265,20 +284,11 @@ def start_anpr_consumer(container: Container, console: Console) -> str | None:
         env={**os.environ, "CTPLHUB_DATABASE_URL": settings.database_url,
              "CTPLHUB_HOME": str(settings.home)},
     )  # fmt: skip
-
-    def stop() -> None:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-    atexit.register(stop)
-    address = f"{broker.host}:{broker.port}"
+    consumer = CamerasConsumer(f"{broker.host}:{broker.port}", process)
+    atexit.register(consumer.stop)
     console.print(
-        f"roadside cameras: `ctplhub anpr run` consumes reads from the broker at {address}; "
-        "try `ctplhub anpr simulate --rate 20 --uninsured-share 0.1` and watch "
-        "http://127.0.0.1:8000/staff/alerts (demo-police)"
+        f"roadside cameras: `ctplhub anpr run` consumes reads from the broker at "
+        f"{consumer.address}; try `ctplhub anpr simulate --rate 20 --uninsured-share 0.1` "
+        "and watch http://127.0.0.1:8000/staff/alerts (demo-police)"
     )
-    return address
+    return consumer

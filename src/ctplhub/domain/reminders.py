@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from functools import cache
 
 from ctplhub.domain.coverage import PolicyState, ruling_versions
 from ctplhub.domain.instants import BEIJING
@@ -79,8 +80,7 @@ class ReminderRules:
     @property
     def rules(self) -> tuple[Rule, ...]:
         """Every rule, least urgent first (the order their due times come in)."""
-        befores = [before(n) for n in sorted(set(self.days_before), reverse=True)]
-        return (*befores, *(lapsed(n) for n in sorted(set(self.days_after_lapse))))
+        return _rules_of(self.days_before, self.days_after_lapse)
 
     @property
     def look_ahead(self) -> timedelta:
@@ -89,7 +89,7 @@ class ReminderRules:
 
     @property
     def early_rule(self) -> Rule:
-        return early_risk(self.early_risk_days)
+        return _early_rule(self.early_risk_days)
 
     @property
     def look_ahead_early(self) -> timedelta:
@@ -103,6 +103,18 @@ class ReminderRules:
 
     def rule(self, kind: str) -> Rule | None:
         return next((r for r in self.rules if r.kind == kind), None)
+
+
+@cache
+def _rules_of(days_before: tuple[int, ...], days_after_lapse: tuple[int, ...]) -> tuple[Rule, ...]:
+    # Made once per configuration: a pass asks for them once per vehicle near an end.
+    befores = [before(n) for n in sorted(set(days_before), reverse=True)]
+    return (*befores, *(lapsed(n) for n in sorted(set(days_after_lapse))))
+
+
+@cache
+def _early_rule(days: int) -> Rule:
+    return early_risk(days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +179,27 @@ def due_reminder(
         key=lambda c: (c[0], c[2].insurer_code, c[2].policy_no),
     )[2]
     return DueReminder(urgent, policy, reference, reference + urgent.offset, older)
+
+
+def as_ordinary(due: DueReminder | None, rules: ReminderRules) -> DueReminder | None:
+    """The reminder due for a vehicle that is not high-risk, from the one due for it as a
+    high-risk vehicle (``due_reminder(..., high_risk=True)``): the same rules less the
+    early one. So a vehicle's policies are read once for both answers; a property test
+    holds the two ways equal."""
+    if due is None:
+        return None
+    early = rules.early_rule
+    if due.rule != early:
+        if early not in due.older:
+            return due
+        older = tuple(r for r in due.older if r != early)
+        return DueReminder(due.rule, due.policy, due.reference, due.due_at, older)
+    if not due.older:
+        return None  # only the early rule was due: nothing for an ordinary vehicle
+    reference = due.reference
+    urgent = max(due.older, key=lambda r: (reference + r.offset, r.lapse))
+    older = tuple(r for r in due.older if r is not urgent)
+    return DueReminder(urgent, due.policy, reference, reference + urgent.offset, older)
 
 
 def _block_end(covers: Sequence[tuple[datetime, datetime, PolicyState]], at: datetime) -> datetime:

@@ -34,7 +34,9 @@ from ctplhub.domain.errors import NotFound, ValidationFailed
 from ctplhub.domain.policy import EventType
 from ctplhub.domain.reminders import (
     GHOST_WINDOW,
+    DueReminder,
     ReminderRules,
+    as_ordinary,
     due_reminder,
     in_quiet_hours,
     is_ghost_cover,
@@ -335,21 +337,29 @@ class Reminders:
             pending: list[NewReminder] = []
             skipped: list[NewReminder] = []
             overtaken: list[int] = []
-            risks: dict[str, float] = {}
-            top = 1.0
-            if self._risk is not None and by_vin:
-                risks = self._risks_that_matter(by_vin, heads, existing, at)
+            # What each vehicle is due as a risky one: its rules include every rule of the
+            # others, so a vehicle with nothing due this way has nothing due at all, and an
+            # ordinary vehicle's answer follows from it (``as_ordinary``).
+            forecast = self._risk is not None
+            due_of: dict[str, DueReminder] = {}
+            for vin in by_vin:
+                found = due_reminder(
+                    [_state(h) for h in heads.get(vin, ())], at, rules, high_risk=forecast
+                )
+                if found is not None:
+                    due_of[vin] = found
+            order = list(due_of)
+            risky: set[str] = set()
+            if self._risk is not None and due_of:
+                risks = self._risks_that_matter(due_of, by_vin, existing, at)
                 top = self._risk.top_decile
-                by_vin = dict(
-                    sorted(by_vin.items(), key=lambda kv: (-risks.get(kv[0], 0.0), kv[0]))
-                )
-            for vin, subscription_ids in by_vin.items():
-                due = due_reminder(
-                    (_state(h) for h in heads.get(vin, ())),
-                    at,
-                    rules,
-                    high_risk=vin in risks and risks[vin] >= top,
-                )
+                risky = {vin for vin, risk in risks.items() if risk >= top}
+                order.sort(key=lambda vin: (-risks.get(vin, 0.0), vin))
+            for vin in order:
+                subscription_ids = by_vin[vin]
+                due: DueReminder | None = due_of[vin]
+                if forecast and vin not in risky:
+                    due = as_ordinary(due, rules)
                 if due is None:
                     continue
                 policy = due.policy
@@ -419,8 +429,8 @@ class Reminders:
 
     def _risks_that_matter(
         self,
-        by_vin: dict[str, list[int]],
-        heads: Mapping[str, Sequence[Any]],
+        due_of: Mapping[str, DueReminder],
+        by_vin: Mapping[str, list[int]],
         existing: Mapping[ReminderKey, Any],
         at: datetime,
     ) -> dict[str, float]:
@@ -431,18 +441,11 @@ class Reminders:
         pass once read the history of every subscriber near an end: 2.7 s at 1M, §13)."""
         assert self._risk is not None
         wanted: dict[str, datetime] = {}
-        for vin, subscription_ids in by_vin.items():
-            # As for a risky vehicle: its rules include every rule of the others, so a
-            # vehicle with nothing due this way has nothing due at all.
-            due = due_reminder(
-                (_state(h) for h in heads.get(vin, ())), at, self.rules, high_risk=True
-            )
-            if due is None:
-                continue
+        for vin, due in due_of.items():
             policy = due.policy
             new = any(
                 (policy.insurer_code, policy.policy_no, due.rule.kind, sid) not in existing
-                for sid in subscription_ids
+                for sid in by_vin[vin]
             )
             if new:
                 wanted[vin] = due.reference

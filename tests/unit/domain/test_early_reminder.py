@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from ctplhub.domain.coverage import PolicyState
 from ctplhub.domain.policy import EventType
-from ctplhub.domain.reminders import ReminderRules, due_reminder
+from ctplhub.domain.reminders import ReminderRules, as_ordinary, due_reminder
 from ctplhub.notify.content import family_of
 
 BEIJING = timezone(timedelta(hours=8))
@@ -45,3 +48,37 @@ def test_nothing_early_once_renewed_and_the_window_is_configurable() -> None:
 
 def test_the_early_reminder_words_like_a_before_reminder() -> None:
     assert family_of("early_risk_45d") == ("before", 45)
+
+
+_EVENTS = st.sampled_from([EventType.ISSUE, EventType.RENEW, EventType.SURRENDER, EventType.CANCEL])
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[PolicyState]:
+    """A few policies of one vehicle around END: any starts, lengths, surrenders, cancels."""
+    states = []
+    for n in range(draw(st.integers(1, 3))):
+        start = END + timedelta(days=draw(st.integers(-500, 60)))
+        end = start + timedelta(days=draw(st.integers(1, 400)))
+        kind = draw(_EVENTS)
+        cut = None
+        if kind is EventType.SURRENDER:
+            cut = start + timedelta(days=draw(st.integers(0, 400)))
+        states.append(PolicyState("PICC", f"P{n}", 1, kind, start, end, cut))
+    return states
+
+
+@given(
+    histories(),
+    st.integers(-120, 40),
+    st.sampled_from([15, 30, 45, 90]),
+    st.sampled_from([(30, 7, 1), (60, 3), (10,)]),
+)
+def test_an_ordinary_vehicles_reminder_follows_from_its_risky_one(
+    policies: list[PolicyState], day: int, early_days: int, before_days: tuple[int, ...]
+) -> None:
+    # The pass asks once, as for a risky vehicle, and derives the ordinary answer.
+    rules = ReminderRules(days_before=before_days, early_risk_days=early_days)
+    at = END + timedelta(days=day, hours=5)
+    risky = due_reminder(policies, at, rules, high_risk=True)
+    assert as_ordinary(risky, rules) == due_reminder(policies, at, rules)
