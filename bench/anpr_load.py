@@ -2,10 +2,10 @@
 steady rate in a process of its own, and a police subscriber timing the alerts.
 
 - **Broker**: ``mosquitto`` on a free port, configured as docs/anpr.md asks of production
-  (persistence on, ``max_queued_messages`` 1,000,000, ``max_inflight_messages`` 0: the
-  consumer's MQTT 5 receive maximum decides). The shared broker on 1883 keeps Mosquitto's
-  default queue of 1,000 messages per session, which drops reads at 5,000/s (PERFORMANCE
-  §12), and is never touched.
+  (persistence on, ``max_queued_messages`` 1,000,000, ``max_inflight_messages`` 2,000:
+  reads out to the consumer unacknowledged, for MQTT 3.1.1). The shared broker on 1883
+  keeps Mosquitto's default queue of 1,000 messages per session, which drops reads at
+  5,000/s (PERFORMANCE §12), and is never touched.
 - **Cameras**: one process (its own interpreter, so that its work does not delay the
   alert subscriber's clock readings), one MQTT 3.1.1 connection (``mqtt_wire.py``), QoS
   1 publishes pipelined up to ``window`` unacknowledged, paced by a token bucket.
@@ -55,7 +55,7 @@ persistence true
 persistence_location {folder}/
 autosave_interval 5
 max_queued_messages 1000000
-max_inflight_messages 0
+max_inflight_messages 2000
 log_dest file {folder}/mosquitto.log
 """
 

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
@@ -34,8 +34,15 @@ import aiomqtt
 import structlog
 
 from ctplhub.anpr import metrics
-from ctplhub.anpr.broker import Broker, ack, alerts_topic, inbox, shared_reads_topic
-from ctplhub.domain.anpr import Alert, Dropped, PlateRead, parse_read
+from ctplhub.anpr.broker import (
+    Broker,
+    Delivered,
+    ack,
+    alerts_topic,
+    inbox,
+    shared_reads_topic,
+)
+from ctplhub.domain.anpr import Alert, Dropped, DropReason, PlateRead, ReadParser
 from ctplhub.services.anpr import AnprAlerts
 
 _log = structlog.get_logger("ctplhub.anpr")
@@ -73,7 +80,7 @@ class Consumer:
         self._broker = broker
         self._client_id = client_id
         self._root = topic_root
-        self._min_confidence = min_confidence
+        self._parser = ReadParser(min_confidence)
         self._clock = clock
         self._unavailable = unavailable
         self._batch_max = batch_max
@@ -90,7 +97,6 @@ class Consumer:
                 client = self._broker.client(
                     self._client_id,
                     persistent=True,
-                    receive_maximum=self._batch_max * 4,
                     max_inflight=1_000,
                 )
                 async with client:
@@ -143,7 +149,7 @@ class Consumer:
     async def _batches(
         self,
         client: aiomqtt.Client,
-        waiting: deque[aiomqtt.Message],
+        waiting: deque[Delivered],
         arrived: asyncio.Event,
         stop: asyncio.Event,
     ) -> None:
@@ -169,19 +175,21 @@ class Consumer:
                 return  # stopped while the database was away: the reads come again
 
     async def _decide_batch(
-        self, client: aiomqtt.Client, batch: Sequence[aiomqtt.Message], stop: asyncio.Event
+        self, client: aiomqtt.Client, batch: Sequence[Delivered], stop: asyncio.Event
     ) -> bool:
         now = self._clock()
+        parse = self._parser.parse
         reads: list[PlateRead] = []
+        dropped: Counter[DropReason] = Counter()
         metrics.READS.inc(len(batch))
         for message in batch:
-            payload = message.payload
-            raw = payload if isinstance(payload, bytes | bytearray) else str(payload).encode()
-            parsed = parse_read(bytes(raw), min_confidence=self._min_confidence, now=now)
+            parsed = parse(message.payload, now)
             if isinstance(parsed, Dropped):
-                metrics.DROPPED.labels(parsed.reason.value).inc()
+                dropped[parsed.reason] += 1
             else:
                 reads.append(parsed)
+        for reason, count in dropped.items():
+            metrics.DROPPED.labels(reason.value).inc(count)
         raised: list[Alert] = []
         if reads:
             wait = 0.2

@@ -10,12 +10,13 @@ so that it is the same in the consumer and in its tests.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+
+import orjson
 
 from ctplhub.domain.coverage import CoverageStatus
 from ctplhub.domain.errors import DomainError
@@ -83,41 +84,92 @@ class Alert:
         }
 
 
+_DROPPED = {reason: Dropped(reason) for reason in DropReason}
+_INVALID = object()  # a plate or an instant remembered as refused
+REMEMBERED = 50_000  # plates, and instants, a parser remembers before it starts afresh
+
+
+class ReadParser:
+    """:func:`parse_read` for a stream of reads: the plates and ``seen_at`` texts it met
+    lately are remembered, parsed or refused, so that a plate read again (or a second
+    that many reads share) is not normalised again. At most ``REMEMBERED`` of each are
+    kept; then the memory starts afresh. ``Plate`` and ``datetime`` are immutable, so
+    reads share them safely."""
+
+    __slots__ = ("_instants", "_min_confidence", "_plates")
+
+    def __init__(self, min_confidence: float) -> None:
+        self._min_confidence = min_confidence
+        self._plates: dict[str, object] = {}
+        self._instants: dict[str, object] = {}
+
+    def parse(self, payload: bytes | bytearray | str, now: datetime) -> PlateRead | Dropped:
+        """The read a camera's message carries, or why it is dropped."""
+        try:
+            body = orjson.loads(payload)
+        except orjson.JSONDecodeError:  # a ValueError: also bad UTF-8
+            return _DROPPED[DropReason.MALFORMED]
+        if not isinstance(body, dict):
+            return _DROPPED[DropReason.MALFORMED]
+        read_id, camera_id = body.get("read_id"), body.get("camera_id")
+        region, confidence = body.get("region_code"), body.get("confidence")
+        if not (
+            isinstance(read_id, str)
+            and _ID.fullmatch(read_id)
+            and isinstance(camera_id, str)
+            and _ID.fullmatch(camera_id)
+            and isinstance(region, str)
+            and _REGION.fullmatch(region)
+            and isinstance(confidence, int | float)
+            and not isinstance(confidence, bool)
+            and 0 <= confidence <= 1
+        ):
+            return _DROPPED[DropReason.MALFORMED]
+        if confidence < self._min_confidence:
+            return _DROPPED[DropReason.LOW_CONFIDENCE]
+        plate = self._plate(body.get("plate"))
+        if not isinstance(plate, Plate):
+            return _DROPPED[DropReason.INVALID_PLATE]
+        seen_at = self._instant(body.get("seen_at"))
+        if not isinstance(seen_at, datetime):
+            return _DROPPED[DropReason.INVALID_INSTANT]
+        if seen_at < now - KEEP_ALERTS:
+            return _DROPPED[DropReason.TOO_OLD]
+        return PlateRead(read_id, camera_id, region, plate, seen_at)
+
+    def _plate(self, raw: object) -> object:
+        if not isinstance(raw, str):
+            return _INVALID
+        known = self._plates.get(raw)
+        if known is None:
+            try:
+                known = Plate.parse(raw)
+            except DomainError:
+                known = _INVALID
+            if len(self._plates) >= REMEMBERED:
+                self._plates.clear()
+            self._plates[raw] = known
+        return known
+
+    def _instant(self, raw: object) -> object:
+        if not isinstance(raw, str):
+            return _INVALID
+        known = self._instants.get(raw)
+        if known is None:
+            try:
+                known = parse_instant(raw, "seen_at")
+            except DomainError:
+                known = _INVALID
+            if len(self._instants) >= REMEMBERED:
+                self._instants.clear()
+            self._instants[raw] = known
+        return known
+
+
 def parse_read(payload: bytes, *, min_confidence: float, now: datetime) -> PlateRead | Dropped:
-    """The read a camera's message carries, or why it is dropped."""
-    try:
-        body = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        return Dropped(DropReason.MALFORMED)
-    if not isinstance(body, Mapping):
-        return Dropped(DropReason.MALFORMED)
-    read_id, camera_id, region = body.get("read_id"), body.get("camera_id"), body.get("region_code")
-    confidence = body.get("confidence")
-    if not (
-        isinstance(read_id, str)
-        and _ID.fullmatch(read_id)
-        and isinstance(camera_id, str)
-        and _ID.fullmatch(camera_id)
-        and isinstance(region, str)
-        and _REGION.fullmatch(region)
-        and isinstance(confidence, int | float)
-        and not isinstance(confidence, bool)
-        and 0 <= confidence <= 1
-    ):
-        return Dropped(DropReason.MALFORMED)
-    if confidence < min_confidence:
-        return Dropped(DropReason.LOW_CONFIDENCE)
-    try:
-        plate = Plate.parse(body.get("plate"))
-    except DomainError:
-        return Dropped(DropReason.INVALID_PLATE)
-    try:
-        seen_at = parse_instant(body.get("seen_at"), "seen_at")
-    except DomainError:
-        return Dropped(DropReason.INVALID_INSTANT)
-    if seen_at < now - KEEP_ALERTS:
-        return Dropped(DropReason.TOO_OLD)
-    return PlateRead(read_id, camera_id, region, plate, seen_at)
+    """The read a camera's message carries, or why it is dropped (one read;
+    :class:`ReadParser` for many)."""
+    return ReadParser(min_confidence).parse(payload, now)
 
 
 def one_per_day(

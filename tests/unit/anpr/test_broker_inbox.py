@@ -8,7 +8,7 @@ import asyncio
 import aiomqtt
 import pytest
 
-from ctplhub.anpr.broker import Broker, Inbox, inbox
+from ctplhub.anpr.broker import Broker, Delivered, Inbox, inbox
 
 
 def test_a_persistent_clients_messages_go_to_its_inbox_in_order() -> None:
@@ -17,8 +17,12 @@ def test_a_persistent_clients_messages_go_to_its_inbox_in_order() -> None:
         box = inbox(client)
         assert isinstance(box, Inbox) and not box.arrived.is_set()
         for n in range(3):
-            box.put_nowait(aiomqtt.Message(f"t/{n}", b"read", 1, False, n + 1, None))
-        assert [str(m.topic) for m in box.waiting] == ["t/0", "t/1", "t/2"]
+            box.put_nowait(aiomqtt.Message(f"t/{n}", f"read {n}".encode(), 1, False, n + 1, None))
+        assert list(box.waiting) == [
+            Delivered(1, 1, b"read 0"),
+            Delivered(2, 1, b"read 1"),
+            Delivered(3, 1, b"read 2"),
+        ]
         assert box.arrived.is_set()
         assert len(client.messages) == 0  # the iterator only watches the connection
 

@@ -6,6 +6,7 @@ import itertools
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,6 +18,7 @@ from ctplhub.domain.anpr import (
     Dropped,
     DropReason,
     PlateRead,
+    ReadParser,
     one_per_day,
     parse_read,
 )
@@ -63,6 +65,31 @@ def test_reads_are_dropped_with_their_reason() -> None:
     }
     for raw, reason in cases.items():
         assert parse_read(raw, min_confidence=0.9, now=NOW) == Dropped(reason), raw
+
+
+_VARIANTS = [
+    payload(),
+    payload(plate="苏E·12345"),  # the same plate, written otherwise
+    payload(plate="苏E1234I"),  # refused
+    payload(plate=12345),  # not a string
+    payload(seen_at="2026-12-01T10:00:00"),  # no offset
+    payload(seen_at="2026-12-01T11:00:00+08:00"),
+    payload(seen_at="2026-10-01T10:00:00+08:00"),  # too old
+    payload(confidence=0.5),
+    payload(read_id="cam-1-000002", plate="沪A·44444"),
+    b"{",
+]
+
+
+@given(st.lists(st.sampled_from(_VARIANTS), max_size=40), st.integers(1, 4))
+def test_a_parser_that_remembers_answers_each_read_as_parsing_it_alone_does(
+    payloads: list[bytes], remembered: int
+) -> None:
+    parser = ReadParser(0.9)
+    with patch("ctplhub.domain.anpr.REMEMBERED", remembered):  # starts afresh often
+        for raw in payloads:
+            assert parser.parse(raw, NOW) == parse_read(raw, min_confidence=0.9, now=NOW)
+            assert parser.parse(bytearray(raw), NOW) == parse_read(raw, min_confidence=0.9, now=NOW)
 
 
 def alert(read_id: str, hours: float, plate: str = "苏E12345", region: str = "320505") -> Alert:
