@@ -58,7 +58,8 @@ deploy-clean: deploy-down
 bench: install
 	$(BIN)/python bench/run_all.py
 
-## Fault scripts (bench/faults/README.md): kill -9, disk full, PostgreSQL restart; root only
+## Fault scripts (bench/faults/README.md): kill -9, disk full, PostgreSQL restart, replica
+## promotion, Redis down (the last two on a throwaway deployment of their own); root only
 faults: install
 	$(BIN)/python bench/faults/run_all.py
 

@@ -11,7 +11,14 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 CTPLHUB=${CTPLHUB:-$REPO/.venv/bin/ctplhub}
 
 NGINX_PORT=${NGINX_PORT:-8080}
-API_PORTS=${API_PORTS:-"8101 8102"}
+# CTPLHUB_DEPLOY_API_PROCS=N: N API processes on 8101, 8102, ... (2 by default);
+# API_PORTS="..." names the ports instead.
+API_PROCS=${CTPLHUB_DEPLOY_API_PROCS:-2}
+if ! [[ "$API_PROCS" =~ ^[1-9]$ ]]; then
+    echo "CTPLHUB_DEPLOY_API_PROCS must be 1 to 9, got '$API_PROCS'" >&2
+    exit 2
+fi
+API_PORTS=${API_PORTS:-$(seq -s ' ' 8101 $((8100 + API_PROCS)))}
 PRIMARY_PORT=${PRIMARY_PORT:-5440}
 REPLICA_PORT=${REPLICA_PORT:-5441}
 PGBOUNCER_PORT=${PGBOUNCER_PORT:-6432}

@@ -139,6 +139,14 @@ start_app() {  # start_app NAME ARGS...: in its own session, its pid in run/NAME
     echo $! >"$RUN/$name.pid"
 }
 UPSTREAM_SERVERS=""
+# API processes of an earlier run that API_PORTS no longer names (CTPLHUB_DEPLOY_API_PROCS
+# lowered): nginx is pointed at the new list below first, then they are stopped.
+STALE_APIS=()
+for file in "$RUN"/api-*.pid; do
+    [ -e "$file" ] || continue
+    name=$(basename "$file" .pid)
+    [[ " $API_PORTS " == *" ${name#api-} "* ]] || STALE_APIS+=("$name")
+done
 for port in $API_PORTS; do
     start_app "api-$port" serve --host 127.0.0.1 --port "$port"
     UPSTREAM_SERVERS+="        server 127.0.0.1:$port max_fails=3 fail_timeout=5s;"$'\n'
@@ -161,6 +169,14 @@ else
     "${NGINX[@]}"
 fi
 wait_for nginx 10 curl -fsS "http://127.0.0.1:$NGINX_PORT/readyz"
+for name in "${STALE_APIS[@]}"; do
+    pid=$(head -n1 "$RUN/$name.pid")
+    say "stopping $name (pid $pid): not in API_PORTS ($API_PORTS)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    rm -f "$RUN/$name.pid"
+done
 say "up: http://127.0.0.1:$NGINX_PORT/readyz"
 curl -fsS "http://127.0.0.1:$NGINX_PORT/readyz"
 echo

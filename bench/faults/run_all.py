@@ -1,8 +1,8 @@
 """``make faults``: every fault script in turn, each in a process of its own; exit 1 if
 any failed. Not part of ``make test``: the faults need root (tmpfs mounts, a throwaway
-PostgreSQL cluster run as ``postgres``) and take minutes.
+PostgreSQL cluster or deployment run as ``postgres``) and take minutes.
 
-    .venv/bin/python bench/faults/run_all.py [--vehicles N] [--only kill_api,disk_full]
+    .venv/bin/python bench/faults/run_all.py [--vehicles N] [--only redis_down,...]
 """
 
 from __future__ import annotations
@@ -14,13 +14,15 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# (script, arguments): the order is cheapest first. A deployment's faults (replica
-# promotion, Redis down) join this list once they exist (README.md).
+# (script, arguments): the order is cheapest first; the deployment's faults last, each on
+# a deployment of its own (deployed.py: nginx, PgBouncer, a primary and its replica, Redis).
 FAULTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("kill_api", ("--engine", "sqlite")),
     ("kill_api", ("--engine", "postgresql")),
     ("disk_full", ()),
     ("pg_restart", ()),
+    ("promote_replica", ()),
+    ("redis_down", ()),
 )
 
 

@@ -7,13 +7,9 @@ where it stops one."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +23,10 @@ from ctplhub.security.throttle import (
     guarded_lookup,
     parse_rate_limits,
 )
+from notify_fixtures import free_port
+from redis_fixtures import private_redis
+
+__all__ = ["private_redis"]  # a fixture
 
 SECRET = b"s" * 32
 PLATE = "苏E12345"
@@ -55,12 +55,6 @@ async def outcome(throttle: Throttle, attempt: Any, client: str = CLIENT) -> str
         return str(await guarded_lookup(throttle, client, PLATE, attempt, verified=True))
     except (NotFound, RateLimited) as error:
         return error.code
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_two_throttles_share_one_budget_and_store_no_plate(redis_url: str, prefix: str) -> None:
@@ -134,46 +128,6 @@ def test_redis_unreachable_means_per_process_limits_and_one_warning() -> None:
     down = [line for line in logs if line["event"] == "rate_limit_storage_down"]
     assert len(down) == 1 and down[0]["log_level"] == "warning"
     assert PLATE not in repr(logs) and CLIENT not in repr(logs)
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[tuple[int, Any]]:
-    """A ``redis-server`` of this test's own, and a function that starts it again."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    running: list[subprocess.Popen[bytes]] = []
-
-    def start() -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(tmp_path),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        running.append(process)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                redis.Redis(port=port).ping()
-                return process
-            except redis.ConnectionError:
-                time.sleep(0.02)
-        pytest.fail("the private redis-server did not start")
-
-    yield port, start
-    for process in running:
-        process.terminate()
-        process.wait(5)
 
 
 def test_redis_down_then_back(private_redis: tuple[int, Any]) -> None:

@@ -6,11 +6,14 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 
+import psycopg
 import pytest
+import redis
 from sqlalchemy import create_engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InternalError, SQLAlchemyError
 
 from ctplhub.store.failures import storage_unavailable
+from notify_fixtures import free_port
 
 
 def raised(*statements: str) -> BaseException:
@@ -53,3 +56,21 @@ def test_the_driver_error_is_found_behind_sqlalchemys() -> None:
     wrapped = RuntimeError("a service's own error")
     wrapped.__cause__ = caught.value
     assert storage_unavailable(caught.value) and storage_unavailable(wrapped)
+
+
+def test_an_error_on_a_connection_sqlalchemy_found_lost_is_unavailable_storage() -> None:
+    # What psycopg raises through PgBouncer when the server went away mid-session (no
+    # SQLSTATE; the connection is broken after it), as SQLAlchemy's dialect wraps it
+    # once it judged the connection lost, and the same error on a connection that was not.
+    orig = psycopg.InternalError("received 2 results from command 'BEGIN'")
+    lost = InternalError("BEGIN", None, orig, connection_invalidated=True)
+    kept = InternalError("BEGIN", None, orig, connection_invalidated=False)
+    assert storage_unavailable(lost)
+    assert not storage_unavailable(kept)
+
+
+def test_redis_unreachable_is_unavailable_storage() -> None:
+    with pytest.raises(redis.RedisError) as caught:
+        redis.Redis(port=free_port(), socket_connect_timeout=0.5).ping()
+    assert storage_unavailable(caught.value)
+    assert not storage_unavailable(redis.ResponseError("WRONGTYPE a bug"))

@@ -1,0 +1,76 @@
+"""Replay protection when the deployment's Redis goes away (issue 13, item 5: "Redis
+down, limits degrade safely, never open"): a signed write is refused ``503
+storage_unavailable`` with ``Retry-After`` while the nonce store cannot answer, a replay
+of an accepted request is never let through, and writes are accepted again once Redis is
+back. On a private ``redis-server`` that the test stops (never the shared one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from ctplhub.bootstrap import build_app, build_container
+from ctplhub.config import Settings
+from ctplhub.security.request_signing import signed_headers
+from ctplhub.store.tables import policy_events
+from helpers import Clock, event
+from redis_fixtures import private_redis
+
+__all__ = ["private_redis"]  # a fixture
+
+PATH = "/v1/policy-events"
+
+
+def signed(key_id: str, secret: str, body: bytes) -> dict[str, str]:
+    headers = signed_headers(key_id, secret, "POST", PATH, body)
+    return {**headers, "Content-Type": "application/json"}
+
+
+def test_signed_writes_wait_for_the_nonce_store_never_pass_unchecked(
+    database_url: str, home: Path, clock: Clock, private_redis: tuple[int, Any]
+) -> None:
+    port, start = private_redis
+    server = start()
+    settings = Settings(
+        database_url=database_url,
+        home=home,
+        redis_url=f"redis://127.0.0.1:{port}/0",
+        insurer_cache_s=0,
+    )
+    container = build_container(settings, clock=clock)
+    try:
+        with TestClient(build_app(container)) as http:
+            key = container.insurers.add("PICC", "中国人民财产保险", actor="test")
+            first = orjson.dumps(event(policy_no="NONCE-1"))
+            first_headers = signed(key.key_id, key.secret, first)
+            assert http.post(PATH, content=first, headers=first_headers).status_code == 201
+
+            server.terminate()
+            server.wait(5)
+            second = orjson.dumps(event(policy_no="NONCE-2"))
+            refused = http.post(
+                PATH, content=second, headers=signed(key.key_id, key.secret, second)
+            )
+            assert refused.status_code == 503
+            assert refused.json()["error"]["code"] == "storage_unavailable"
+            assert refused.headers["Retry-After"]
+            # The accepted request sent again, same nonce: refused too, not answered as
+            # an idempotent repeat (its nonce cannot be checked).
+            replay = http.post(PATH, content=first, headers=first_headers)
+            assert replay.status_code == 503
+            with container.engine.connect() as conn:
+                stored = conn.execute(select(func.count()).select_from(policy_events)).scalar()
+            assert stored == 1
+
+            start()  # an empty Redis: the signed request sent again with a new nonce
+            again = http.post(PATH, content=second, headers=signed(key.key_id, key.secret, second))
+            assert again.status_code == 201
+            replayed = http.post(PATH, content=second, headers=again.request.headers)
+            assert replayed.status_code == 401
+            assert replayed.json()["error"]["code"] == "replayed_nonce"
+    finally:
+        container.close()
