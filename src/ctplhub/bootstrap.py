@@ -70,7 +70,7 @@ from ctplhub.services.verify_job_runner import VerifyJobRunner
 from ctplhub.services.verify_jobs import VerifyJobs
 from ctplhub.store.data_keys import SqlDataKeys, SqlSealedRows
 from ctplhub.store.ledger_audit import SqlLedgerAuditSource
-from ctplhub.store.maintenance import SqlPlannerStatistics
+from ctplhub.store.maintenance import REGISTER_TABLES, SqlPlannerStatistics
 from ctplhub.store.nonces import SqlNonceStore
 from ctplhub.store.read_fence import RedisReadFence
 from ctplhub.store.readers import vehicle_reader
@@ -82,7 +82,9 @@ from ctplhub.store.repositories.anpr_alerts import SqlAlertStore
 from ctplhub.store.repositories.certificates import SqlCertificateRecords
 from ctplhub.store.repositories.confirm_endpoints import SqlConfirmEndpoints
 from ctplhub.store.repositories.disputes import SqlDisputeUnitOfWork
+from ctplhub.store.repositories.forecast_totals import SqlForecastStore
 from ctplhub.store.repositories.insurer_health import SqlInsurerHealth
+from ctplhub.store.repositories.match_counts import SqlMatchCounts
 from ctplhub.store.repositories.match_runs import SqlMatchRuns
 from ctplhub.store.repositories.outbox import SqlOutbox
 from ctplhub.store.repositories.quality_flags import SqlQualityFlags
@@ -349,7 +351,10 @@ def build_container(
         early_risk_days=early_days or EARLY_RISK_DAYS,
     )
     forecast = LapseForecast(
-        SqlVehicleHistories(engine), load_lapse_model(settings.forecast_model_path), clock
+        SqlVehicleHistories(engine),
+        load_lapse_model(settings.forecast_model_path),
+        clock,
+        SqlForecastStore(engine),
     )
     unsubscribe_tokens = UnsubscribeTokens(keys.blind_index_key)
     webhook_key = webhook_signing_key(keys.blind_index_key)
@@ -383,10 +388,15 @@ def build_container(
         retention=timedelta(days=settings.verify_job_retention_days),
     )
     enforcement = Enforcement(
-        register, reader, clock, access_log=access_log, reminder_window=window
+        register,
+        reader,
+        clock,
+        access_log=access_log,
+        reminder_window=window,
+        counts=SqlMatchCounts(engine),
     )
     return Container(
-        register_feed=RegisterFeed(register, clock),
+        register_feed=RegisterFeed(register, clock, SqlPlannerStatistics(engine, REGISTER_TABLES)),
         enforcement=enforcement,
         match_schedule=ScheduledMatch(enforcement, SqlMatchRuns(engine), hour=settings.match_hour),
         accidents=AccidentLookup(reader, clock, access_log=access_log, reminder_window=window),

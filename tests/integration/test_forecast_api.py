@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from ctplhub.bootstrap import Container
 from ctplhub.cli.main import app
 from ctplhub.services.demo_fleet import DEMO_INSURERS
+from ctplhub.services.forecast import forecast_instant
 from ctplhub.services.risk_history import synthetic_vehicles
 from forecast_fixtures import store
 from helpers import Clock, InsurerAccount, bearer_headers, signed_in
@@ -47,7 +48,10 @@ def test_regulators_get_the_forecast_by_region_as_json_and_csv(
 
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    expected = container.forecast.grouped("region", NOW, 30)
+    # The day's stored forecast: at that day's 00:00 Beijing time, computed just now.
+    assert body["at"] == "2026-11-20T00:00:00+08:00"
+    assert body["computed_at"] == "2026-11-20T10:00:00+08:00"
+    expected = container.forecast.grouped("region", forecast_instant(NOW), 30)
     assert [row["key"] for row in body["rows"]] == [g.key for g in expected]
     assert sum(row["vehicles"] for row in body["rows"]) == 10
     assert body["days"] == 30 and body["group_by"] == "region"
@@ -75,7 +79,7 @@ def test_the_forecast_page_draws_regions_in_chinese_for_regulators_only(
     download = web.get("/staff/forecast.csv?days=30")
 
     assert page.status_code == 200
-    groups = container.forecast.grouped("region", NOW, 30)
+    groups = container.forecast.grouped("region", forecast_instant(NOW), 30)
     for group in groups:
         assert f'data-region="{group.key}"' in page.text
     assert page.text.count('<g class="group"') == len(groups)

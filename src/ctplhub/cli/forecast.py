@@ -5,7 +5,9 @@
   true risk's AUC), and writes the model as JSON with ``--out``;
 - ``evaluate`` does the same for an existing model file (default: the configured one);
 - ``rank`` lists the vehicles of the database expiring in the next ``--days``, riskiest
-  first, or summed by ``--group-by``.
+  first, or summed by ``--group-by``;
+- ``refresh`` stores the day's forecast by group (the regulators' API and page read it),
+  as ``ctplhub worker`` does each day by itself.
 
 scikit-learn is imported only by ``train`` and ``evaluate``: every other command, and
 the server, start without it.
@@ -14,6 +16,7 @@ the server, start without it.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -155,6 +158,37 @@ def rank_command(
         for r in ranked[:limit]
     ]
     _show({"expiring": len(ranked), "vehicles": vehicles}, vehicles, as_json)
+
+
+@forecast_app.command("refresh")
+def refresh_command(
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="An instant of the Beijing day to store (default: today)."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Store the day's lapse forecast by group (replacing one stored for that day)."""
+    with open_container() as container:
+        try:
+            instant = parse_instant(at, "at") if at is not None else None
+        except DomainError as error:
+            fail(error, as_json)
+            return
+        started = time.perf_counter()
+        run = container.forecast.refresh(instant)
+        elapsed = round(time.perf_counter() - started, 3)
+    emit(
+        {
+            "as_of": format_instant(run.as_of),
+            "computed_at": format_instant(run.computed_at),
+            "vehicles": run.vehicles,
+            "elapsed_s": elapsed,
+        },
+        as_json,
+        f"forecast at {format_instant(run.as_of)} stored: {run.vehicles:,} vehicles expiring "
+        f"within 90 days, in {elapsed} s",
+    )
 
 
 def _show(payload: dict[str, Any], rows: list[dict[str, Any]], as_json: bool) -> None:

@@ -2,8 +2,8 @@
 match of the vehicle register against cover, for cron and tests.
 
 It counts the uninsured list of the region (the whole country by default) by the list's
-rule in one pass (``services/match_counts.py``) and each insurer's unmatched list, and
-prints the counts:
+rule and each insurer's unmatched list, both set-wise in SQL
+(``store/repositories/match_counts.py``), and prints the counts:
 ``{"at", "region_prefix", "uninsured": {"total", "by_region"}, "unmatched": {"total",
 "by_insurer": {code: {"vin_not_registered", "plate_differs"}}}}``. Nothing is written:
 the lists are computed from the register and the policies whenever they are asked for

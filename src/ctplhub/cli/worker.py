@@ -10,7 +10,8 @@ With ``--jobs`` (the default) it also answers verify jobs (DESIGN §11), sharing
 Once a minute it also counts the events received since into the regulators' statistics,
 deletes finished verify jobs past their retention and, at the hour set by
 ``CTPLHUB_MATCH_HOUR`` (Beijing time), runs the daily match, one worker a day however
-many run (``services/match_schedule.py``).
+many run (``services/match_schedule.py``), and stores the day's lapse forecast by group
+once a Beijing day has begun (``services/forecast.py``, one worker's copy kept).
 ``--at`` starts the run's clock at an instant of your choosing (it then runs at the
 wall clock's pace), like ``ctplhub remind run --at``; ``--metrics-port`` serves the
 worker's Prometheus counters on 127.0.0.1.
@@ -152,7 +153,8 @@ async def housekeeping(
     container: Container, stop: asyncio.Event, clock: Clock, every_s: float = 60.0
 ) -> None:
     """Once a minute until ``stop``: finished verify jobs past their retention deleted,
-    and the daily match run when due (``CTPLHUB_MATCH_DAILY``). A failure is logged by
+    the daily match run when due (``CTPLHUB_MATCH_DAILY``), and the day's lapse forecast
+    stored when it is not yet. A failure is logged by
     its error type and tried again the next minute (a failed match after its retry)."""
     schedule = container.match_schedule if container.settings.match_daily else None
     while not stop.is_set():
@@ -177,6 +179,16 @@ async def housekeeping(
                     )
             except Exception as error:
                 _log.warning("daily_match_failed", error=type(error).__name__)
+        try:
+            stored = await asyncio.to_thread(container.forecast.refresh_if_due, now)
+            if stored is not None:
+                _log.info(
+                    "forecast_stored",
+                    as_of=stored.as_of.isoformat(),
+                    vehicles=stored.vehicles,
+                )
+        except Exception as error:
+            _log.warning("forecast_store_failed", error=type(error).__name__)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=every_s)
 

@@ -13,7 +13,10 @@
   from the register's (``plate_differs``). Scrapped and deregistered vehicles appear in
   neither list.
 - The **match** (``ctplhub match``, the worker's daily run): both, counted, for cron
-  and tests; the uninsured in a pass of their own (``services/match_counts.py``).
+  and tests. Wired with a ``MatchCounts`` (production: ``SqlMatchCounts``), it counts
+  both set-wise in SQL; without one, by the Python rules: the uninsured in a pass of
+  their own (``services/match_counts.py``) and each insurer's unmatched list. A
+  property test holds the two to the same figures on both engines.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from ctplhub.domain.register import (
 from ctplhub.domain.vehicle import VehicleHistory
 from ctplhub.services.match_counts import UninsuredCounter
 from ctplhub.services.ports import AccessLog, Clock, Reader, VehicleReader
-from ctplhub.services.register_ports import VehicleRegister
+from ctplhub.services.register_ports import MatchCounts, VehicleRegister
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -163,8 +166,10 @@ class Enforcement:
         *,
         access_log: AccessLog,
         reminder_window: timedelta,
+        counts: MatchCounts | None = None,
     ) -> None:
         self._register = register
+        self._counts = counts
         self._reader = reader
         self._clock = clock
         self._access_log = access_log
@@ -280,6 +285,26 @@ class Enforcement:
     ) -> MatchReport:
         """Count the uninsured by region (under ``prefix``) and the unmatched by insurer,
         at ``at``. ``progress`` is told the number of uninsured vehicles counted so far."""
+        prefix = region_prefix(prefix)
+        if self._counts is not None:
+            totals = await asyncio.to_thread(self._counts.count, at, prefix)
+            report = MatchReport(
+                at, prefix, dict(totals.uninsured_by_region), dict(totals.unmatched_by_insurer)
+            )
+            if progress is not None:
+                progress(sum(report.uninsured_by_region.values()))
+            return report
+        return await self.match_in_python(at, prefix, progress=progress)
+
+    async def match_in_python(
+        self,
+        at: datetime,
+        prefix: str = "",
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> MatchReport:
+        """:meth:`match` by the Python rules, batch by batch through the coverage read
+        path: the slow, plain model the SQL counts are held to (tests; no ``counts``)."""
         report = MatchReport(at, prefix)
         counter = UninsuredCounter(self._register, self._reader)
         report.uninsured_by_region.update(

@@ -1,5 +1,10 @@
-"""The daily match's count of the uninsured (DESIGN §11; ``ctplhub match`` and the
-worker's scheduled match): the uninsured list's rule, counted by region, in one pass.
+"""The daily match's count of the uninsured by the Python rules (DESIGN §11): the
+uninsured list's rule, counted by region, in one pass.
+
+Production counts in SQL, set-wise (``store/repositories/match_counts.py``, wired into
+``Enforcement`` as its ``MatchCounts``); this pass is the plain model those counts are
+held to (``Enforcement.match_in_python``; a Hypothesis property on both engines) and
+the count of an ``Enforcement`` built without SQL counts.
 
 The uninsured list serves pages: a page stops when it is full and the next starts over
 from its cursor, and each vehicle listed carries its lapse and last insurer. A count

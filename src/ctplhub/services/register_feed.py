@@ -18,12 +18,15 @@ from typing import Any
 from ctplhub.domain.errors import Conflict, DomainError
 from ctplhub.domain.instants import format_instant
 from ctplhub.domain.register import RegisterLine, parse_register_line
-from ctplhub.services.ports import Clock, RetryableConflict, chunked
+from ctplhub.services.ports import Clock, PlannerStatistics, RetryableConflict, chunked
 from ctplhub.services.register_ports import RegisterKey, VehicleRegister
 from ctplhub.services.report_events import LineStatus, RawLine
 
 CHUNK_SIZE = 1000
 _RETRIES = 3
+LARGE_FEED = 10_000
+"""A feed that adds this many lines refreshes the register's planner statistics when
+they are stale (as a large batch of events does for the policies)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +44,23 @@ def _conflict(line: RegisterLine) -> Conflict:
 
 
 class RegisterFeed:
-    def __init__(self, register: VehicleRegister, clock: Clock) -> None:
+    def __init__(
+        self,
+        register: VehicleRegister,
+        clock: Clock,
+        statistics: PlannerStatistics | None = None,
+    ) -> None:
         self._register = register
         self._clock = clock
+        self._statistics = statistics
+
+    def refresh_statistics(self, accepted: int) -> list[str]:
+        """After a feed that stored ``accepted`` lines: when that is a large feed, refresh
+        the register's planner statistics if the feed made them stale (none yet, or the
+        table doubled since); the tables analysed."""
+        if self._statistics is None or accepted < LARGE_FEED:
+            return []
+        return self._statistics.refresh(accepted)
 
     def feed(self, lines: Iterable[RawLine]) -> Iterator[RegisterLineResult]:
         """Results in line order; memory is bounded by one chunk."""

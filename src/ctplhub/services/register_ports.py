@@ -1,5 +1,6 @@
 """The ports of the vehicle register's use cases (DESIGN §11): the feed's writes, the
-daily match's reads. ``store/repositories/register.py`` implements them."""
+daily match's reads. ``store/repositories/register.py`` and
+``store/repositories/match_counts.py`` implement them."""
 
 from __future__ import annotations
 
@@ -53,3 +54,20 @@ class VehicleRegister(Protocol):
         ...
 
     def insurer_codes(self) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MatchTotals:
+    """The daily match's counts: registered vehicles not covered, by the region of their
+    register line; each insurer's unmatched policies in force, by reason."""
+
+    uninsured_by_region: dict[str, int]
+    unmatched_by_insurer: dict[str, dict[str, int]]  # {"vin_not_registered", "plate_differs"}
+
+
+class MatchCounts(Protocol):
+    def count(self, at: datetime, prefix: str) -> MatchTotals:
+        """The match at ``at`` counted set-wise (the uninsured under ``prefix``; every
+        insurer, with zeros for one that has nothing unmatched): the same rules as the
+        uninsured list (``services/match_counts.py``) and the unmatched list."""
+        ...

@@ -628,3 +628,28 @@ match_runs = Table(
     Column("counts", Text, nullable=True),
     Column("error", String(64), nullable=True),
 )
+
+# The lapse forecast's daily aggregate (issue 12; migration 0021; docs/DECISIONS.md,
+# "Lapse forecast, stored daily"): one run a Beijing day, keyed by its instant (that
+# day's 00:00 Beijing), and the sums of its expiring vehicles by group (region,
+# province, vehicle type, use nature), key and the day of the window their cover ends
+# in, so that a request for any ``days`` is one index range summed. Figures only.
+forecast_runs = Table(
+    "forecast_runs",
+    metadata,
+    Column("as_of", UTCDateTime, primary_key=True),
+    Column("computed_at", UTCDateTime, nullable=False),
+    Column("vehicles", Integer, nullable=False),
+)
+
+forecast_totals = Table(
+    "forecast_totals",
+    metadata,
+    Column("as_of", UTCDateTime, primary_key=True),
+    Column("group_by", String(16), primary_key=True),
+    Column("key", String(24), primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("vehicles", Integer, nullable=False),
+    Column("risk_sum", Float, nullable=False),
+    Column("top_decile", Integer, nullable=False),
+)

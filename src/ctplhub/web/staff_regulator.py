@@ -9,7 +9,8 @@
   CSV as ``GET /v1/insurers/{code}/compliance.csv``);
 - ``/staff/forecast?days=N``: the lapse forecast of the vehicles expiring within N days
   (default 30) by region, as a bar chart and a table, with its CSV at
-  ``/staff/forecast.csv?days=N`` (the same CSV as ``GET /v1/forecast/lapse-risk``).
+  ``/staff/forecast.csv?days=N`` (the same CSV as ``GET /v1/forecast/lapse-risk``), both
+  read from the day's stored forecast (``services/forecast.py``).
 
 Sessions, cookies and the page frame are the staff pages' own (``web/staff.py``).
 """
@@ -117,7 +118,7 @@ def build_router(
             return _render(
                 request, "staff_forecast.html", 400, session=session, days=30, error="bad_days"
             )
-        rows = await run_in_threadpool(forecast.grouped, "region", None, days)
+        rows = (await run_in_threadpool(forecast.daily, "region", days)).rows
         return _render(
             request,
             "staff_forecast.html",
@@ -129,7 +130,7 @@ def build_router(
 
     async def forecast_csv(request: Request, session: StaffSession) -> Response:
         days = days_of(request) or 30
-        rows = await run_in_threadpool(forecast.grouped, "region", None, days)
+        rows = (await run_in_threadpool(forecast.daily, "region", days)).rows
         return Response(
             groups_csv(rows),
             media_type="text/csv; charset=utf-8",

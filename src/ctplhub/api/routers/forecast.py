@@ -2,7 +2,12 @@
 the vehicles expiring in the next ``days`` summed by region (or province, vehicle type,
 use nature): how many, the lapses the model expects among them, their mean risk and how
 many are in the riskiest tenth. Aggregates only: no vehicle is named. JSON, or CSV with
-``Accept: text/csv``."""
+``Accept: text/csv``.
+
+Without ``at`` the answer is the day's stored forecast (``services/forecast.py``): ``at``
+is its instant (that day's 00:00 Beijing) and ``computed_at`` when it was computed. With
+``at``, the forecast stored at that instant if there is one, else computed per request.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ class RiskGroupBody(BaseModel):
 class LapseRiskAnswer(BaseModel):
     model_config = ConfigDict(extra="forbid")
     at: str
+    computed_at: str
     days: int
     group_by: str
     top_decile_risk: float
@@ -69,7 +75,9 @@ def build_router(forecast: LapseForecast) -> APIRouter:
         summary="Lapse risk of the vehicles expiring soon, summed by region (regulators)",
         description=(
             "`group_by` region (default), province, vehicle_type or use_nature; `days` "
-            f"1-{MAX_DAYS} (default 30); `at` an RFC 3339 instant (default now). "
+            f"1-{MAX_DAYS} (default 30); `at` an RFC 3339 instant. Without `at`, the day's "
+            "stored forecast: `at` is its instant (the day's 00:00 Beijing time) and "
+            "`computed_at` when it was computed. "
             "`expected_lapses` is the sum of the model's risks, `top_decile` the vehicles "
             "in its riskiest tenth (they get an early reminder). `Accept: text/csv` answers "
             "CSV (`key,vehicles,expected_lapses,mean_risk,top_decile`)."
@@ -80,15 +88,20 @@ def build_router(forecast: LapseForecast) -> APIRouter:
         await run_in_threadpool(bearer, request, *FORECAST_ROLES)
         query = request.query_params
         at_raw = query.get("at")
-        at = parse_instant(at_raw, "at") if at_raw is not None else forecast.now()
+        at = parse_instant(at_raw, "at") if at_raw is not None else None
         days = days_of(query.get("days"))
         group_by = query.get("group_by") or "region"
-        rows = await run_in_threadpool(forecast.grouped, group_by, at, days)
+        if at is None:
+            found = await run_in_threadpool(forecast.daily, group_by, days)
+        else:
+            found = await run_in_threadpool(forecast.at, at, group_by, days)
+        rows = found.rows
         if "text/csv" in request.headers.get("accept", ""):
             return Response(groups_csv(rows), media_type="text/csv; charset=utf-8")
         return JSONBody(
             {
-                "at": format_instant(at),
+                "at": format_instant(found.as_of),
+                "computed_at": format_instant(found.computed_at),
                 "days": days,
                 "group_by": group_by,
                 "top_decile_risk": round(forecast.top_decile, 4),

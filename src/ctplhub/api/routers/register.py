@@ -91,5 +91,7 @@ def _run_feed(feed: RegisterFeed, lines: Iterator[RawLine]) -> tuple[dict[str, i
     except BaseException:
         out.close()
         raise
+    # A large feed leaves the register's statistics fresh for the daily match's plan.
+    feed.refresh_statistics(counts[LineStatus.ACCEPTED.value])
     out.seek(0)
     return counts, out
