@@ -15,9 +15,11 @@ read a ``HashPlan``'s indexes themselves) and persist the ``StoredHash`` pairs r
 from ctplhub.ledger.audit import Divergence, DivergenceKind, find_divergence
 from ctplhub.ledger.compact import (
     AppendedBatch,
+    AppendedRows,
     CompactRange,
     append_batch,
     append_batch_to,
+    append_rows,
     compact_range_indexes,
     streaming_root,
 )
@@ -70,6 +72,7 @@ __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "AppendedBatch",
+    "AppendedRows",
     "CommittedEntry",
     "CompactRange",
     "Divergence",
@@ -85,6 +88,7 @@ __all__ = [
     "append_batch",
     "append_batch_to",
     "append_indexes",
+    "append_rows",
     "build_entry",
     "commitment",
     "compact_range_indexes",

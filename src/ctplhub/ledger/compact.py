@@ -113,6 +113,26 @@ class CompactRange:
                 index += 1
                 yield StoredHash(index, node)
 
+    def append_rows(self, leaf_hashes: Iterable[bytes]) -> list[bytes]:
+        """Append many leaves, returning each leaf's stored hashes concatenated (its leaf
+        hash, then the nodes it completes): what ``hashes_per_leaf`` makes of
+        ``iter_append``'s hashes, without an object per hash (the ingest path)."""
+        stack = self._hashes
+        size = self._size
+        rows: list[bytes] = []
+        for leaf in leaf_hashes:
+            current = row = leaf
+            merges = size
+            while merges & 1:
+                current = sha256(_NODE + stack.pop() + current).digest()
+                row += current
+                merges >>= 1
+            stack.append(current)
+            size += 1
+            rows.append(row)
+        self._size = size
+        return rows
+
 
 def streaming_root(leaf_hashes: Iterable[bytes]) -> bytes:
     """MTH of a whole stream of leaf hashes in one pass with O(log n) memory."""
@@ -207,3 +227,51 @@ def append_batch(
     indexes = compact_range_indexes(tree_size)
     edge = CompactRange(tree_size, read_checked(read_hashes, indexes))
     return append_batch_to(edge, leaf_hashes)
+
+
+class AppendedRows:
+    """What appending a batch produced, as the store keeps it: each new leaf's row of
+    stored hashes (``rows[i]`` for leaf ``old_size + i``) and the new root. The hashes
+    as an ``AppendedBatch`` (for the receipts' inclusion proofs) are made only when asked
+    for: a batch import never asks."""
+
+    __slots__ = ("_batch", "_edge", "new_size", "old_size", "root", "rows")
+
+    def __init__(
+        self, old_size: int, edge: tuple[bytes, ...], rows: list[bytes], root: bytes
+    ) -> None:
+        self.old_size = old_size
+        self.new_size = old_size + len(rows)
+        self.rows = rows
+        self.root = root
+        self._edge = edge
+        self._batch: AppendedBatch | None = None
+
+    def batch(self) -> AppendedBatch:
+        if self._batch is None:
+            known = dict(zip(compact_range_indexes(self.old_size), self._edge, strict=True))
+            stored: list[StoredHash] = []
+            for leaf, row in enumerate(self.rows, start=self.old_size):
+                first = 2 * leaf - leaf.bit_count()
+                for level in range(len(row) // HASH_SIZE):
+                    stored.append(
+                        StoredHash(first + level, row[level * HASH_SIZE : (level + 1) * HASH_SIZE])
+                    )
+            known.update(stored)
+            self._batch = AppendedBatch(
+                self.old_size, self.new_size, tuple(stored), self.root, known
+            )
+        return self._batch
+
+
+def append_rows(
+    tree_size: int, leaf_hashes: Iterable[bytes], read_hashes: HashReader
+) -> AppendedRows:
+    """``append_batch`` for a store that keeps one row per leaf: reads only the old
+    compact range (one call), returns each leaf's row (``hashes_per_leaf`` of
+    ``append_batch(...).stored``) and the new root."""
+    indexes = compact_range_indexes(tree_size)
+    edge = CompactRange(tree_size, read_checked(read_hashes, indexes))
+    old_edge = edge.hashes
+    rows = edge.append_rows(leaf_hashes)
+    return AppendedRows(tree_size, old_edge, rows, edge.root())

@@ -103,6 +103,7 @@ class Keyring:
         self._due = 0.0
         self._state = self._build(())
         self.encrypt = self._state.cipher.encrypt
+        self.encrypt_many = self._state.cipher.encrypt_many
         try:
             self.reload()
         except KeysMissing:
@@ -203,6 +204,7 @@ class Keyring:
         state = self._build(rows)
         self._state = state
         self.encrypt = state.cipher.encrypt
+        self.encrypt_many = state.cipher.encrypt_many
         self._seen = seen
 
     def _build(self, rows: Sequence[WrappedDataKey]) -> _State:

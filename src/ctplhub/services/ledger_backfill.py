@@ -49,10 +49,9 @@ class LedgerBackfill:
             return 0
         after, appended, conflicts = 0, 0, 0
         while batch := self._source.events_without_leaf_after(after, batch_size):
-            built = [
-                self._writer.entries.build(stored_canonical(self._personal, event.fields))
-                for event in batch
-            ]
+            built = self._writer.entries.build_many(
+                [stored_canonical(self._personal, event.fields) for event in batch]
+            )
             try:
                 with self._uow() as uow:
                     ids = [event.event_id for event in batch]

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from hashlib import sha256
+from operator import itemgetter
 
 from ctplhub.domain.policy import EVENT_FIELDS
 from ctplhub.domain.records import fast_init
@@ -37,6 +38,7 @@ under 2**31)."""
 
 _SLOTS = len(COMMITTED_FIELDS)
 _VERSION = EVENT_FIELDS.index("version")
+_LEAF = b"\x00"  # RFC 9162's leaf prefix (``ledger.leaf_hash``, inlined)
 # Per event field: (name, position of its salt among COMMITTED_FIELDS, or -1 when clear).
 _PLAN = tuple(
     (name, COMMITTED_FIELDS.index(name) if name in COMMITTED_FIELDS else -1)
@@ -78,22 +80,61 @@ def salts_from_plain(text: str) -> dict[str, str]:
 
 def salts_aad(event_id: int) -> bytes:
     """Binds sealed salts to their event, so that salts copied to another leaf fail."""
-    return f"ledger_leaves|{event_id}|salts".encode()
+    return b"ledger_leaves|%d|salts" % event_id
 
 
 @fast_init
 @dataclass(frozen=True, slots=True)
 class BuiltEntry:
-    """An entry ready to append: its JCS bytes, its leaf hash and its salts."""
+    """An entry ready to append: its JCS bytes, its leaf hash and its salts in their
+    sealed form's plain text (``salts_plain``; ``salts`` is the field -> hex mapping)."""
 
     entry: bytes
     leaf_hash: bytes
-    salts: dict[str, str]
+    salts_plain: str
+
+    @property
+    def salts(self) -> dict[str, str]:
+        return salts_from_plain(self.salts_plain)
+
+
+@dataclass(slots=True)
+class BuiltEntries:
+    """A chunk's entries column by column, as ``EntryBuilder.build_many`` makes them and
+    ``LedgerWriter.append`` takes them: no object per event on the ingest path."""
+
+    entries: list[bytes]
+    leaf_hashes: list[bytes]
+    salts_plain: list[str]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, position: int) -> BuiltEntry:
+        return BuiltEntry(
+            self.entries[position], self.leaf_hashes[position], self.salts_plain[position]
+        )
+
+    @classmethod
+    def of(cls, built: Sequence[BuiltEntry]) -> BuiltEntries:
+        return cls(
+            [b.entry for b in built], [b.leaf_hash for b in built], [b.salts_plain for b in built]
+        )
+
+
+# The build's plan. Clear fields by position (an ``itemgetter`` picks them in one call),
+# committed fields by position and salt slot; the version is the one integer.
+_CLEAR = tuple(name for name in EVENT_FIELDS if name not in COMMITTED_FIELDS)
+_PICK_CLEAR = itemgetter(*(EVENT_FIELDS.index(name) for name in _CLEAR))
+_COMMITTED_AT = tuple(
+    (name, EVENT_FIELDS.index(name), slot * SALT_SIZE) for slot, name in enumerate(COMMITTED_FIELDS)
+)
+_POOL = SALT_SIZE * _SLOTS
 
 
 class EntryBuilder:
-    """Builds entries with fresh salts: one read of the CSPRNG per event (96 bytes, cut
-    into the six 16-byte salts) rather than one per field.
+    """Builds entries with fresh salts: one read of the CSPRNG per chunk (96 bytes an
+    event, cut into its six 16-byte salts) rather than one per field or event.
 
     Ingest builds one entry per event and the audit rebuilds a million, so both walk the
     event's fields once, committing as they go, instead of going through
@@ -104,10 +145,50 @@ class EntryBuilder:
         self._canonicalise = canonicalise
 
     def build(self, canonical: Sequence[str | None]) -> BuiltEntry:
-        pool = os.urandom(SALT_SIZE * _SLOTS)
-        salts = [pool[i * SALT_SIZE : (i + 1) * SALT_SIZE] for i in range(_SLOTS)]
-        entry, used = self._committed(canonical, salts)
-        return self._finish(entry, used)
+        return self.build_many([canonical])[0]
+
+    def build_many(self, canonicals: Sequence[Sequence[str | None]]) -> BuiltEntries:
+        """The entries of many events (a chunk), each with its own fresh salts.
+
+        The salts' plain text is the pool's hex cut every 16 bytes (``bytes.hex``'s
+        separator), which is ``salts_plain`` of the six salts when every committed field
+        is present; an absent one (a phone) empties its slot."""
+        pool = os.urandom(_POOL * len(canonicals))
+        canonicalise = self._canonicalise
+        entries: list[bytes] = []
+        hashes: list[bytes] = []
+        plains: list[str] = []
+        base = 0
+        for canonical in canonicals:
+            clear = _PICK_CLEAR(canonical)
+            entry: dict[str, EntryValue] = dict(zip(_CLEAR, clear, strict=True))
+            if None in clear:  # an absent optional field is left out
+                entry = {name: value for name, value in entry.items() if value is not None}
+            entry["version"] = int(canonical[_VERSION])  # type: ignore[arg-type]
+            absent = False
+            for name, position, offset in _COMMITTED_AT:
+                value = canonical[position]
+                if value is None:
+                    absent = True
+                    continue
+                start = base + offset
+                entry[name] = sha256(pool[start : start + SALT_SIZE] + value.encode()).hexdigest()
+            data = canonicalise(entry)
+            entries.append(data)
+            hashes.append(sha256(_LEAF + data).digest())
+            if absent:
+                plains.append(
+                    ",".join(
+                        ""
+                        if canonical[position] is None
+                        else pool[base + offset : base + offset + SALT_SIZE].hex()
+                        for _, position, offset in _COMMITTED_AT
+                    )
+                )
+            else:
+                plains.append(pool[base : base + _POOL].hex(",", SALT_SIZE))
+            base += _POOL
+        return BuiltEntries(entries, hashes, plains)
 
     def rebuild(self, canonical: Sequence[str | None], salts: Mapping[str, str]) -> BuiltEntry:
         """The same entry again from its salts (raises ``ValueError`` when they do not
@@ -141,7 +222,7 @@ class EntryBuilder:
 
     def _finish(self, entry: dict[str, EntryValue], salts: dict[str, str]) -> BuiltEntry:
         data = self._canonicalise(entry)
-        return BuiltEntry(data, leaf_hash(data), salts)
+        return BuiltEntry(data, leaf_hash(data), salts_plain(salts))
 
 
 def committed_entry(canonical: Sequence[str | None], salts: Mapping[str, str]) -> CommittedEntry:

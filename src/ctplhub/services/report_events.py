@@ -32,7 +32,6 @@ from ctplhub.services.ledger_append import (
     LedgerReceipt,
     LedgerWriter,
 )
-from ctplhub.services.ledger_entries import BuiltEntry
 from ctplhub.services.ports import (
     Clock,
     EventKey,
@@ -188,7 +187,6 @@ class ReportEvents:
         events = [item for _, item in parsed if isinstance(item, PolicyEvent)]
         # Per line: (line, status, error or event); refs resolved after the commit.
         outcomes: list[tuple[int, LineStatus, DomainError | PolicyEvent]] = []
-        build_entry = self._ledger.entries.build
         appended: AppendedLeaves | None = None
         with self._uow() as uow:
             refs = uow.events.stored([e.key for e in events])
@@ -197,7 +195,7 @@ class ReportEvents:
             )
             hashes: dict[EventKey, str] = {k: ref.content_hash for k, ref in refs.items()}
             rows: list[NewEventRow] = []
-            entries: list[BuiltEntry] = []
+            committed: list[tuple[str | None, ...]] = []  # the ledger's: entries to build
             head_rows: dict[PolicyKey, HeadRow] = {}
             rejected = 0
             for line_no, item in parsed:
@@ -221,11 +219,12 @@ class ReportEvents:
                     continue
                 hashes[item.key] = content_hash
                 rows.append(self._row(item, content_hash, now))
-                entries.append(build_entry(canonical))
+                committed.append(canonical)
                 outcomes.append((line_no, LineStatus.ACCEPTED, item))
                 if outcome is Outcome.HEAD:
                     heads[policy_key] = PolicyHead(item.version, item.event_type)
                     head_rows[policy_key] = _head_row(item, len(rows) - 1)
+            entries = self._ledger.entries.build_many(committed)  # before any lock
             event_ids = uow.events.add_many(rows)
             uow.policies.upsert_heads(list(head_rows.values()), event_ids)
             if rows:

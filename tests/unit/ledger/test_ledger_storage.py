@@ -20,6 +20,7 @@ from ctplhub.ledger import (
     append_batch,
     append_batch_to,
     append_indexes,
+    append_rows,
     compact_range_indexes,
     consistency_proof,
     hashes_from_rows,
@@ -257,6 +258,24 @@ def test_a_batchs_hashes_group_into_its_rows(old: int, added: int) -> None:
     indexes = [idx for idx, _ in batch.stored]
     assert leaves_holding(reversed(indexes)) == list(range(old, new))
     assert hashes_from_rows(indexes, rows) == [value for _, value in batch.stored]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 600), st.integers(0, 200))
+def test_rows_appended_directly_are_the_batchs_rows(old: int, count: int) -> None:
+    """``append_rows`` (the ingest path: each leaf's row, no object per hash) writes what
+    ``append_batch`` and ``hashes_per_leaf`` write, reads the same once, and its batch,
+    made on demand, is ``append_batch``'s (so the receipts' proofs are too)."""
+    new = min(old + count, len(LOG.leaves))
+    old = min(old, new)
+    expected = append_batch(old, LOG.leaves[old:new], LOG.read_hashes)
+    reader = CountingReader(LOG)
+    appended = append_rows(old, LOG.leaves[old:new], reader)
+    assert reader.calls == ([list(compact_range_indexes(old))] if old.bit_count() else [])
+    assert appended.rows == hashes_per_leaf(expected.stored)
+    assert (appended.old_size, appended.new_size, appended.root) == (old, new, expected.root)
+    assert appended.batch() == expected
+    assert appended.batch().inclusion_proofs() == expected.inclusion_proofs()
 
 
 def test_a_batch_that_does_not_start_or_end_on_a_row_is_refused() -> None:

@@ -89,3 +89,20 @@ def test_blind_index_is_deterministic_and_key_dependent() -> None:
     assert len(index.compute(value)) == 32
     assert index.compute(value) != BlindIndex(KEY_B).compute(value)
     assert index.compute(value) != index.compute("110101199003077771")
+
+
+def test_many_sealed_at_once_open_one_by_one_each_under_its_own_data() -> None:
+    """``encrypt_many`` (a chunk's salts): the blobs of ``encrypt``, each bound to its own
+    associated data, every nonce distinct."""
+    cipher = _cipher()
+    texts = ["", "13800138000", "张三丰", "欧阳·娜娜 👩"]
+    aads = [b"row:%d" % i for i in range(len(texts))]
+    blobs = cipher.encrypt_many(texts, aads)
+    assert [cipher.decrypt(blob, aad=aad) for blob, aad in zip(blobs, aads, strict=True)] == texts
+    kid = b"pii-20261125-aaaaaaaa"
+    assert len({blob[2 + len(kid) : 2 + len(kid) + 12] for blob in blobs}) == len(blobs)
+    with pytest.raises(DecryptionFailed):
+        cipher.decrypt(blobs[0], aad=aads[1])
+    with pytest.raises(ValueError):
+        cipher.encrypt_many(texts, aads[:-1])
+    assert cipher.encrypt_many([], []) == []

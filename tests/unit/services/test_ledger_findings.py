@@ -11,7 +11,7 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ctplhub.domain.policy import parse_event
+from ctplhub.domain.policy import EVENT_FIELDS, parse_event
 from ctplhub.ledger import (
     CompactRange,
     hashes_per_leaf,
@@ -165,3 +165,33 @@ def test_an_entry_is_the_rfc8785_bytes_and_rebuilds_from_its_salts(phone: str | 
     # The one-pass builder is the ledger's general, checked rebuild_entry, field for field.
     general = committed_entry(canonical, built.salts)
     assert general.entry == json.loads(built.entry) and general.salts == built.salts
+
+
+def test_a_chunks_entries_are_each_built_as_one_is_with_fresh_salts() -> None:
+    """``build_many`` (ingest's path: one CSPRNG read a chunk, the salts' plain text cut
+    from the pool's hex) makes, event by event, what ``rebuild`` makes from its salts, and
+    the plain text is the sealed form's (``salts_plain``), an absent phone's slot empty."""
+    builder = EntryBuilder(canonical_json)
+    canonicals = [
+        parse_event(
+            event(policy_no=f"P-{i}", owner_phone=None if i % 3 else "13912345678")
+        ).canonical()
+        for i in range(7)
+    ]
+    built = builder.build_many(canonicals)
+    assert len(built) == len(canonicals)
+    seen: set[str] = set()
+    for position, canonical in enumerate(canonicals):
+        one = built[position]
+        assert one.salts_plain == salts_plain(one.salts)
+        assert ("owner_phone" in one.salts) == (
+            canonical[EVENT_FIELDS.index("owner_phone")] is not None
+        )
+        assert builder.rebuild(canonical, one.salts) == one
+        assert one.entry == rfc8785.dumps(json.loads(one.entry))
+        assert one.leaf_hash == leaf_hash(one.entry)
+        general = committed_entry(canonical, one.salts)
+        assert general.entry == json.loads(one.entry)
+        seen.update(one.salts.values())
+    assert len(seen) == sum(len(built[i].salts) for i in range(len(canonicals)))  # all fresh
+    assert len(builder.build_many([])) == 0

@@ -169,6 +169,9 @@ class FakePersonalData:
             return plaintext.encode() + b"|sealed:" + aad
         return b"sealed:" + aad
 
+    def encrypt_many(self, plaintexts: Sequence[str], aads: Sequence[bytes]) -> list[bytes]:
+        return [self.encrypt(p, aad=a) for p, a in zip(plaintexts, aads, strict=True)]
+
     def decrypt(self, blob: bytes, *, aad: bytes) -> str:
         plain, _, bound = blob.partition(b"|sealed:")
         assert bound == aad, "opened under other associated data"
