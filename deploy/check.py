@@ -9,7 +9,9 @@ through nginx only (docs/deploy.md).
 3. The same with the replica held stale on purpose (its replay paused): every read
    right after a write still sees it (from the primary), and ``/readyz`` shows the lag;
    replay resumed, reads go back to the replica.
-4. Both API processes answered.
+4. Every API process answered (``CTPLHUB_DEPLOY_API_PROCS`` of them, 2 by default, or
+   those ``API_PORTS`` names: the setting deploy/lib.sh reads). With one, reads still go
+   through nginx to it and the check stands.
 
 Exits non-zero with the reason on the first failure. Never part of `make test`.
 """
@@ -22,6 +24,7 @@ import random
 import subprocess
 import sys
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +36,19 @@ from ctplhub.services.demo_fleet import iter_fleet_events
 
 STATE = Path(os.environ.get("CTPLHUB_DEPLOY_DIR", Path(__file__).parent.parent / "var/deploy"))
 BASE = f"http://127.0.0.1:{os.environ.get('NGINX_PORT', '8080')}"
-API_PORTS = os.environ.get("API_PORTS", "8101 8102").split()
+
+
+def api_ports(env: Mapping[str, str]) -> list[str]:
+    """The API processes' ports, as deploy/lib.sh names them: ``API_PORTS`` if given, else
+    ``CTPLHUB_DEPLOY_API_PROCS`` (1-9, default 2) on 8101, 8102, ..."""
+    procs = env.get("CTPLHUB_DEPLOY_API_PROCS") or "2"
+    if not (len(procs) == 1 and procs in "123456789"):
+        fail(f"CTPLHUB_DEPLOY_API_PROCS must be 1 to 9, got {procs!r}")
+    if env.get("API_PORTS"):
+        return env["API_PORTS"].split()
+    return [str(8100 + n) for n in range(1, int(procs) + 1)]
+
+
 WORKER_METRICS = f"http://127.0.0.1:{os.environ.get('WORKER_METRICS_PORT', '8109')}/metrics"
 WRITES = 20
 IN_FORCE = ("ACTIVE", "EXPIRING_SOON")
@@ -51,6 +66,9 @@ def on_replica(sql: str) -> None:
 def fail(message: str) -> None:
     print(f"deploy-check FAILED: {message}")
     sys.exit(1)
+
+
+API_PORTS = api_ports(os.environ)
 
 
 def sample(metrics: str, name: str, labels: str = "") -> float:

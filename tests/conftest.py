@@ -23,6 +23,7 @@ from ctplhub.bootstrap import Container, build_app, build_container
 from ctplhub.client import CtplHubClient
 from ctplhub.config import Settings
 from ctplhub.security.keystore import ensure_keys
+from ctplhub.security.nonces import MEMORY_SINCE
 from ctplhub.store.schema import make_engine, migrate
 from ctplhub.store.tables import metadata
 from helpers import (
@@ -179,6 +180,11 @@ def redis_url() -> str:
         if IN_CI:
             pytest.fail(f"CI=true but Redis is not reachable at {REDIS_URL}: {error}")
         pytest.skip(f"Redis not reachable: {error}")
+    # Nothing restarts or flushes the shared Redis under the tests, so its memory is older
+    # than any request they sign. Said so here, or on a new Redis the first request signed
+    # in the second a container started would be refused as signed before that memory
+    # began (security/nonces.py; tests/integration/test_nonces_redis_restart.py).
+    redis.Redis.from_url(REDIS_URL).set(MEMORY_SINCE, "0", nx=True)
     return REDIS_URL
 
 

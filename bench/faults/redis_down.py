@@ -16,8 +16,11 @@ is down:
   ``/readyz`` reports Redis down.
 
 Redis is started again (``deploy/up.sh``); the client's unanswered batches, resent,
-are accepted. Then the usual checks: nothing accepted lost or stored twice, the ledger
-audit clean, the reminder not doubled.
+are accepted (a batch signed in the second the new memory began is refused ``401
+stale_timestamp`` and resent, signed again, a second later), and the request accepted
+before the outage, replayed, is refused ``401 stale_timestamp``: its nonce went with
+Redis's memory, its timestamp predates the new one. Then the usual checks: nothing
+accepted lost or stored twice, the ledger audit clean, the reminder not doubled.
 
     .venv/bin/python bench/faults/redis_down.py [--vehicles N] [--down-for S]
 """
@@ -158,6 +161,16 @@ def main() -> None:
         deployment.up()  # idempotent: starts Redis again, leaves the rest running
         say(f"Redis started again after {time.monotonic() - killed_at[0]:.1f} s (empty)")
         load.join()
+        # Redis came back empty: the nonce of the request accepted before is forgotten,
+        # but it was signed before the new memory began (security/nonces.py).
+        replay_after = before.post(base)
+        code = replay_after.json().get("error", {}).get("code") if replay_after.content else None
+        report.check(
+            "a request accepted before the outage, sent again once Redis is back (empty), "
+            "is refused 401 stale_timestamp",
+            replay_after.status_code == 401 and code == "stale_timestamp",
+            f"{replay_after.status_code} {code}",
+        )
         during.sign()  # the insurer's retry: a new timestamp and nonce
         resent = during.post(base)
         report.check(

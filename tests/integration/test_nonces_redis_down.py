@@ -2,7 +2,8 @@
 down, limits degrade safely, never open"): a signed write is refused ``503
 storage_unavailable`` with ``Retry-After`` while the nonce store cannot answer, a replay
 of an accepted request is never let through, and writes are accepted again once Redis is
-back. On a private ``redis-server`` that the test stops (never the shared one)."""
+back (a request signed before the new Redis's memory began refused, test_nonces_redis_restart.py).
+On a private ``redis-server`` that the test stops (never the shared one)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from ctplhub.bootstrap import build_app, build_container
 from ctplhub.config import Settings
+from ctplhub.security.nonces import MEMORY_SINCE
 from ctplhub.security.request_signing import signed_headers
 from ctplhub.store.tables import policy_events
 from helpers import Clock, event
@@ -25,8 +28,8 @@ __all__ = ["private_redis"]  # a fixture
 PATH = "/v1/policy-events"
 
 
-def signed(key_id: str, secret: str, body: bytes) -> dict[str, str]:
-    headers = signed_headers(key_id, secret, "POST", PATH, body)
+def signed(key_id: str, secret: str, body: bytes, now_s: float | None = None) -> dict[str, str]:
+    headers = signed_headers(key_id, secret, "POST", PATH, body, now_s=now_s)
     return {**headers, "Content-Type": "application/json"}
 
 
@@ -35,6 +38,7 @@ def test_signed_writes_wait_for_the_nonce_store_never_pass_unchecked(
 ) -> None:
     port, start = private_redis
     server = start()
+    redis.Redis(port=port).set(MEMORY_SINCE, "0")  # its memory is older than the test's
     settings = Settings(
         database_url=database_url,
         home=home,
@@ -66,8 +70,15 @@ def test_signed_writes_wait_for_the_nonce_store_never_pass_unchecked(
                 stored = conn.execute(select(func.count()).select_from(policy_events)).scalar()
             assert stored == 1
 
-            start()  # an empty Redis: the signed request sent again with a new nonce
-            again = http.post(PATH, content=second, headers=signed(key.key_id, key.secret, second))
+            start()  # an empty Redis: the accepted request, replayed, is refused on its age
+            replay = http.post(PATH, content=first, headers=first_headers)
+            assert replay.status_code == 401
+            assert replay.json()["error"]["code"] == "stale_timestamp"
+            # The refused one signed again, with a new nonce, after the new memory began.
+            since = redis.Redis(port=port).get(MEMORY_SINCE)
+            assert since is not None
+            again_headers = signed(key.key_id, key.secret, second, now_s=float(since) + 1)
+            again = http.post(PATH, content=second, headers=again_headers)
             assert again.status_code == 201
             replayed = http.post(PATH, content=second, headers=again.request.headers)
             assert replayed.status_code == 401

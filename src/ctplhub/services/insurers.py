@@ -25,6 +25,7 @@ from ctplhub.services.ports import (
     InsurerKeyRecord,
     InsurerRecord,
     NonceStore,
+    NonceVerdict,
     PersonalData,
     UnitOfWorkFactory,
 )
@@ -211,8 +212,19 @@ class Insurers:
         ):
             raise Unauthenticated("the signature does not match", code="bad_signature")
         # Only a correctly signed request may burn a nonce, so strangers cannot pre-empt one.
-        if not self._nonces.remember(key.key_id, nonce, self._clock(), MAX_SKEW_S):
+        verdict = self._nonces.remember(
+            key.key_id, nonce, self._clock(), MAX_SKEW_S, signed_at=int(timestamp)
+        )
+        if verdict is NonceVerdict.SEEN:
             raise Unauthenticated("this nonce was already used", code="replayed_nonce")
+        if verdict is NonceVerdict.BEFORE_MEMORY:
+            # The nonce store lost its memory (Redis restarted) after this was signed: a
+            # replay cannot be told from a first sending. Signed again now, it passes.
+            raise Unauthenticated(
+                "X-CTPL-Timestamp is older than the server's replay memory; sign the "
+                "request again with the current time",
+                code="stale_timestamp",
+            )
         if insurer.status != "certified":
             raise InsurerNotCertified(
                 f"insurer {insurer.code} is {insurer.status} ({insurer.status_reason})",

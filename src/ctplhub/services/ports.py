@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import Enum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -241,9 +242,26 @@ class PlannerStatistics(Protocol):
         ...
 
 
+class NonceVerdict(Enum):
+    """What a nonce store says of a signed request's nonce."""
+
+    NEW = "new"  # recorded now: the request may go on
+    SEEN = "seen"  # already used within the window: a replay
+    # Signed no later than the instant the store's memory was found empty (a Redis that
+    # restarted or was flushed): its nonce may have been used before and forgotten.
+    BEFORE_MEMORY = "before_memory"
+
+
 class NonceStore(Protocol):
-    def remember(self, key_id: str, nonce: str, now: datetime, ttl_s: int) -> bool:
-        """Record a nonce; False when it was already seen within ``ttl_s``."""
+    def remember(
+        self, key_id: str, nonce: str, now: datetime, ttl_s: int, *, signed_at: int
+    ) -> NonceVerdict:
+        """Record a nonce of a request signed at ``signed_at`` (unix seconds).
+
+        ``SEEN`` when it was already seen within ``ttl_s``; ``BEFORE_MEMORY`` when the
+        store cannot know (it lost its memory less than ``2 * ttl_s`` ago and the request
+        was signed no later than that); then nothing is recorded.
+        """
         ...
 
 

@@ -7,17 +7,21 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, delete, insert
 from sqlalchemy.exc import IntegrityError
 
+from ctplhub.services.ports import NonceVerdict
 from ctplhub.store.tables import request_nonces
 
 
 class SqlNonceStore:
-    """A nonce is a primary key: a second insert of it fails, in any process."""
+    """A nonce is a primary key: a second insert of it fails, in any process. The table
+    outlives any restart, so a request is never ``BEFORE_MEMORY`` here."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._inserts = 0
 
-    def remember(self, key_id: str, nonce: str, now: datetime, ttl_s: int) -> bool:
+    def remember(
+        self, key_id: str, nonce: str, now: datetime, ttl_s: int, *, signed_at: int
+    ) -> NonceVerdict:
         with self._engine.connect() as conn:
             try:
                 conn.execute(insert(request_nonces).values(key_id=key_id, nonce=nonce, seen_at=now))
@@ -31,5 +35,5 @@ class SqlNonceStore:
                 conn.commit()
             except IntegrityError:
                 conn.rollback()
-                return False
-        return True
+                return NonceVerdict.SEEN
+        return NonceVerdict.NEW
