@@ -1,15 +1,15 @@
 """RequestRoute calls an endpoint with the request alone, and refuses any other shape at
 start-up rather than silently dropping parameters FastAPI would have filled in;
-DirectRoutes answers the fixed-path ones ahead of the framework, errors included."""
+DirectRoutes answers the fixed-path ones ahead of the framework, with the request id,
+the error answers and the security headers every other route gets from the middleware."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.testclient import TestClient
+from starlette.types import Receive, Scope, Send
 
 from ctplhub.api.errors import install_error_handlers
 from ctplhub.api.routing import DirectRoutes, RequestRoute
@@ -54,8 +54,11 @@ def test_direct_routes_answer_fixed_paths_and_pass_everything_else_on() -> None:
     @router.post("/fixed")
     async def fixed(request: Request) -> Response:
         seen.append(request.scope["route"].path)
-        if await request.body() == b"bad":
+        body = await request.body()
+        if body == b"bad":
             raise InvalidPlate("plate 'bad' is not a plate")
+        if body == b"boom":
+            raise RuntimeError("nobody foresaw this")
         return PlainTextResponse("direct")
 
     @router.post("/with/{name}")
@@ -65,21 +68,33 @@ def test_direct_routes_answer_fixed_paths_and_pass_everything_else_on() -> None:
     app = FastAPI()
     app.include_router(router)
     install_error_handlers(app)
+    direct = DirectRoutes(router.routes)
     passed_on: list[str] = []
 
-    @app.middleware("http")  # added first: it sits below the direct routes
-    async def below(request: Request, call_next: Any) -> Response:
-        passed_on.append(request.url.path)  # only what the direct routes passed on
-        response: Response = await call_next(request)
-        return response
+    async def front(scope: Scope, receive: Receive, send: Send) -> None:  # as api/app.py
+        route = direct.route_for(scope)
+        if route is None:
+            if scope["type"] == "http":
+                passed_on.append(scope["path"])
+            await app(scope, receive, send)
+            return
+        scope["app"] = app
+        await direct.answer(route, scope, receive, send)
 
-    app.add_middleware(DirectRoutes, routes=router.routes)
-
-    with TestClient(app) as client:
-        assert client.post("/fixed").text == "direct"
+    with TestClient(front) as client:
+        answer = client.post("/fixed", headers={"X-Request-ID": "given-id"})
+        assert answer.text == "direct"
+        assert answer.headers["x-request-id"] == "given-id"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["cache-control"] == "no-store"
         error = client.post("/fixed", content=b"bad")
         assert (error.status_code, error.json()["error"]["code"]) == (400, "invalid_plate")
+        assert error.headers["x-request-id"] and error.headers["referrer-policy"]
+        failure = client.post("/fixed", content=b"boom")
+        assert (failure.status_code, failure.json()["error"]["code"]) == (500, "internal_error")
+        assert failure.headers["x-request-id"] in failure.json()["error"]["message"]
+        assert failure.headers["x-content-type-options"] == "nosniff"
         assert client.post("/with/x").text == "routed x"
         assert client.get("/fixed").status_code == 405  # no GET route: the router says so
-    assert seen == ["/fixed", "/fixed"]
+    assert seen == ["/fixed", "/fixed", "/fixed"]
     assert passed_on == ["/with/x", "/fixed"]

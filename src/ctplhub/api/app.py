@@ -9,8 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from starlette.routing import BaseRoute
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ctplhub import __version__
 from ctplhub.api.deps import AppServices
@@ -39,19 +38,29 @@ problem.
 
 
 class _App(FastAPI):
-    """FastAPI with the platform's request observability and the direct routes outermost,
-    ahead of Starlette's error guard and FastAPI's telemetry wrapper: a verified query
-    then passes through two layers of ours instead of six (docs/PERFORMANCE.md). A failure
-    of any other route still reaches Starlette's guard first, which answers it through the
-    handler ``install_error_handlers`` gives it, then reaches ``RequestObservability``,
-    which logs it. Around both, a third thin layer adds the security headers (and CORS
-    when origins are configured: ``api/headers.py``)."""
+    """FastAPI with the platform's request observability outermost, around Starlette's
+    error guard, so that a failure of any route reaches Starlette's guard first, which
+    answers it through the handler ``install_error_handlers`` gives it, then reaches
+    ``RequestObservability``, which logs it. Around both, a third thin layer adds the
+    security headers (and CORS when origins are configured: ``api/headers.py``).
 
-    direct_routes: list[BaseRoute]
+    The hottest routes (the coverage query and bulk verify) are answered before all of
+    that by ``DirectRoutes``, which does the same for them in one layer
+    (``api/routing.py``, docs/PERFORMANCE.md)."""
+
+    direct: DirectRoutes
     cors_origins: tuple[str, ...] = ()
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self.direct.route_for(scope)
+        if route is None:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self  # as Starlette sets it: ``request.app`` finds the services
+        await self.direct.answer(route, scope, receive, send)
+
     def build_middleware_stack(self) -> ASGIApp:
-        inner = DirectRoutes(super().build_middleware_stack(), self.direct_routes)
+        inner = super().build_middleware_stack()
         # Security headers and CORS (api/headers.py) outermost: a 500 carries them too.
         return harden(RequestObservability(inner), self.cors_origins)
 
@@ -108,7 +117,8 @@ def create_app(
         *extra_routers,
         docs_router(app.openapi),
     )
-    app.direct_routes = list(coverage.router.routes)
+    # With CORS, a browser's answer needs the CORS layer's headers: no direct routes.
+    app.direct = DirectRoutes([] if cors_origins else list(coverage.router.routes))
     # The routers' routes go straight onto the application's router, ahead of the docs'
     # and with the hottest first: an included router is matched through its own layer of
     # route contexts, which cost ~15 µs a request with four routers (docs/PERFORMANCE.md),

@@ -81,20 +81,25 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = message.get("headers", ())
-                kind = b""
-                own = False  # the route set one of these headers itself
-                for name, value in headers:
-                    if name == b"content-type":
-                        kind = value
-                    elif name in _NAMES:
-                        own = True
-                extra = _PAGE if kind.startswith(b"text/html") else _API
                 # The start message is built afresh for each answer: extended in place.
-                message["headers"] = [*headers, *(_missing(headers, extra) if own else extra)]
+                message["headers"] = secured(message.get("headers", ()))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def secured(headers: Sequence[Header]) -> list[Header]:
+    """An answer's headers plus the security headers above: those of a page for
+    ``text/html``, else those of an API answer; a header the route set itself wins."""
+    kind = b""
+    own = False  # the route set one of these headers itself
+    for name, value in headers:
+        if name == b"content-type":
+            kind = value
+        elif name in _NAMES:
+            own = True
+    extra = _PAGE if kind.startswith(b"text/html") else _API
+    return [*headers, *(_missing(headers, extra) if own else extra)]
 
 
 def harden(app: ASGIApp, cors_origins: Sequence[str]) -> ASGIApp:

@@ -93,6 +93,50 @@ METRICS = RequestMetrics()
 REGISTRY.register(METRICS)
 
 
+def begin_request(scope: Scope) -> tuple[str, tuple[bytes, bytes]]:
+    """The request's id, left in its scope (``REQUEST_ID``), and the header that echoes it."""
+    request_id = _request_id(scope)
+    scope[REQUEST_ID] = text_id = request_id.decode()
+    return text_id, (_HEADER, request_id)
+
+
+def log_failure(scope: Scope, request_id: str, error: Exception) -> None:
+    """An exception no handler answered: a warning when the storage is unavailable (an
+    outage, expected), else an error with its stack trace."""
+    if storage_unavailable(error):  # expected in an outage: no stack trace
+        _log.warning(
+            "storage_unavailable",
+            request_id=request_id,
+            method=scope["method"],
+            route=_route(scope),
+            error_type=type(error).__qualname__,
+        )
+    else:
+        _log.error(
+            "unhandled_error",
+            request_id=request_id,
+            method=scope["method"],
+            route=_route(scope),
+            error_type=type(error).__qualname__,
+            traceback=safe_traceback(error),  # no exception messages: they carry data
+        )
+
+
+def end_request(scope: Scope, request_id: str, status: int, started: float) -> None:
+    """The request's metrics and its log line; ``started`` is its ``perf_counter()``."""
+    route = _route(scope)
+    seconds = time.perf_counter() - started
+    METRICS.observe(route, status, seconds)
+    _log.info(
+        "request",
+        request_id=request_id,
+        method=scope["method"],
+        route=route,
+        status=status,
+        duration_ms=round(seconds * 1000, 2),
+    )
+
+
 class RequestObservability:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -102,9 +146,7 @@ class RequestObservability:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _request_id(scope)
-        id_header = (_HEADER, request_id)
-        scope[REQUEST_ID] = text_id = request_id.decode()
+        text_id, id_header = begin_request(scope)
         status = 500
         responded = False
 
@@ -119,39 +161,13 @@ class RequestObservability:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as error:
-            if storage_unavailable(error):  # expected in an outage: no stack trace
-                _log.warning(
-                    "storage_unavailable",
-                    request_id=text_id,
-                    method=scope["method"],
-                    route=_route(scope),
-                    error_type=type(error).__qualname__,
-                )
-            else:
-                _log.error(
-                    "unhandled_error",
-                    request_id=text_id,
-                    method=scope["method"],
-                    route=_route(scope),
-                    error_type=type(error).__qualname__,
-                    traceback=safe_traceback(error),  # no exception messages: they carry data
-                )
+            log_failure(scope, text_id, error)
             if not responded:
                 await failure_response(error, text_id)(scope, receive, send_with_id)
             elif status < 500:
                 status = 500  # the answer had begun and broke off
         finally:
-            route = _route(scope)
-            seconds = time.perf_counter() - started
-            METRICS.observe(route, status, seconds)
-            _log.info(
-                "request",
-                request_id=text_id,
-                method=scope["method"],
-                route=route,
-                status=status,
-                duration_ms=round(seconds * 1000, 2),
-            )
+            end_request(scope, text_id, status, started)
 
 
 def _route(scope: Scope) -> str:

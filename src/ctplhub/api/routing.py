@@ -9,16 +9,23 @@ this class calls the endpoint with the ``Request`` and sends what it returns; th
 OpenAPI document is FastAPI's as before. Path parameters are in ``request.path_params``.
 
 ``DirectRoutes``: the routes of that class with a fixed path (the coverage query and
-bulk verify) are dispatched by a middleware just inside ``RequestObservability``, ahead
-of Starlette's exception middleware, FastAPI's exit stacks and the router: for a query,
-those layers cost as much as the database read (docs/PERFORMANCE.md). The endpoint is
-the same function; its domain errors are answered through the same table
-(``api/errors.py``), and anything else reaches ``RequestObservability`` as a 500.
+bulk verify) are answered ahead of the whole middleware stack, by one layer that does for
+them what the stack's layers do for every other request, with the same functions: the
+request id (``observability.begin_request``), the endpoint, its domain errors through the
+same table (``api/errors.py``), anything else logged and answered 500/503
+(``observability.log_failure``, ``errors.failure_response``), the security headers
+(``headers.secured``), then the metrics and the log line (``observability.end_request``).
+The answer's headers are built once and sent straight to the server: for a query, the
+layers it skips (FastAPI's and Starlette's entry points, two ``send`` wrappers, a
+response object's ``__call__``, Starlette's exception middleware, exit stacks and the
+router) cost more than its database read (docs/PERFORMANCE.md). With CORS configured the
+application has no direct routes: every request then crosses the CORS layer.
 """
 
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -26,9 +33,11 @@ from fastapi import Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
-from ctplhub.api.errors import domain_error_response
+from ctplhub.api.errors import domain_error_response, failure_response
+from ctplhub.api.headers import secured
+from ctplhub.api.observability import begin_request, end_request, log_failure
 from ctplhub.domain.errors import DomainError
 
 Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -52,11 +61,10 @@ class RequestRoute(APIRoute):
 
 
 class DirectRoutes:
-    """ASGI middleware: fixed-path ``RequestRoute`` routes answered without the layers
-    below it; every other request passes through untouched."""
+    """The fixed-path ``RequestRoute`` routes among ``routes``, answered by :meth:`answer`
+    (``api/app.py`` calls it before anything else of the application)."""
 
-    def __init__(self, app: ASGIApp, routes: list[BaseRoute]) -> None:
-        self.app = app
+    def __init__(self, routes: list[BaseRoute]) -> None:
         self._routes = {
             (method, route.path): route
             for route in routes
@@ -64,16 +72,42 @@ class DirectRoutes:
             for method in route.methods or ()
         }
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = None
-        if scope["type"] == "http":
-            route = self._routes.get((scope["method"], scope["path"]))
-        if route is None:
-            await self.app(scope, receive, send)
-            return
+    def route_for(self, scope: Scope) -> RequestRoute | None:
+        """The direct route of an HTTP request, or ``None``: the application answers it."""
+        if scope["type"] != "http":
+            return None
+        return self._routes.get((scope["method"], scope["path"]))
+
+    async def answer(self, route: RequestRoute, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        request_id, id_header = begin_request(scope)
         scope["route"] = route  # the template the request log and metrics name
+        status = 500
+        responded = False
         try:
-            response = await route.endpoint(Request(scope, receive))
-        except DomainError as error:
-            response = domain_error_response(error)
-        await response(scope, receive, send)
+            try:
+                response = await route.endpoint(Request(scope, receive))
+            except DomainError as error:
+                response = domain_error_response(error)
+            status = response.status_code
+            responded = True
+            await _send(response, id_header, send)
+        except Exception as error:
+            log_failure(scope, request_id, error)
+            if not responded:
+                response = failure_response(error, request_id)
+                status = response.status_code
+                await _send(response, id_header, send)
+            elif status < 500:
+                status = 500  # the answer had begun and broke off
+        finally:
+            end_request(scope, request_id, status, started)
+
+
+async def _send(response: Response, id_header: tuple[bytes, bytes], send: Send) -> None:
+    """The answer with its request id and security headers, in the two messages of ASGI."""
+    headers = secured([*response.raw_headers, id_header])
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+    if response.background is not None:
+        await response.background()

@@ -58,7 +58,7 @@ class Freshness:
     """Every insurer's freshness at one instant: what the answers computed at ``now`` say
     about their sources (DESIGN §2.6, §5.2). Built once per request, used per vehicle."""
 
-    __slots__ = ("_insurers", "_stale", "_stale_caveats", "_stale_certified")
+    __slots__ = ("_insurers", "_stale", "_stale_caveats", "_stale_certified", "_unsound")
 
     def __init__(
         self, insurers: Mapping[str, InsurerInfo], now: datetime, stale_after: timedelta
@@ -73,6 +73,10 @@ class Freshness:
         self._stale_caveats = tuple(
             _stale_caveat(code, insurers[code].last_sync_at)
             for code in sorted(self._stale_certified)
+        )
+        # Insurers whose certification is suspended or revoked: usually none.
+        self._unsound = frozenset(
+            code for code, info in insurers.items() if info.status in ("revoked", "suspended")
         )
 
     def name_of(self, code: str) -> str | None:
@@ -93,6 +97,8 @@ class Freshness:
     def caveats(self, reporting: Iterable[str], status: CoverageStatus) -> tuple[Caveat, ...]:
         """Stale certified insurers when the news is bad (a renewal there may not show
         yet), and every reporting insurer whose certification is suspended or revoked."""
+        if not self._unsound:  # nothing to say of any reporting insurer (the usual case)
+            return self._stale_caveats if status in BAD_NEWS else ()
         caveats = list(self._stale_caveats) if status in BAD_NEWS else []
         for code in sorted(set(reporting)):
             info = self._insurers.get(code)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from ctplhub.domain.coverage import CoverageStatus, coverage_status
+from ctplhub.domain.coverage import CoverageStatus, coverage_summary
 from ctplhub.domain.errors import DomainError, ValidationFailed
 from ctplhub.domain.freshness import Caveat, Freshness
 from ctplhub.domain.identifiers import Plate, Vin, display_plate
@@ -206,7 +206,7 @@ class VerifyBulk:
                         await asyncio.sleep(0)
                     at = asked[index][1]
                     vehicle = snapshot.at_plate(key, at)
-                    result = coverage_status(
+                    result = coverage_summary(
                         vehicle.policies if vehicle else (), at, reminder_window=self._window
                     )
                     checks[index] = PlateCheck(
@@ -220,7 +220,7 @@ class VerifyBulk:
         self, item: _Item, vehicle: VehicleHistory | None, freshness: Freshness
     ) -> VerifiedItem:
         policies = vehicle.policies if vehicle else ()
-        result = coverage_status(policies, item.at, reminder_window=self._window)
+        result = coverage_summary(policies, item.at, reminder_window=self._window)
         current = result.current_policy
         return VerifiedItem(
             item.plate,
@@ -229,7 +229,7 @@ class VerifyBulk:
             result.status,
             current.insurer_code if current else None,
             result.covered_until,
-            freshness.caveats({p.insurer_code for p in policies}, result.status),
+            freshness.caveats((p.insurer_code for p in policies), result.status),
         )
 
 

@@ -17,6 +17,7 @@ from ctplhub.domain.coverage import (
     Gap,
     PolicyState,
     coverage_status,
+    coverage_summary,
     covered_at,
     ruling_versions,
 )
@@ -416,6 +417,21 @@ def test_covered_means_covered_until_ahead_and_a_current_policy(
         assert result.covered_until is not None and result.covered_until > at
         assert result.current_policy is not None
     assert all(gap.start < gap.end <= at for gap in result.gaps)
+
+
+@given(policy_lists, instants, st.sampled_from([timedelta(days=30), timedelta(days=3)]))
+def test_the_summary_is_the_status_cut_short(
+    policies: list[PolicyState], at: datetime, window: timedelta
+) -> None:
+    """Bulk verify's shortcut: the same status, cover end, current policy and lapse."""
+    result = coverage_status(policies, at, reminder_window=window)
+    summary = coverage_summary(policies, at, reminder_window=window)
+    assert (summary.status, summary.covered_until, summary.current_policy) == (
+        result.status,
+        result.covered_until,
+        result.current_policy,
+    )
+    assert summary.lapsed_since == result.lapsed_since
 
 
 @given(st.data(), policy_lists, instants)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import pytest
@@ -22,6 +23,8 @@ from ctplhub.domain.identifiers import (
     IdNumber,
     Plate,
     Vin,
+    _checked_plate_kind,
+    _plate_kind,
     mask_vin,
     normalise_plate,
     resident_id_check_char,
@@ -160,6 +163,40 @@ def test_display_form_parses_back_to_the_same_plate(value: str) -> None:
     plate = Plate.parse(value)
     assert plate.value == value
     assert Plate.parse(plate.display).value == value
+
+
+def _outcome(classify: Callable[[str], str], plate: str) -> str:
+    try:
+        return classify(plate)
+    except InvalidPlate as error:
+        return f"invalid: {error}"
+
+
+# Near misses too: every character class of a plate, plus characters of no class.
+plate_char = st.sampled_from(PROVINCES + SERIAL_CHARS + "IO" + ORDINARY_SUFFIXES + "使a９ ·")
+
+
+@given(valid_plate | st.text(plate_char, max_size=9) | st.text(max_size=9))
+def test_the_plate_pattern_classifies_exactly_as_the_checks(plate: str) -> None:
+    """``_plate_kind`` answers well-formed plates by one pattern and leaves the others to
+    the checks that explain them: the two must agree on every string, valid or not."""
+    assert _outcome(_plate_kind, plate) == _outcome(_checked_plate_kind, plate)
+
+
+@given(valid_plate | st.text(plate_char, max_size=9) | st.text(max_size=9))
+def test_parse_takes_a_plate_typed_in_canonical_form_as_it_is(raw: str) -> None:
+    """``Plate.parse`` skips normalising what the pattern accepts as typed: the result
+    must be the one normalising then checking gives."""
+
+    def slow(text: str) -> str:
+        value = normalise_plate(text)
+        return f"{value} {_checked_plate_kind(value)}"
+
+    def fast(text: str) -> str:
+        plate = Plate.parse(text)
+        return f"{plate.value} {plate.kind}"
+
+    assert _outcome(fast, raw) == _outcome(slow, raw)
 
 
 @given(valid_plate, st.sampled_from([" ", "·", "-", ".", "\u3000"]), st.booleans())
