@@ -93,6 +93,15 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    keep_alive: Annotated[
+        int,
+        typer.Option(
+            help="Seconds an idle kept-alive connection stays open. Behind a proxy it must "
+            "exceed the proxy's own idle timeout for upstream connections (nginx's "
+            "keepalive_timeout, 60 s in deploy/), or the proxy may send a request on a "
+            "connection this server is closing (a 502 for the client)."
+        ),
+    ] = 75,
 ) -> None:
     """Run the API and the web pages; logs are JSON lines on standard error."""
     settings = load_settings()
@@ -103,12 +112,12 @@ def serve(
         os.environ["CTPLHUB_SERVE_RUNS_JOBS"] = "false"  # the app's own loop leaves them
     _flush_logs_before_dying_of(signal.SIGTERM, signal.SIGINT)
     try:
-        _serve(host, port, workers)
+        _serve(host, port, workers, keep_alive)
     finally:
         _stop_job_runners()
 
 
-def _serve(host: str, port: int, workers: int) -> None:
+def _serve(host: str, port: int, workers: int, keep_alive: int = 75) -> None:
     import uvicorn
 
     uvicorn.run(
@@ -117,6 +126,7 @@ def _serve(host: str, port: int, workers: int) -> None:
         host=host,
         port=port,
         workers=workers,
+        timeout_keep_alive=keep_alive,
         access_log=False,  # our own request line replaces it (route template, request id)
         log_config=None,  # the logging configured here, not uvicorn's own
     )
