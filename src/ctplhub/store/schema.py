@@ -10,11 +10,13 @@ looked up in a longer WAL index (docs/DECISIONS.md, "Access log"; docs/PERFORMAN
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import ConnectionPoolEntry
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -92,6 +94,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         if path and path != _IN_MEMORY:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        _close_what_returns_after_dispose(engine)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -111,7 +114,37 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # No pre-ping: it is a round trip on every checkout. A connection broken by a
     # database restart fails one request and is replaced.
     kwargs.setdefault("pool_recycle", 3600)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _close_what_returns_after_dispose(engine)
+    return engine
+
+
+_BORN_IN = "ctplhub_pool"  # a connection's ``record.info`` key: the pool that opened it
+
+
+def _close_what_returns_after_dispose(engine: Engine) -> None:
+    """A connection still checked out when ``engine.dispose()`` runs (a thread of the
+    server's, a job runner's chunk, a stream not yet finished) goes back, when its user
+    is done, to the pool that was disposed: a pool nothing uses any more, where it would
+    stay open until the garbage collector found the pool and the driver complained of a
+    connection deleted while open. It is closed instead as it comes back. (Weak
+    references only: the listeners live in the pool, and the pool must not keep its
+    engine alive.)"""
+    owner = weakref.ref(engine)
+
+    @event.listens_for(engine, "connect")
+    def _born(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        current = owner()
+        if current is not None:
+            record.info[_BORN_IN] = weakref.ref(current.pool)
+
+    @event.listens_for(engine, "checkin")
+    def _back(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        born, current = record.info.get(_BORN_IN), owner()
+        if dbapi_connection is None or born is None:
+            return
+        if current is None or born() is not current.pool:
+            record.close()
 
 
 def alembic_config() -> Config:
