@@ -242,7 +242,15 @@ def load(
     while listener.count() < raised and time.monotonic() < deadline:
         time.sleep(0.1)
     times = published["times"]
-    latencies = [at - times[rid] for rid, at in dict(listener.arrived).items() if rid in times]
+    arrived = dict(listener.arrived)
+    latencies = [at - times[rid] for rid, at in arrived.items() if rid in times]
+    # As for the rates: after the first quarter, once the consumer's caches and the
+    # database's pages are warm (a consumer runs for months; its cold start is the
+    # backlog above, drained in the first seconds).
+    settled = started + args.duration / 4
+    steady_latencies = [
+        at - times[rid] for rid, at in arrived.items() if rid in times and times[rid] >= settled
+    ]
     steady = [s for s in series if args.duration / 4 <= s[0] <= published["publish_s"]]
 
     def rate(column: int) -> float | None:
@@ -273,6 +281,9 @@ def load(
         "alert_latency_p90_s": percentile(latencies, 0.9),
         "alert_latency_p99_s": percentile(latencies, 0.99),
         "alert_latency_max_s": round(max(latencies), 4) if latencies else None,
+        "alerts_timed_steady": len(steady_latencies),
+        "alert_latency_p50_steady_s": percentile(steady_latencies, 0.5),
+        "alert_latency_p99_steady_s": percentile(steady_latencies, 0.99),
         "cpu_s": {
             "consumer": round(cpu["server_cpu_s"], 2),
             "postgresql": round(cpu["pg_cpu_s"], 2),
@@ -303,7 +314,9 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             f"{r['backlog_drained_after_s']} s after the last publish (kept up: "
             f"{r['kept_up']}); alert p50 {r['alert_latency_p50_s']} s, p99 "
             f"{r['alert_latency_p99_s']} s ({r['alerts_timed']} of {r['alerts_raised']} "
-            f"alerts timed); CPU s {r['cpu_s']} (target: keeps up at 5,000/s, p99 < 1 s)"
+            f"alerts timed; after the first quarter p99 {r['alert_latency_p99_steady_s']} s "
+            f"of {r['alerts_timed_steady']}); CPU s {r['cpu_s']} "
+            "(target: keeps up at 5,000/s, p99 < 1 s)"
         )
     return lines
 
