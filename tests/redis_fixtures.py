@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 import redis
 
+from ctplhub.bootstrap import Container, build_container
+from ctplhub.config import Settings
+from ctplhub.security.nonces import MEMORY_SINCE
+from ctplhub.security.request_signing import signed_headers
+from helpers import Clock
 from notify_fixtures import free_port
+
+EVENTS_PATH = "/v1/policy-events"
 
 
 @pytest.fixture
@@ -54,3 +61,25 @@ def private_redis(tmp_path: Path) -> Iterator[tuple[int, Any]]:
     for process in running:
         process.terminate()
         process.wait(5)
+
+
+def signed_event(
+    key_id: str, secret: str, body: bytes, now_s: float | None = None
+) -> dict[str, str]:
+    """Headers of a signed ``POST /v1/policy-events`` of ``body`` (DESIGN §3.1)."""
+    headers = signed_headers(key_id, secret, "POST", EVENTS_PATH, body, now_s=now_s)
+    return {**headers, "Content-Type": "application/json"}
+
+
+def container_on_redis(port: int, database_url: str, home: Path, clock: Clock) -> Container:
+    """A container whose nonces and limits live in the private Redis on ``port``, its
+    memory marked older than the test (``MEMORY_SINCE``), so the test's own requests are
+    never taken for ones signed before it began."""
+    redis.Redis(port=port).set(MEMORY_SINCE, "0")
+    settings = Settings(
+        database_url=database_url,
+        home=home,
+        redis_url=f"redis://127.0.0.1:{port}/0",
+        insurer_cache_s=0,
+    )
+    return build_container(settings, clock=clock)

@@ -15,22 +15,15 @@ import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from ctplhub.bootstrap import build_app, build_container
-from ctplhub.config import Settings
+from ctplhub.bootstrap import build_app
 from ctplhub.security.nonces import MEMORY_SINCE
-from ctplhub.security.request_signing import signed_headers
 from ctplhub.store.tables import policy_events
 from helpers import Clock, event
-from redis_fixtures import private_redis
+from redis_fixtures import EVENTS_PATH, container_on_redis, private_redis, signed_event
 
 __all__ = ["private_redis"]  # a fixture
 
-PATH = "/v1/policy-events"
-
-
-def signed(key_id: str, secret: str, body: bytes, now_s: float | None = None) -> dict[str, str]:
-    headers = signed_headers(key_id, secret, "POST", PATH, body, now_s=now_s)
-    return {**headers, "Content-Type": "application/json"}
+PATH = EVENTS_PATH
 
 
 def test_signed_writes_wait_for_the_nonce_store_never_pass_unchecked(
@@ -38,26 +31,19 @@ def test_signed_writes_wait_for_the_nonce_store_never_pass_unchecked(
 ) -> None:
     port, start = private_redis
     server = start()
-    redis.Redis(port=port).set(MEMORY_SINCE, "0")  # its memory is older than the test's
-    settings = Settings(
-        database_url=database_url,
-        home=home,
-        redis_url=f"redis://127.0.0.1:{port}/0",
-        insurer_cache_s=0,
-    )
-    container = build_container(settings, clock=clock)
+    container = container_on_redis(port, database_url, home, clock)
     try:
         with TestClient(build_app(container)) as http:
             key = container.insurers.add("PICC", "中国人民财产保险", actor="test")
             first = orjson.dumps(event(policy_no="NONCE-1"))
-            first_headers = signed(key.key_id, key.secret, first)
+            first_headers = signed_event(key.key_id, key.secret, first)
             assert http.post(PATH, content=first, headers=first_headers).status_code == 201
 
             server.terminate()
             server.wait(5)
             second = orjson.dumps(event(policy_no="NONCE-2"))
             refused = http.post(
-                PATH, content=second, headers=signed(key.key_id, key.secret, second)
+                PATH, content=second, headers=signed_event(key.key_id, key.secret, second)
             )
             assert refused.status_code == 503
             assert refused.json()["error"]["code"] == "storage_unavailable"
@@ -77,7 +63,7 @@ def test_signed_writes_wait_for_the_nonce_store_never_pass_unchecked(
             # The refused one signed again, with a new nonce, after the new memory began.
             since = redis.Redis(port=port).get(MEMORY_SINCE)
             assert since is not None
-            again_headers = signed(key.key_id, key.secret, second, now_s=float(since) + 1)
+            again_headers = signed_event(key.key_id, key.secret, second, now_s=float(since) + 1)
             again = http.post(PATH, content=second, headers=again_headers)
             assert again.status_code == 201
             replayed = http.post(PATH, content=second, headers=again.request.headers)

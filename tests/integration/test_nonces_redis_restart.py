@@ -20,23 +20,16 @@ import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from ctplhub.bootstrap import build_app, build_container
-from ctplhub.config import Settings
+from ctplhub.bootstrap import build_app
 from ctplhub.security.nonces import MEMORY_SINCE, RedisNonceStore
-from ctplhub.security.request_signing import signed_headers
 from ctplhub.services.ports import NonceVerdict
 from ctplhub.store.tables import policy_events
 from helpers import Clock, event
-from redis_fixtures import private_redis
+from redis_fixtures import EVENTS_PATH, container_on_redis, private_redis, signed_event
 
 __all__ = ["private_redis"]  # a fixture
 
-PATH = "/v1/policy-events"
-
-
-def signed(key_id: str, secret: str, body: bytes, now_s: float | None = None) -> dict[str, str]:
-    headers = signed_headers(key_id, secret, "POST", PATH, body, now_s=now_s)
-    return {**headers, "Content-Type": "application/json"}
+PATH = EVENTS_PATH
 
 
 @pytest.mark.parametrize("loss", ["restart", "flushall"])
@@ -46,19 +39,12 @@ def test_a_request_accepted_before_redis_lost_its_memory_is_not_accepted_again(
     port, start = private_redis
     server = start()
     local = redis.Redis(port=port)
-    local.set(MEMORY_SINCE, "0")  # a Redis whose memory is older than the test
-    settings = Settings(
-        database_url=database_url,
-        home=home,
-        redis_url=f"redis://127.0.0.1:{port}/0",
-        insurer_cache_s=0,
-    )
-    container = build_container(settings, clock=clock)
+    container = container_on_redis(port, database_url, home, clock)
     try:
         with TestClient(build_app(container)) as http:
             key = container.insurers.add("PICC", "中国人民财产保险", actor="test")
             body = orjson.dumps(event(policy_no="REPLAY-1"))
-            accepted = signed(key.key_id, key.secret, body)
+            accepted = signed_event(key.key_id, key.secret, body)
             assert http.post(PATH, content=body, headers=accepted).status_code == 201
             # While Redis remembers, the replay is refused on its nonce.
             again = http.post(PATH, content=body, headers=accepted)
@@ -85,7 +71,7 @@ def test_a_request_accepted_before_redis_lost_its_memory_is_not_accepted_again(
 
             # A new request signed after the memory began is accepted, and only once.
             fresh = orjson.dumps(event(policy_no="REPLAY-2"))
-            headers = signed(key.key_id, key.secret, fresh, now_s=float(since) + 1)
+            headers = signed_event(key.key_id, key.secret, fresh, now_s=float(since) + 1)
             assert http.post(PATH, content=fresh, headers=headers).status_code == 201
             replayed = http.post(PATH, content=fresh, headers=headers)
             assert replayed.status_code == 401
