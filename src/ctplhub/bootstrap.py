@@ -689,8 +689,9 @@ def create_app_from_env(reader: VehicleReader | None = None) -> FastAPI:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
-    # The signing and reading threads hand results back to the event loop; waiting up
-    # to the default 5 ms for the GIL left the loop idle under load. 1 ms measured best
-    # (0.2 ms switched too often) (docs/PERFORMANCE.md).
+    # The reading threads (SQLite) and the signing thread of large texts hand results
+    # back to the event loop; waiting up to the default 5 ms for the GIL left the loop
+    # idle under load. 1 ms measured best (0.2 ms switched too often)
+    # (docs/PERFORMANCE.md).
     sys.setswitchinterval(0.001)
     return app

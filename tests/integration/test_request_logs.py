@@ -5,15 +5,18 @@ one error shape plus its stack trace in the log, never a body or personal data."
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
+import structlog
+import structlog.testing
 from starlette.testclient import TestClient
 
 from ctplhub.bootstrap import Container
-from ctplhub.logs import configure_logging, flush_logs
+from ctplhub.logs import configure_logging, flush_logs, info_line
 from helpers import VIN, InsurerAccount, event
 
 SECRETS = ("苏E12345", "苏E·12345", VIN, VIN[-6:], "张伟", "11010519491231002X")
@@ -101,3 +104,20 @@ def test_an_unforeseen_failure_is_a_logged_500_without_personal_data(
     assert request["status"] == 500
     text = logs.getvalue().decode() + answer.text
     assert not [secret for secret in SECRETS if secret in text]
+
+
+def test_the_request_line_is_rendered_as_structlog_renders_it(logs: io.BytesIO) -> None:
+    """``info_line`` writes the request line itself while the JSON chain is configured:
+    the same keys in the same order, the same timestamp format, as the chain's line."""
+    logger = structlog.get_logger("ctplhub.http")
+    fields = {"request_id": "r1", "method": "POST", "route": "/v1/x", "status": 200}
+    logger.info("request", **fields)
+    info_line(logger, "request", dict(fields))
+    with structlog.testing.capture_logs() as captured:  # another chain: structlog's own path
+        info_line(structlog.get_logger("ctplhub.http"), "request", dict(fields))
+    by_structlog, by_hand = lines(logs)[-2:]
+    assert list(by_hand) == list(by_structlog)
+    assert by_hand == {**by_structlog, "timestamp": by_hand["timestamp"]}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", by_hand["timestamp"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", by_structlog["timestamp"])
+    assert captured == [{**fields, "event": "request", "log_level": "info"}]

@@ -30,7 +30,7 @@ from prometheus_client.utils import floatToGoString
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ctplhub.api.errors import REQUEST_ID, failure_response
-from ctplhub.logs import safe_traceback
+from ctplhub.logs import info_line, safe_traceback
 from ctplhub.services.ids import new_request_id
 from ctplhub.store.failures import storage_unavailable
 
@@ -127,13 +127,16 @@ def end_request(scope: Scope, request_id: str, status: int, started: float) -> N
     route = _route(scope)
     seconds = time.perf_counter() - started
     METRICS.observe(route, status, seconds)
-    _log.info(
+    info_line(
+        _log,
         "request",
-        request_id=request_id,
-        method=scope["method"],
-        route=route,
-        status=status,
-        duration_ms=round(seconds * 1000, 2),
+        {
+            "request_id": request_id,
+            "method": scope["method"],
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+        },
     )
 
 

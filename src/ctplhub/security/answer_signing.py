@@ -89,7 +89,7 @@ def plain_canonical_json(obj: dict[str, Any]) -> bytes:
     """JCS of an object its builder guarantees plain (strings, booleans, nulls, integers
     within ±2**53, ASCII keys): the fast path of :func:`canonical_json` without the walk
     that checks it. The answers the presenters build are signed through it
-    (``signed_json_off_loop``); a property test holds it equal to ``rfc8785`` for every
+    (``signed_json``); a property test holds it equal to ``rfc8785`` for every
     answer they can build."""
     return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
 
@@ -97,9 +97,10 @@ def plain_canonical_json(obj: dict[str, Any]) -> bytes:
 class AnswerSigner:
     """Signs with the active key and publishes the public half of every key it holds.
 
-    Signing goes through libsodium (PyNaCl): 22 µs a signature against 34-39 µs through
-    OpenSSL on this machine, on the hottest path of the API (docs/PERFORMANCE.md), and
-    off the event loop for answers (``signed_json_off_loop``). Ed25519 signatures are
+    Signing goes through libsodium (PyNaCl): 22 µs a signature against 34-39 µs
+    through OpenSSL on the first machine, on the hottest path of the API
+    (docs/PERFORMANCE.md): on the event loop for answers (``signed_json``), on the
+    signing thread for large texts. Ed25519 signatures are
     deterministic, so both libraries give the same bytes; a test holds them equal.
     Verification and the JWKS stay with ``cryptography``.
     """
@@ -149,19 +150,26 @@ class AnswerSigner:
         unsigned = _unsigned(obj)
         return {**unsigned, "signature": self._signature(canonical_json(unsigned))}
 
-    async def signed_json_off_loop(self, obj: dict[str, Any]) -> bytes:
-        """The JSON text of `obj` signed, the signature made on the signing thread. For an
-        object its builder guarantees plain and without a ``signature`` field: the text
-        is the canonical bytes that were signed, with the signature appended as the last
-        member, which saves building and serialising the object a second time on the
-        API's hottest path."""
+    def signed_json(self, obj: dict[str, Any]) -> bytes:
+        """The JSON text of `obj` signed, here and now. For an object its builder
+        guarantees plain and without a ``signature`` field: the text is the canonical
+        bytes that were signed, with the signature appended as the last member, which
+        saves building and serialising the object a second time on the API's hottest
+        path.
+
+        The signature of an answer (a few hundred bytes) is made on the calling thread,
+        the event loop: handed to the signing thread it waited ~9 ms at the median for
+        the GIL under load, a third of a query's latency, and left the loop idle a fifth
+        of the time (docs/PERFORMANCE.md §15)."""
         message = plain_canonical_json(obj)
-        return self._with_signature(message, await self._thread.sign(message))
+        return self._with_signature(message, self._sign_bytes(message))
 
     async def signed_canonical_json_off_loop(self, obj: dict[str, Any]) -> bytes:
-        """Like :meth:`signed_json_off_loop`, for an object nobody vouches plain (a bulk
-        verify answer carries error details): its JCS comes from :func:`canonical_json`,
-        which checks and falls back to ``rfc8785``; the signature is made on the thread."""
+        """Like :meth:`signed_json`, for an object nobody vouches plain (a bulk verify
+        answer carries error details): its JCS comes from :func:`canonical_json`, which
+        checks and falls back to ``rfc8785``; the signature over these large texts (a
+        bulk answer is up to a few megabytes, hashed twice) is made on the signing
+        thread, where libsodium works without the GIL."""
         message = canonical_json(_unsigned(obj))
         return self._with_signature(message, await self._thread.sign(message))
 

@@ -1,11 +1,15 @@
-"""Ed25519 signatures made off the event loop, on a thread of their own.
+"""Ed25519 signatures of large texts made off the event loop, on a thread of their own.
 
-A signature is ~22 µs of pure C in libsodium, which releases the GIL while it works. On
-the event loop it is a tenth of a verified query's CPU; on this thread it runs on the
-machine's other core while the loop goes on answering. The loop hands over the bytes
-and awaits a future; the thread takes everything handed over since its last turn, signs
-it, and resolves the futures with one wake-up of the loop per turn, so under load the
-hand-over costs the loop a few microseconds an answer (docs/PERFORMANCE.md).
+libsodium releases the GIL while it works, so the signature of a bulk verify answer (up
+to a few megabytes, hashed twice) runs on the machine's other core while the loop goes on
+answering. The loop hands over the bytes and awaits a future; the thread takes
+everything handed over since its last turn, signs it, and resolves the futures with one
+wake-up of the loop per turn.
+
+Not for small answers: the thread needs the GIL back after each signature, and a busy
+loop holds it for up to the switch interval; under load an owner's answer waited ~9 ms
+for a 50 µs signature (docs/PERFORMANCE.md §15), so those are signed on the loop
+(``AnswerSigner.signed_json``).
 """
 
 from __future__ import annotations

@@ -166,19 +166,27 @@ def test_libsodium_signs_the_bytes_openssl_would(signer: AnswerSigner) -> None:
         assert signer._sign_bytes(message) == key.sign(message)
 
 
+def test_signed_text_is_the_signed_object(signer: AnswerSigner) -> None:
+    for obj in (ANSWER, {}):
+        text = signer.signed_json(obj)
+        parsed = json.loads(text)
+        assert {k: v for k, v in parsed.items() if k != "signature"} == obj
+        assert parsed == signer.sign(obj)
+        assert verify_signed(parsed, signer.jwks())
+        assert text.startswith(canonical_json(obj)[:-1])  # the very bytes signed
+
+
 def test_signed_text_off_the_loop_is_the_signed_object(signer: AnswerSigner) -> None:
     async def many(obj: dict[str, object]) -> list[bytes]:
-        return list(await asyncio.gather(*(signer.signed_json_off_loop(obj) for _ in range(50))))
+        return list(
+            await asyncio.gather(*(signer.signed_canonical_json_off_loop(obj) for _ in range(50)))
+        )
 
     try:
         for obj in (ANSWER, {}):
             texts = asyncio.run(many(obj))
             assert len(set(texts)) == 1  # deterministic signatures, whatever the batching
-            parsed = json.loads(texts[0])
-            assert {k: v for k, v in parsed.items() if k != "signature"} == obj
-            assert parsed == signer.sign(obj)
-            assert verify_signed(parsed, signer.jwks())
-            assert texts[0].startswith(canonical_json(obj)[:-1])  # the very bytes signed
+            assert texts[0] == signer.signed_json(obj)
         assert asyncio.run(many(ANSWER)) == asyncio.run(many(ANSWER))  # new loops are served
     finally:
         signer.close()
