@@ -60,6 +60,10 @@ class VehicleIndex:
         return outer.digest()
 
 
+def _nothing() -> None:
+    pass
+
+
 @dataclass(frozen=True, slots=True)
 class _Flusher:
     loop: asyncio.AbstractEventLoop
@@ -204,7 +208,10 @@ class AccessLogWriter:
             return True
 
     def flush_now(self) -> bool:
-        """Write what waits from a thread with no running flusher (``Container.close``)."""
+        """Write what waits, from a thread that is not running a flusher
+        (``Container.close``), and return once a batch a flusher had already taken is
+        written too: its write runs on the writer's one thread, so a no-op handed to that
+        thread after it finishes after it."""
         batch = self._take(len(self._pending))
         try:
             self._write(batch)
@@ -212,6 +219,8 @@ class AccessLogWriter:
             self._requeue(batch, error)
             _log.error("access_log_lost_at_close", entries=len(self._pending))
             return False
+        with contextlib.suppress(RuntimeError):  # closed: nothing can be in flight
+            self._executor.submit(_nothing).result()
         return True
 
     def close(self) -> None:
