@@ -180,19 +180,25 @@ def machine_busy() -> tuple[float, float]:
     return sum(values) - idle, sum(values)
 
 
+def _tree_cpu(root: int) -> dict[int, float]:
+    """CPU seconds of ``root`` and of each process below it (the server's signer
+    process), by pid."""
+    return {pid: _cpu_of(pid) for pid in (root, *_descendants(root))}
+
+
 class CpuMeter:
     """What a load run cost between :meth:`start` and :meth:`stop`: CPU seconds of the
-    server process, CPU seconds of the PostgreSQL backends of database ``db`` that live
-    through the run (the server's pooled connections), the sessions opened on ``db``, and
-    how busy the whole machine was. (``pg_active_s`` comes from ``pg_stat_database``,
-    which long-lived pooled backends flush late: trust it only for backends that exit,
-    as an importer's do.)
+    server process and the processes it started (its signer), CPU seconds of the
+    PostgreSQL backends of database ``db`` that live through the run (the server's pooled
+    connections), the sessions opened on ``db``, and how busy the whole machine was.
+    (``pg_active_s`` comes from ``pg_stat_database``, which long-lived pooled backends
+    flush late: trust it only for backends that exit, as an importer's do.)
     Other databases' backends (e.g. someone else's tests) are not counted, but they do
     show in the machine figure."""
 
     def __init__(self, server_pid: int, db: str | None) -> None:
         self.server_pid, self.db = server_pid, db
-        self._server = 0.0
+        self._server: dict[int, float] = {}
         self._pg: dict[int, float] = {}
         self._stats = (0, 0.0)
         self._machine = (0.0, 0.0)
@@ -201,14 +207,16 @@ class CpuMeter:
     def start(self) -> None:
         self._stats = db_stats(self.db) if self.db else (0, 0.0)
         self._pg = {pid: _cpu_of(pid) for pid in _backends(self.db)} if self.db else {}
-        self._server = _cpu_of(self.server_pid)
+        self._server = _tree_cpu(self.server_pid)
         self._machine = machine_busy()
         self._wall = time.perf_counter()
 
     def stop(self) -> dict[str, float]:
         wall = time.perf_counter() - self._wall
         busy, total = machine_busy()
-        server_cpu = _cpu_of(self.server_pid) - self._server
+        server_cpu = sum(
+            cpu - self._server.get(pid, 0.0) for pid, cpu in _tree_cpu(self.server_pid).items()
+        )
         if self.db is None:  # SQLite: the database is the server process
             return {
                 "wall_s": wall,

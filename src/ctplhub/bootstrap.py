@@ -178,7 +178,7 @@ class Container:
 
     async def close_resources(self) -> None:
         """What the app holds while it serves: the job runner (its chunk in progress
-        finishes first), the readers' connections, the signing thread, the access log's
+        finishes first), the readers' connections, the signer processes, the access log's
         flusher (which writes what waits)."""
         if self.job_runner is not None:
             await self.job_runner.stop()
@@ -689,7 +689,7 @@ def create_app_from_env(reader: VehicleReader | None = None) -> FastAPI:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
-    # The reading threads (SQLite) and the signing thread of large texts hand results
+    # The reading threads (SQLite) and the access log's writer hand results
     # back to the event loop; waiting up to the default 5 ms for the GIL left the loop
     # idle under load. 1 ms measured best (0.2 ms switched too often)
     # (docs/PERFORMANCE.md).

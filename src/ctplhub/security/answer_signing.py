@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.serialization import (
 from nacl.bindings import crypto_sign
 from nacl.signing import SigningKey
 
-from ctplhub.security.signing_thread import SigningThread
+from ctplhub.security.signing_process import SigningProcess
 
 ALG = "Ed25519"
 
@@ -99,8 +99,8 @@ class AnswerSigner:
 
     Signing goes through libsodium (PyNaCl): 22 µs a signature against 34-39 µs
     through OpenSSL on the first machine, on the hottest path of the API
-    (docs/PERFORMANCE.md): on the event loop for answers (``signed_json``), on the
-    signing thread for large texts. Ed25519 signatures are
+    (docs/PERFORMANCE.md); on the API's paths in the signer process
+    (``security/signing_process.py``), elsewhere on the calling thread. Ed25519 signatures are
     deterministic, so both libraries give the same bytes; a test holds them equal.
     Verification and the JWKS stay with ``cryptography``.
     """
@@ -126,7 +126,7 @@ class AnswerSigner:
         self._sign_bytes: Callable[[bytes], bytes] = lambda message: crypto_sign(message, secret)[
             :64
         ]
-        self._thread = SigningThread(self._sign_bytes)
+        self._process = SigningProcess(seed, self._sign_bytes)
 
     @property
     def active_kid(self) -> str:
@@ -155,27 +155,27 @@ class AnswerSigner:
         guarantees plain and without a ``signature`` field: the text is the canonical
         bytes that were signed, with the signature appended as the last member, which
         saves building and serialising the object a second time on the API's hottest
-        path.
-
-        The signature of an answer (a few hundred bytes) is made on the calling thread,
-        the event loop: handed to the signing thread it waited ~9 ms at the median for
-        the GIL under load, a third of a query's latency, and left the loop idle a fifth
-        of the time (docs/PERFORMANCE.md §15)."""
+        path. On the event loop, use :meth:`signed_json_off_loop`."""
         message = plain_canonical_json(obj)
         return self._with_signature(message, self._sign_bytes(message))
 
+    async def signed_json_off_loop(self, obj: dict[str, Any]) -> bytes:
+        """:meth:`signed_json`, the signature made by the signer process
+        (``security/signing_process.py``): an owner's answer costs the event loop ~8 µs
+        of hand-over instead of a 50-65 µs signature (docs/PERFORMANCE.md §16)."""
+        message = plain_canonical_json(obj)
+        return self._with_signature(message, await self._process.sign(message))
+
     async def signed_canonical_json_off_loop(self, obj: dict[str, Any]) -> bytes:
-        """Like :meth:`signed_json`, for an object nobody vouches plain (a bulk verify
-        answer carries error details): its JCS comes from :func:`canonical_json`, which
-        checks and falls back to ``rfc8785``; the signature over these large texts (a
-        bulk answer is up to a few megabytes, hashed twice) is made on the signing
-        thread, where libsodium works without the GIL."""
+        """Like :meth:`signed_json_off_loop`, for an object nobody vouches plain (a bulk
+        verify answer carries error details): its JCS comes from :func:`canonical_json`,
+        which checks and falls back to ``rfc8785``."""
         message = canonical_json(_unsigned(obj))
-        return self._with_signature(message, await self._thread.sign(message))
+        return self._with_signature(message, await self._process.sign(message))
 
     def close(self) -> None:
-        """Stop the signing thread (the app is stopping)."""
-        self._thread.close()
+        """Stop the signer processes (the app is stopping)."""
+        self._process.close()
 
     def _with_signature(self, message: bytes, value: bytes) -> bytes:
         signature = orjson.dumps(self._signature_object(value))

@@ -66,5 +66,5 @@ async def agent_query(request: Request) -> Response:
         verified=True,
     )
     assert isinstance(answer, FullAnswer)  # a factor was given
-    signed = app.signer.signed_json(presenters.full_answer(answer))
+    signed = await app.signer.signed_json_off_loop(presenters.full_answer(answer))
     return Response(signed, media_type="application/json")

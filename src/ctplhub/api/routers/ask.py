@@ -73,7 +73,7 @@ def build_router(assistant: Assistant) -> APIRouter:
         )
         assert isinstance(found, FullAnswer)  # a factor was given: full answer or 404
         reply = assistant.answer(plan, found)
-        signed = app.signer.signed_json(presenters.full_answer(found))
+        signed = await app.signer.signed_json_off_loop(presenters.full_answer(found))
         return Response(_answer_json(reply, signed), media_type="application/json")
 
     return router

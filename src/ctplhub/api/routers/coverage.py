@@ -69,7 +69,7 @@ async def query(request: Request) -> Response:
         verified=question.has_factor,
     )
     if isinstance(answer, FullAnswer):
-        signed = app.signer.signed_json(presenters.full_answer(answer))
+        signed = await app.signer.signed_json_off_loop(presenters.full_answer(answer))
         return Response(signed, media_type=JSON)
     return JSONBody(presenters.short_answer(answer))
 
