@@ -5,6 +5,8 @@ get exactly what questions read alone get, and plates resolve at the instant ask
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 from datetime import UTC, datetime
 
 import pytest
@@ -17,6 +19,8 @@ from ctplhub.services.check_coverage import CoverageQuery, ShortAnswer
 from ctplhub.services.ports import VehicleReader
 from ctplhub.store.readers.postgres import PostgresVehicleReader
 from ctplhub.store.readers.sqlite import SqliteVehicleReader
+from ctplhub.store.readers.sqlite import _instant as sqlite_instant
+from ctplhub.store.statements import read_statements, vehicle_histories
 from helpers import VIN, VIN_B, Clock, event, run_reads
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
@@ -151,3 +155,27 @@ def test_answers_read_together_equal_answers_read_alone(loaded: Container) -> No
     assert classes[("苏A11111", JULY)] == "COVERED"  # found before its first event
     assert classes[("苏E12345", BETWEEN)] == "NO_RECORD"
     assert classes[("苏Z00000", NOW)] == "NO_RECORD"
+
+
+def test_sqlite_reads_its_rows_as_one_json_text_without_changing_them(
+    loaded: Container,
+) -> None:
+    """The SQLite reader takes the vehicle statement's rows as one JSON text (one GIL
+    wait on its thread, not one per row): the histories must be exactly those of the
+    rows read one by one (the owner index as bytes, the instants aware, nulls kept)."""
+    url = loaded.settings.database_url
+    if not url.startswith("sqlite"):
+        pytest.skip("the JSON read is SQLite's")
+    database = make_url(url).database
+    assert database is not None
+    reader = SqliteVehicleReader(database)
+    plates, vins = ["苏E12345", "苏A11111", "苏Z00000"], [VIN_C]
+    params = {"plates": json.dumps(plates), "vins": json.dumps(vins)}
+    with sqlite3.connect(database) as conn:
+        rows = conn.execute(read_statements("sqlite").vehicles, params).fetchall()
+    expected = {h.vin: h for h in vehicle_histories(rows, sqlite_instant)}
+    assert len(expected) == 3
+    snapshot = reader.read(plates, vins)
+    for vin, history in expected.items():
+        assert snapshot.by_vin(vin) == history
+    assert reader.read(["苏Z00000"], []).by_vin(VIN) is None  # an empty read: "[]"

@@ -146,6 +146,9 @@ class ReadStatements:
 
     vehicles: str  # parameters: plates, vins
     insurers: str
+    # SQLite: the same rows as ONE row holding a JSON array of ``VehicleRow`` arrays, the
+    # owner index in hex ('' for none): see ``sqlite_vehicle_rows``.
+    vehicles_json: str | None = None
 
 
 def _text(statement: Any, dialect: Dialect) -> str:
@@ -164,7 +167,14 @@ def read_statements(engine: str) -> ReadStatements:
     columns = tuple(column.name for column in vehicles.selected_columns)
     if columns != VehicleRow._fields:
         raise AssertionError(f"the vehicle statement returns {columns}, not VehicleRow")
-    return ReadStatements(_text(vehicles, dialect), _text(everyone, dialect))
+    text = _text(vehicles, dialect)
+    if engine == "postgresql":
+        return ReadStatements(text, _text(everyone, dialect))
+    values = ", ".join(
+        "hex(owner_index)" if name == "owner_index" else name for name in VehicleRow._fields
+    )
+    as_json = f"SELECT json_group_array(json_array({values})) FROM ({text})"
+    return ReadStatements(text, _text(everyone, dialect), as_json)
 
 
 Instant = Callable[[Any], datetime]
@@ -241,6 +251,18 @@ def _with_instants(row: tuple[Any, ...], instant: Instant) -> tuple[Any, ...]:
         instant(row[_END]),
         None if effective_at is None else instant(effective_at),
     )
+
+
+_OWNER_INDEX = VehicleRow._fields.index("owner_index")
+
+
+def sqlite_vehicle_rows(rows: Iterable[list[Any]], instant: Instant) -> Iterable[tuple[Any, ...]]:
+    """The rows of ``ReadStatements.vehicles_json`` (decoded from its JSON) as the vehicle
+    statement's: the owner index back to bytes, the instants made aware by ``instant``."""
+    for row in rows:
+        owner_index = row[_OWNER_INDEX]
+        row[_OWNER_INDEX] = bytes.fromhex(owner_index) if owner_index else None
+        yield _with_instants(tuple(row), instant)
 
 
 def insurer_record(row: tuple[Any, ...], instant: Instant) -> InsurerRecord:
