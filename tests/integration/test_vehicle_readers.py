@@ -157,16 +157,14 @@ def test_answers_read_together_equal_answers_read_alone(loaded: Container) -> No
     assert classes[("苏Z00000", NOW)] == "NO_RECORD"
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_sqlite_reads_its_rows_as_one_json_text_without_changing_them(
     loaded: Container,
 ) -> None:
     """The SQLite reader takes the vehicle statement's rows as one JSON text (one GIL
     wait on its thread, not one per row): the histories must be exactly those of the
     rows read one by one (the owner index as bytes, the instants aware, nulls kept)."""
-    url = loaded.settings.database_url
-    if not url.startswith("sqlite"):
-        pytest.skip("the JSON read is SQLite's")
-    database = make_url(url).database
+    database = make_url(loaded.settings.database_url).database
     assert database is not None
     reader = SqliteVehicleReader(database)
     plates, vins = ["苏E12345", "苏A11111", "苏Z00000"], [VIN_C]

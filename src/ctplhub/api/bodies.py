@@ -13,6 +13,7 @@ from typing import IO, Any
 import orjson
 from fastapi import Request
 from pydantic import BaseModel
+from starlette.requests import ClientDisconnect
 
 from ctplhub.domain.errors import (
     MalformedInput,
@@ -55,6 +56,27 @@ async def read_limited(request: Request, limit: int) -> bytes:
             raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def read_fresh(request: Request, limit: int) -> bytes:
+    """:func:`read_limited` for a request nothing has read yet (``DirectRoutes`` makes it
+    fresh): its messages are taken from ASGI's ``receive`` directly, which costs ~2 µs
+    where Starlette's ``stream()`` (an async generator) cost ~10, on the hottest path
+    (docs/PERFORMANCE.md §16)."""
+    _check_declared_length(request, limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await request.receive()
+        if message["type"] != "http.request":  # the client went away
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        if not message.get("more_body", False):
+            return chunk if not chunks else b"".join([*chunks, chunk])
+        chunks.append(chunk)
 
 
 async def spool_body(request: Request, limit: int) -> tuple[IO[bytes], bytes]:

@@ -15,6 +15,7 @@ from ctplhub.api import presenters
 from ctplhub.api.bodies import (
     decode_object,
     json_body_doc,
+    read_fresh,
     read_limited,
     require_media_type,
 )
@@ -59,7 +60,7 @@ _VERIFY_BYTES = 8 << 20
 async def query(request: Request) -> Response:
     app = services(request)
     require_media_type(request, "application/json")
-    body = decode_object(await read_limited(request, app.limits.event_bytes))
+    body = decode_object(await read_fresh(request, app.limits.event_bytes))
     question = coverage_query(body)
     answer = await guarded_lookup(
         app.throttle,
