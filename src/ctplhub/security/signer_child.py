@@ -4,14 +4,16 @@
 On standard input: the 32-byte Ed25519 seed, then frames of a 4-byte little-endian
 length and that many bytes of message. On standard output: each message's 64-byte
 signature, in the order the frames came. It ends at the end of its input, which is also
-what happens when the server that started it dies. Nothing but PyNaCl is imported, so it
-starts in a few tens of milliseconds; it never logs (the messages are answers).
+what happens when the server that started it dies; it ignores SIGINT. Nothing but PyNaCl
+is imported, so it starts in a few tens of milliseconds; it never logs (the messages are
+answers).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 
 _SEED = 32
@@ -55,5 +57,8 @@ def serve(read_fd: int, write_fd: int) -> None:
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):  # the server went first
+    # Ctrl-C in a terminal reaches the whole process group: the server then drains its
+    # requests, and this process ends when the server closes the pipe or exits.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(BrokenPipeError):  # the server went first
         serve(sys.stdin.fileno(), sys.stdout.fileno())

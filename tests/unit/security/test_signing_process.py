@@ -121,3 +121,23 @@ def test_two_event_loops_have_a_process_each() -> None:
     assert not signer._children
     for loop_no in range(2):
         assert results[loop_no] == [_sign(f"{loop_no}:{i}".encode()) for i in range(300)]
+
+
+def test_ctrl_c_leaves_the_process_to_its_server() -> None:
+    """SIGINT (Ctrl-C reaches the whole process group) does not end the signer: the
+    server drains its requests first, and closes it."""
+    signer = SigningProcess(SEED, _sign)
+
+    async def main() -> tuple[int, int, bytes]:
+        await signer.sign(b"before")
+        pid = signer._children[asyncio.get_running_loop()]._process.pid
+        os.kill(pid, signal.SIGINT)
+        await asyncio.sleep(0.2)
+        signature = await signer.sign(b"after")
+        return pid, signer._children[asyncio.get_running_loop()]._process.pid, signature
+
+    try:
+        before, after, signature = asyncio.run(main())
+    finally:
+        signer.close()
+    assert before == after and signature == _sign(b"after")
