@@ -26,6 +26,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -40,13 +41,18 @@ _READ = 1 << 16
 class SigningProcess:
     """``sign`` from any event loop; ``close`` stops every loop's process."""
 
-    def __init__(self, seed: bytes, fallback: Callable[[bytes], bytes]) -> None:
+    def __init__(
+        self, seed: bytes, fallback: Callable[[bytes], bytes], *, restart_after_s: float = 1.0
+    ) -> None:
         """``fallback`` signs on the calling thread with the same key: used when the
-        process is unavailable."""
+        process is unavailable, and for ``restart_after_s`` after one could not start
+        or died (a process that cannot run is not started again for every answer)."""
         if len(seed) != 32:
             raise ValueError("an Ed25519 seed is 32 bytes")
         self._seed = seed
         self._fallback = fallback
+        self._restart_after = restart_after_s
+        self._not_before = 0.0  # monotonic: no new process before then
         self._lock = threading.Lock()
         self._children: dict[asyncio.AbstractEventLoop, _Child] = {}
 
@@ -54,8 +60,15 @@ class SigningProcess:
         loop = asyncio.get_running_loop()
         child = self._children.get(loop)
         if child is None or child.broken:
+            now = time.monotonic()
+            not_before = self._not_before
+            if child is not None:  # it died: not started again at once
+                not_before = max(not_before, child.died_at + self._restart_after)
+            if now < not_before:
+                return self._fallback(message)
             child = self._start(loop)
             if child is None:
+                self._not_before = now + self._restart_after
                 return self._fallback(message)
         return await child.sign(message)
 
@@ -106,6 +119,7 @@ class _Child:
         self._flush_scheduled = False
         self._writer_added = False
         self.broken = False
+        self.died_at = 0.0  # monotonic, when it was found dead
         loop.add_reader(self._read_fd, self._readable)
 
     def sign(self, message: bytes) -> asyncio.Future[bytes]:
@@ -161,6 +175,7 @@ class _Child:
         """The process died: what it was given is signed here, and it is let go."""
         if self.broken:
             return
+        self.died_at = time.monotonic()
         _log.warning("signer_process_lost", waiting=len(self._waiting))
         self._finish()
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import threading
 
+import pytest
 from nacl.bindings import crypto_sign, crypto_sign_seed_keypair
 
 from ctplhub.security.signing_process import SigningProcess
@@ -37,8 +39,9 @@ def test_concurrent_messages_each_get_their_own_signature() -> None:
 
 def test_a_process_that_dies_owes_nothing() -> None:
     """Killed with signatures owed: each waiter gets its signature all the same (made
-    in-process), and the next one starts a new process."""
-    signer = SigningProcess(SEED, _sign)
+    in-process); for ``restart_after_s`` signatures are made in-process, then a new
+    process starts."""
+    signer = SigningProcess(SEED, _sign, restart_after_s=0.3)
 
     async def main() -> tuple[list[bytes], bytes, int, int]:
         await signer.sign(b"warm")
@@ -47,6 +50,9 @@ def test_a_process_that_dies_owes_nothing() -> None:
         await asyncio.sleep(0)  # handed over, not yet answered (most of them)
         os.kill(first._process.pid, signal.SIGKILL)
         signatures = await asyncio.gather(*pending)
+        assert await signer.sign(b"meanwhile") == _sign(b"meanwhile")
+        assert signer._children[asyncio.get_running_loop()] is first  # not restarted yet
+        await asyncio.sleep(0.4)
         after = await signer.sign(b"after")
         second = signer._children[asyncio.get_running_loop()]
         return signatures, after, first._process.pid, second._process.pid
@@ -141,3 +147,24 @@ def test_ctrl_c_leaves_the_process_to_its_server() -> None:
     finally:
         signer.close()
     assert before == after and signature == _sign(b"after")
+
+
+def test_a_process_that_cannot_start_is_not_tried_for_every_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No Python to start (say): answers are signed in-process, and a new attempt is made
+    only after ``restart_after_s``."""
+    signer = SigningProcess(SEED, _sign, restart_after_s=60)
+    attempts: list[object] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        attempts.append(args)
+        raise OSError("no interpreter")
+
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+
+    async def main() -> list[bytes]:
+        return [await signer.sign(b"%d" % i) for i in range(20)]
+
+    assert asyncio.run(main()) == [_sign(b"%d" % i) for i in range(20)]
+    assert len(attempts) == 1
