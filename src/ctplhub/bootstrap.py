@@ -168,6 +168,9 @@ class Container:
     def close(self) -> None:
         """Close every pooled database connection, after writing the access log entries
         still queued (recorded with no server running, e.g. by a command)."""
+        from ctplhub.api.insurer_metrics import INSURER_METRICS
+
+        INSURER_METRICS.forget(self.sync_health.all)  # no scrape reads a closed container
         self.access_log.flush_now()
         self.access_log.close()
         self.engine.dispose()

@@ -11,7 +11,7 @@ import sqlite3
 import threading
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from ctplhub.bootstrap import build_container
 from ctplhub.config import Settings
@@ -75,3 +75,26 @@ def test_connections_given_back_to_a_live_engine_stay_pooled_and_open(
     finally:
         container.close()
     assert is_closed(dbapi_connection)  # disposed with the pool
+
+
+def test_a_metrics_scrape_after_the_app_closed_reads_nothing_through_it(
+    settings: Settings, clock: Clock
+) -> None:
+    """The per-insurer gauges are read through the app built last. Once its container
+    closes, a scrape (any later test's ``REGISTRY`` read, in the suite) must not open a
+    connection on the disposed engine, which nobody would close: the source of the
+    suite's "deleted while still open" warning."""
+    from prometheus_client import REGISTRY
+
+    from ctplhub.bootstrap import build_app
+
+    container = build_container(settings, clock=clock)
+    container.insurers.add("PICC", "中国人民财产保险", actor="test")
+    build_app(container)
+    labels = {"insurer": "PICC"}
+    assert REGISTRY.get_sample_value("ctplhub_insurer_stale", labels) is not None
+    container.close()
+    opened: list[object] = []
+    event.listen(container.engine, "connect", lambda conn, record: opened.append(conn))
+    assert REGISTRY.get_sample_value("ctplhub_insurer_stale", labels) is None
+    assert opened == []

@@ -52,6 +52,14 @@ class InsurerMetrics:
         with self._lock:
             self._read, self._cached = read, (0.0, [])
 
+    def forget(self, read: Callable[[], list[InsurerHealth]]) -> None:
+        """Stop reading through ``read`` if it is the one in use: its app is closing, and
+        a scrape must not open a connection on its disposed engine (one the garbage
+        collector would find still open)."""
+        with self._lock:
+            if self._read == read:
+                self._read, self._cached = None, (0.0, [])
+
     def _current(self) -> list[InsurerHealth]:
         with self._lock:
             read, (at, held) = self._read, self._cached
