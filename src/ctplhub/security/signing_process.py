@@ -14,8 +14,9 @@ Each event loop has its own process (a server has one loop; the tests run severa
 on the loop's first signature; the seed goes down the pipe, never into an argument or the
 environment. If the process cannot start, or dies, the messages it was given are signed
 on the loop, as they would have been without it (the same bytes: Ed25519 is
-deterministic), a warning is logged once, and the loop's next signature starts a new one:
-no answer is lost or left waiting.
+deterministic) and a warning is logged; for ``restart_after_s`` (a second) answers are
+signed on the loop, then the next signature starts a new process: no answer is lost or
+left waiting, and a process that cannot run is not spawned for every answer.
 """
 
 from __future__ import annotations
