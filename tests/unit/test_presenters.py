@@ -21,9 +21,11 @@ from ctplhub.api.schemas import CoverageQueryBody, FullAnswerBody
 from ctplhub.domain.coverage import CoverageStatus, Gap
 from ctplhub.domain.errors import ValidationFailed
 from ctplhub.domain.freshness import Caveat, Source
-from ctplhub.domain.identifiers import Plate
+from ctplhub.domain.identifiers import Plate, Vin
 from ctplhub.security.answer_signing import AnswerSigner, plain_canonical_json, verify_signed
 from ctplhub.services.check_coverage import FullAnswer, PolicyView
+from ctplhub.services.live_confirmation import Confirmation
+from ctplhub.services.verify_bulk import RejectedItem, VerifiedItem
 
 SIGNER = AnswerSigner({"sig-1": Ed25519PrivateKey.generate()}, "sig-1")
 T0 = datetime(2000, 1, 1, tzinfo=UTC)
@@ -101,3 +103,35 @@ def test_the_query_body_is_checked_as_its_model_checks_it(body: dict[str, Any]) 
         model.owner_id_number,
         model.at,
     )
+
+
+vins = st.sampled_from(["LSVAU218XN2183294", "LFV2A21K7A3043227"]).map(Vin.parse)
+verified_items = st.builds(
+    VerifiedItem,
+    plate=st.none() | st.sampled_from(["苏E12345", "粤BD12345", "京A0000学"]).map(Plate.parse),
+    vin=st.none() | vins,
+    at=instants,
+    status=st.sampled_from(CoverageStatus),
+    insurer_code=st.none() | texts,
+    covered_until=st.none() | instants,
+    caveats=st.lists(st.builds(Caveat, texts, st.none() | texts, texts), max_size=2).map(tuple),
+    confirmed_by=st.none() | st.builds(Confirmation, texts, instants, st.booleans()),
+)
+rejected_items = st.builds(
+    RejectedItem,
+    key=st.sampled_from(["plate", "vin"]),
+    given=st.none() | texts,
+    at=st.none() | texts,
+    error=st.builds(ValidationFailed, texts),
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(verified_items | rejected_items, max_size=4))
+def test_a_verify_answer_said_plain_is_its_own_rfc8785_bytes(results: list[Any]) -> None:
+    """The route signs a verify answer without the JCS check when no item was rejected."""
+    answer = presenters.verify_answer(results)
+    plain = presenters.verify_answer_is_plain(results)
+    assert plain == all(isinstance(r, VerifiedItem) for r in results)
+    if plain:
+        assert plain_canonical_json(answer) == rfc8785.dumps(answer)

@@ -166,6 +166,14 @@ def verify_answer(results: Iterable[VerifyResult]) -> dict[str, Any]:
     return {"results": [verify_result(r) for r in results]}
 
 
+def verify_answer_is_plain(results: Iterable[VerifyResult]) -> bool:
+    """Whether :func:`verify_answer` of ``results`` is plain (strings, booleans and nulls
+    under ASCII keys), so that its JCS is sorted compact JSON without the walk that checks
+    it: every answered item is; a rejected one carries its error's details, which may hold
+    anything."""
+    return not any(isinstance(result, RejectedItem) for result in results)
+
+
 def verify_csv(results: Iterable[VerifyResult]) -> str:
     """The bulk-verify columns of §3.1 / §11 as UTF-8 CSV with a header row: the JSON
     results, one row each, ``covered`` as ``true``/``false``/empty and ``error`` as its

@@ -147,6 +147,8 @@ def ruling_versions(states: Iterable[PolicyState]) -> list[PolicyState]:
 
 
 def _ruling(states: Iterable[PolicyState]) -> Iterable[PolicyState]:
+    if isinstance(states, tuple) and len(states) < 2:
+        return states  # one version of one policy rules itself (a store's usual answer)
     best: dict[tuple[str, str], PolicyState] = {}
     for state in states:
         key = (state.insurer_code, state.policy_no)
@@ -249,6 +251,10 @@ class CoverageSummary:
     lapsed_since: datetime | None
 
 
+_NO_RECORD = CoverageSummary(CoverageStatus.NO_RECORD, None, None, None)
+_PENDING = CoverageSummary(CoverageStatus.PENDING_START, None, None, None)
+
+
 def coverage_summary(
     policies: Iterable[PolicyState],
     at: datetime,
@@ -266,7 +272,16 @@ def coverage_summary(
         if interval is not None:
             covers.append((interval[0], interval[1], state))
     if not covers:
-        return CoverageSummary(CoverageStatus.NO_RECORD, None, None, None)
+        return _NO_RECORD
+    if len(covers) == 1:  # most vehicles: one cover, no renewal, one block
+        start, end, state = covers[0]
+        if start <= at < end:
+            soon = end - at <= reminder_window
+            status = CoverageStatus.EXPIRING_SOON if soon else CoverageStatus.ACTIVE
+            return CoverageSummary(status, end, state, None)
+        if end <= at:
+            return CoverageSummary(CoverageStatus.LAPSED, None, None, end)
+        return _PENDING
     covering = [c for c in covers if c[0] <= at < c[1]]
     if covering:
         covers.sort(key=_cover_order)

@@ -98,14 +98,18 @@ class VehicleSnapshot:
     """The histories of the vehicles one read found, indexed for the questions asked:
     by VIN, and by every plate any of their events carried."""
 
-    __slots__ = ("_by_plate", "_by_vin")
+    __slots__ = ("_by_plate", "_by_vin", "_one_plate")
 
     def __init__(self, vehicles: Iterable[VehicleHistory]) -> None:
         self._by_vin: dict[str, VehicleHistory] = {}
         self._by_plate: dict[str, list[VehicleHistory]] = {}
+        self._one_plate: set[str] = set()  # VINs whose every claim carries the same plate
         for vehicle in vehicles:
             self._by_vin[vehicle.vin] = vehicle
-            for plate in {claim.plate for claim in vehicle.claims}:
+            plates = {claim.plate for claim in vehicle.claims}
+            if len(plates) == 1:
+                self._one_plate.add(vehicle.vin)
+            for plate in plates:
                 self._by_plate.setdefault(plate, []).append(vehicle)
 
     @classmethod
@@ -118,7 +122,12 @@ class VehicleSnapshot:
 
     def at_plate(self, plate: str, at: datetime) -> VehicleHistory | None:
         """The vehicle ``plate`` means at ``at`` (§2.5), if the snapshot was read for it."""
-        return resolve_plate(plate, at, self._by_plate.get(plate, ()))
+        candidates = self._by_plate.get(plate, ())
+        if len(candidates) == 1 and candidates[0].vin in self._one_plate:
+            # The only vehicle that ever carried the plate, and never another: it holds
+            # the plate from its first claim, and stands for the time before (§2.5).
+            return candidates[0]
+        return resolve_plate(plate, at, candidates)
 
     def __len__(self) -> int:
         return len(self._by_vin)

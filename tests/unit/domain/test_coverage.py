@@ -432,6 +432,8 @@ def test_the_summary_is_the_status_cut_short(
         result.current_policy,
     )
     assert summary.lapsed_since == result.lapsed_since
+    # A store hands in a tuple, which takes the one-policy shortcut of ``_ruling``.
+    assert coverage_summary(tuple(policies), at, reminder_window=window) == summary
 
 
 @given(st.data(), policy_lists, instants)

@@ -163,7 +163,11 @@ async def verify(request: Request) -> Response:
         return Response(presenters.verify_csv(results), media_type="text/csv; charset=utf-8")
     # One signature over the whole answer (§3.1 rule), so a report can quote it; the CSV
     # answer above stays a plain table (docs/DECISIONS.md, "Signed bulk answers").
-    signed = await app.signer.signed_canonical_json_off_loop(presenters.verify_answer(results))
+    answer = presenters.verify_answer(results)
+    if presenters.verify_answer_is_plain(results):
+        signed = await app.signer.signed_json_off_loop(answer)
+    else:
+        signed = await app.signer.signed_canonical_json_off_loop(answer)
     return Response(signed, media_type=JSON)
 
 
