@@ -339,3 +339,30 @@ def test_a_shutdown_during_a_failing_write_keeps_the_batch_for_the_last_flush(
 
     asyncio.run(scenario())
     assert count(engine) == 20
+
+
+def test_every_column_of_a_batch_reads_back_as_written(engine: Engine) -> None:
+    """Runs of rows sharing their columns and rows that share nothing, NULLs, non-ASCII,
+    microseconds and two months in one batch (PostgreSQL: one COPY whose bytes the store
+    builds itself)."""
+    store = SqlAccessLogStore(engine)
+    late = datetime(2026, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+    rows = [
+        *(
+            AccessRow(T0, "officer-001", "police", "accident", INDEX(f"V{n}"), "req-1")
+            for n in range(3)
+        ),
+        AccessRow(
+            late, "交警-张三", "police", "roadside_check", INDEX("V9"), None, "案-2026-1", "hit"
+        ),
+        AccessRow(T0, "anonymous", "owner", "coverage_query", INDEX("V0"), 'r"\\\t\n', None, None),
+        AccessRow(
+            late + timedelta(microseconds=1), "PICC", "insurer", "dispute", b"\x00" * 32, None
+        ),
+    ]
+    store.append(rows)
+    table = access_log_table(engine)
+    columns = [table.c[name] for name in AccessRow._fields]
+    with engine.connect() as conn:
+        read = [AccessRow(*row) for row in conn.execute(select(*columns).order_by(table.c.id))]
+    assert read == rows

@@ -9,6 +9,7 @@ import json
 import sqlite3
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -17,7 +18,7 @@ from ctplhub.domain.identifiers import with_vin_check_digit
 from ctplhub.domain.vehicle import VehicleSnapshot
 from ctplhub.services.check_coverage import CoverageQuery, ShortAnswer
 from ctplhub.services.ports import VehicleReader
-from ctplhub.store.readers.postgres import PostgresVehicleReader
+from ctplhub.store.readers.postgres import PostgresVehicleReader, text_array
 from ctplhub.store.readers.sqlite import SqliteVehicleReader
 from ctplhub.store.readers.sqlite import _instant as sqlite_instant
 from ctplhub.store.statements import read_statements, vehicle_histories
@@ -177,3 +178,15 @@ def test_sqlite_reads_its_rows_as_one_json_text_without_changing_them(
     for vin, history in expected.items():
         assert snapshot.by_vin(vin) == history
     assert reader.read(["苏Z00000"], []).by_vin(VIN) is None  # an empty read: "[]"
+
+
+def test_the_postgresql_array_text_reads_back_as_the_values_given(postgres_url: str) -> None:
+    """The reader hands plates and VINs to PostgreSQL as an array's text form: whatever
+    they hold (quotes, backslashes, commas, braces, blanks, the word NULL) reads back the
+    same."""
+    values = ["苏E12345", 'a"b', "c\\d", "e,f", "{g}", " h ", "NULL", "", '\\"', 'x","y']
+    url = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(url) as conn:
+        for given in (values, values[:1], [], ["plain", "only"]):
+            row = conn.execute("SELECT %s::VARCHAR[]", (text_array(given),)).fetchone()
+            assert row is not None and row[0] == given

@@ -41,6 +41,20 @@ _SESSION = session_settings(
 _MAX_LIFETIME_S = 600.0
 
 
+def text_array(values: Sequence[str]) -> str:
+    """``values`` as PostgreSQL's text form of an array (``{"a","b"}``), which the
+    statement casts to ``VARCHAR[]``: one C-speed join where psycopg's list dumper
+    would adapt each element in Python (a bulk read passes 1,000 plates a chunk)."""
+    if not values:
+        return "{}"
+    everything = "".join(values)
+    if (
+        '"' in everything or "\\" in everything
+    ):  # escaped inside the quotes, as PostgreSQL reads them
+        values = [v.replace("\\", "\\\\").replace('"', '\\"') for v in values]
+    return '{"' + '","'.join(values) + '"}'
+
+
 def _as_is(value: Any) -> datetime:
     instant: datetime = value  # psycopg gives aware datetimes for timestamptz
     return instant
@@ -107,7 +121,8 @@ class PostgresVehicleReader:
         pool = await self._pool()
         sql = read_statements("postgresql").vehicles
         # Binary results: timestamps and bytes decoded in C, a tenth less per read.
-        rows = await fetch_all(pool, sql, {"plates": plates, "vins": vins}, binary=True)
+        params = {"plates": text_array(plates), "vins": text_array(vins)}
+        rows = await fetch_all(pool, sql, params, binary=True)
         return vehicle_histories(rows)  # psycopg gives aware datetimes for timestamptz
 
     async def insurers(self) -> list[InsurerRecord]:

@@ -5,11 +5,14 @@ batch is one transaction, and its values go to the driver as they are, without
 SQLAlchemy's per-row bind processing: the flush shares the server process (and its GIL)
 with the answer path, so its client CPU per entry is what counts.
 
-- PostgreSQL: ONE binary ``COPY`` per batch (``store/pg_bulk.py``, as ingest does):
-  0.7-0.9 µs of client CPU an entry, measured, against 10-20 µs for a multi-row
+- PostgreSQL: ONE binary ``COPY`` per batch, against 10-20 µs an entry for a multi-row
   ``INSERT`` (``VALUES`` lists or ``unnest`` arrays), whose parameters psycopg formats
-  in Python. Into the parent of the monthly partitions (migration 0008), whose months
-  ``store/access_log_partitions.py`` makes first when this process has not seen them.
+  in Python. Its bytes are built here (``copy_payload``), not row by row through
+  psycopg's ``write_row``: the entries of one call share every column but the vehicle
+  (a bulk verify queues 10,000 at once), so each run of them encodes its shared columns
+  once and a row costs a few byte joins (docs/PERFORMANCE.md §17). Into the parent of the
+  monthly partitions (migration 0008), whose months ``store/access_log_partitions.py``
+  makes first when this process has not seen them.
 - SQLite: one ``INSERT ... VALUES (...), (...)`` per chunk of up to 500 rows, its text
   built once per chunk size (the driver binds ``?`` in C; SQLite's own work runs without
   the GIL), into ``audit.access_log``: the access log's own file, attached by the engine
@@ -18,15 +21,16 @@ with the answer path, so its client CPU per entry is what counts.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import Connection, Engine, MetaData, Table, select
 
 from ctplhub.services.ports import AccessEntry, AccessRow
 from ctplhub.store.access_log_partitions import Months, month_of, next_month
-from ctplhub.store.pg_bulk import CopyColumns, copy_in, driver_cursor
+from ctplhub.store.pg_bulk import driver_cursor
 from ctplhub.store.schema import ACCESS_LOG_SCHEMA
 from ctplhub.store.tables import access_log
 
@@ -58,15 +62,60 @@ def _sqlite_instant(at: datetime) -> str:
     return at.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+# PostgreSQL's binary COPY format: the signature, flags and header extension; each row its
+# column count, then per column a length (-1: NULL) and the value's binary form; the end.
+_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
+_TRAILER = struct.pack("!h", -1)
+_ROW = struct.pack("!h", len(_NAMES))
+_NULL = struct.pack("!i", -1)
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # timestamptz: microseconds since then
+_MICROSECOND = timedelta(microseconds=1)
+_COPY = f"COPY access_log ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+if _NAMES.index("vehicle_key") != 4:
+    raise AssertionError("copy_payload encodes four columns before the vehicle and three after")
+
+
+def _column(value: datetime | str | None) -> bytes:
+    if value is None:
+        return _NULL
+    if isinstance(value, datetime):
+        data = struct.pack("!q", (value - _PG_EPOCH) // _MICROSECOND)
+    else:
+        data = value.encode("utf-8")
+    return struct.pack("!i", len(data)) + data
+
+
+def copy_payload(rows: Sequence[AccessRow]) -> bytes:
+    """The binary COPY stream of ``rows`` (``AccessRow`` column order): the columns before
+    and after the vehicle are encoded once per distinct run, the vehicle per row."""
+    heads: dict[tuple[datetime, str, str, str], bytes] = {}
+    tails: dict[tuple[str | None, str | None, str | None], bytes] = {}
+    parts = [_SIGNATURE]
+    append = parts.append
+    for at, actor, role, purpose, key, request_id, reference, reason in rows:
+        head = heads.get((at, actor, role, purpose))
+        if head is None:
+            head = _ROW + _column(at) + _column(actor) + _column(role) + _column(purpose)
+            heads[(at, actor, role, purpose)] = head
+        tail = tails.get((request_id, reference, reason))
+        if tail is None:
+            tail = _column(request_id) + _column(reference) + _column(reason)
+            tails[(request_id, reference, reason)] = tail
+        append(head)
+        append(struct.pack("!i", len(key)))
+        append(key)
+        append(tail)
+    append(_TRAILER)
+    return b"".join(parts)
+
+
 class SqlAccessLogStore:
     """Implements ``services.ports.AccessLogStore`` on both engines."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._table = access_log_table(engine)
-        sqlite = engine.dialect.name == "sqlite"
-        self._copy_columns = None if sqlite else CopyColumns.of(access_log, _NAMES)
-        self._months = None if sqlite else Months(engine)
+        self._months = None if engine.dialect.name == "sqlite" else Months(engine)
 
     def prepare(self, now: datetime) -> None:
         """Make the partitions of ``now``'s month and the next one, if missing (PostgreSQL;
@@ -80,14 +129,18 @@ class SqlAccessLogStore:
         failed batch without writing any entry twice."""
         if not rows:
             return
-        if self._copy_columns is None or self._months is None:
+        if self._months is None:
             with self._engine.begin() as conn:
                 self._append_sqlite(conn, rows)
             return
         self._months.ensure_for(rows)  # a month made stays made, even if the COPY fails
+        payload = copy_payload(rows)
         try:
-            with self._engine.begin() as conn:
-                copy_in(driver_cursor(conn), "access_log", self._copy_columns, rows)
+            with (
+                self._engine.begin() as conn,
+                driver_cursor(conn).copy(_COPY) as copy,
+            ):
+                copy.write(payload)
         except Exception:
             self._months.forget()  # e.g. a month detached since: looked up again next time
             raise
