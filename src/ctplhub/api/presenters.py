@@ -138,18 +138,19 @@ def verify_result(result: VerifyResult) -> dict[str, Any]:
             "covered_until": None,
             "error": error_body(result.error),
         }
-    body: dict[str, Any] = (
-        {"plate": result.plate.display}
-        if result.plate is not None
-        else {"vin": result.vin.value if result.vin else None}
-    )
-    body.update(
-        at=format_instant(result.at),
-        covered=result.covered,
-        status=result.status.value,
-        insurer_code=result.insurer_code,
-        covered_until=format_optional(result.covered_until),
-    )
+    given: str | None
+    if result.plate is not None:
+        key, given = "plate", result.plate.display
+    else:
+        key, given = "vin", result.vin.value if result.vin else None
+    body: dict[str, Any] = {
+        key: given,
+        "at": format_instant(result.at),
+        "covered": result.covered,
+        "status": result.status.value,
+        "insurer_code": result.insurer_code,
+        "covered_until": format_optional(result.covered_until),
+    }
     if result.confirmed_by is not None:  # a live confirmation (§10): ``covered`` is its word
         body["confirmed_by"] = {
             "insurer_code": result.confirmed_by.insurer_code,

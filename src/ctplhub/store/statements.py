@@ -16,7 +16,7 @@ placeholders and the prepared statement is the same for one plate and for thousa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import cache
@@ -151,6 +151,17 @@ class ReadStatements:
     vehicles_json: str | None = None
 
 
+def _json_value(name: str) -> str:
+    """A column of ``ReadStatements.vehicles_json``: the owner index in hex; an instant as
+    ISO text marked UTC (SQLAlchemy keeps naive UTC text on SQLite), which
+    ``datetime.fromisoformat`` reads straight into an aware instant; NULL stays NULL."""
+    if name == "owner_index":
+        return "hex(owner_index)"
+    if name in ("occurred_at", *_INSTANTS):
+        return f"{name} || '+00:00'"
+    return name
+
+
 def _text(statement: Any, dialect: Dialect) -> str:
     return str(statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True}))
 
@@ -170,9 +181,7 @@ def read_statements(engine: str) -> ReadStatements:
     text = _text(vehicles, dialect)
     if engine == "postgresql":
         return ReadStatements(text, _text(everyone, dialect))
-    values = ", ".join(
-        "hex(owner_index)" if name == "owner_index" else name for name in VehicleRow._fields
-    )
+    values = ", ".join(_json_value(name) for name in VehicleRow._fields)
     as_json = f"SELECT json_group_array(json_array({values})) FROM ({text})"
     return ReadStatements(text, _text(everyone, dialect), as_json)
 
@@ -182,7 +191,7 @@ _EVENT_TYPES = {t.value: t for t in EventType}
 
 
 def vehicle_histories(
-    rows: Iterable[tuple[Any, ...]], instant: Instant | None = None
+    rows: Iterable[Sequence[Any]], instant: Instant | None = None
 ) -> list[VehicleHistory]:
     """Group the rows of the vehicle statement by vehicle. ``instant`` turns the driver's
     timestamp values into aware UTC datetimes; ``None`` when the driver already gives
@@ -203,11 +212,12 @@ def vehicle_histories(
          insurer_code, policy_no, version, event_type,
          coverage_start, coverage_end, effective_at) = row  # fmt: skip
         if kind == CLAIM:
-            claim = PlateClaim(vin, plate, occurred_at, event_id)
-            claims.setdefault(vin, []).append(claim)
-            owner = owners.get(vin)
-            if owner_index is not None and (owner is None or claim.order > owner[0]):
-                owners[vin] = (claim.order, bytes(owner_index))
+            claims.setdefault(vin, []).append(PlateClaim(vin, plate, occurred_at, event_id))
+            if owner_index is not None:
+                order = (occurred_at, event_id)  # PlateClaim.order
+                owner = owners.get(vin)
+                if owner is None or order > owner[0]:
+                    owners[vin] = (order, bytes(owner_index))
         else:
             states.setdefault(vin, []).append(
                 PolicyState(
@@ -225,7 +235,7 @@ def vehicle_histories(
             vin,
             tuple(vehicle_claims),
             tuple(states.get(vin, ())),
-            owners[vin][1] if vin in owners else None,
+            owner[1] if (owner := owners.get(vin)) is not None else None,
         )
         for vin, vehicle_claims in claims.items()
     ]
@@ -238,7 +248,7 @@ if VehicleRow._fields[-3:] != _INSTANTS:
     raise AssertionError("_with_instants needs the policy's three instants as the last columns")
 
 
-def _with_instants(row: tuple[Any, ...], instant: Instant) -> tuple[Any, ...]:
+def _with_instants(row: Sequence[Any], instant: Instant) -> tuple[Any, ...]:
     """A row of the vehicle statement with its instants made aware: ``occurred_at`` of a
     claim; ``coverage_start``, ``coverage_end`` and ``effective_at`` (the last three
     columns) of a policy."""
@@ -256,13 +266,21 @@ def _with_instants(row: tuple[Any, ...], instant: Instant) -> tuple[Any, ...]:
 _OWNER_INDEX = VehicleRow._fields.index("owner_index")
 
 
-def sqlite_vehicle_rows(rows: Iterable[list[Any]], instant: Instant) -> Iterable[tuple[Any, ...]]:
+def sqlite_vehicle_rows(rows: list[list[Any]], instant: Instant) -> list[list[Any]]:
     """The rows of ``ReadStatements.vehicles_json`` (decoded from its JSON) as the vehicle
-    statement's: the owner index back to bytes, the instants made aware by ``instant``."""
+    statement's, changed in place: the owner index back to bytes, the instants (ISO text
+    marked UTC) made aware by ``instant``."""
     for row in rows:
         owner_index = row[_OWNER_INDEX]
         row[_OWNER_INDEX] = bytes.fromhex(owner_index) if owner_index else None
-        yield _with_instants(tuple(row), instant)
+        if row[0] == CLAIM:
+            row[_OCCURRED_AT] = instant(row[_OCCURRED_AT])
+        else:
+            row[_START] = instant(row[_START])
+            row[_END] = instant(row[_END])
+            if row[_EFFECTIVE] is not None:
+                row[_EFFECTIVE] = instant(row[_EFFECTIVE])
+    return rows
 
 
 def insurer_record(row: tuple[Any, ...], instant: Instant) -> InsurerRecord:

@@ -52,8 +52,13 @@ def _instant(value: Any) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
+# The instants of a JSON read, marked UTC (``+00:00``): read in C into aware datetimes
+# whose tzinfo is ``UTC`` itself; cached, since policy starts and ends recur.
+_json_instant = lru_cache(maxsize=65_536)(datetime.fromisoformat)
+
+
 def _snapshot(rows_json: str) -> VehicleSnapshot:
-    rows = sqlite_vehicle_rows(orjson.loads(rows_json), _instant)
+    rows = sqlite_vehicle_rows(orjson.loads(rows_json), _json_instant)
     return VehicleSnapshot(vehicle_histories(rows))
 
 
