@@ -48,9 +48,8 @@ def text_array(values: Sequence[str]) -> str:
     if not values:
         return "{}"
     everything = "".join(values)
-    if (
-        '"' in everything or "\\" in everything
-    ):  # escaped inside the quotes, as PostgreSQL reads them
+    # A quote or a backslash is escaped inside the element's quotes, as PostgreSQL reads it.
+    if '"' in everything or "\\" in everything:
         values = [v.replace("\\", "\\\\").replace('"', '\\"') for v in values]
     return '{"' + '","'.join(values) + '"}'
 
