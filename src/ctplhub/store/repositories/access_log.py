@@ -64,47 +64,66 @@ def _sqlite_instant(at: datetime) -> str:
 
 # PostgreSQL's binary COPY format: the signature, flags and header extension; each row its
 # column count, then per column a length (-1: NULL) and the value's binary form; the end.
-_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
+_INT = struct.Struct("!i").pack
+_BIGINT = struct.Struct("!q").pack
+_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + _INT(0) + _INT(0)
 _TRAILER = struct.pack("!h", -1)
 _ROW = struct.pack("!h", len(_NAMES))
-_NULL = struct.pack("!i", -1)
-_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # timestamptz: microseconds since then
+_NULL = _INT(-1)
+_INSTANT = _INT(8)  # a timestamptz: microseconds since 2000-01-01 UTC, eight bytes
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _COPY = f"COPY access_log ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-if _NAMES.index("vehicle_key") != 4:
-    raise AssertionError("copy_payload encodes four columns before the vehicle and three after")
+if _NAMES != (
+    "at",
+    "actor",
+    "actor_role",
+    "purpose",
+    "vehicle_key",
+    "request_id",
+    "reference",
+    "reason",
+):
+    raise AssertionError("copy_payload encodes the access log's columns in this order")
 
 
-def _column(value: datetime | str | None) -> bytes:
+def _text(value: str | None) -> bytes:
     if value is None:
         return _NULL
-    if isinstance(value, datetime):
-        data = struct.pack("!q", (value - _PG_EPOCH) // _MICROSECOND)
-    else:
-        data = value.encode("utf-8")
-    return struct.pack("!i", len(data)) + data
+    data = value.encode("utf-8")
+    return _INT(len(data)) + data
 
 
 def copy_payload(rows: Sequence[AccessRow]) -> bytes:
-    """The binary COPY stream of ``rows`` (``AccessRow`` column order): the columns before
-    and after the vehicle are encoded once per distinct run, the vehicle per row."""
-    heads: dict[tuple[datetime, str, str, str], bytes] = {}
-    tails: dict[tuple[str | None, str | None, str | None], bytes] = {}
+    """The binary COPY stream of ``rows``. Each distinct value of a column that entries
+    share (the instant and request of one call, the actor, role and purpose of many) is
+    encoded once; per row, only the vehicle and a few byte joins."""
+    instants: dict[datetime, bytes] = {}
+    readers: dict[tuple[str, str, str], bytes] = {}
+    requests: dict[str | None, bytes] = {None: _NULL}
+    reasons: dict[tuple[str | None, str | None], bytes] = {}
     parts = [_SIGNATURE]
     append = parts.append
     for at, actor, role, purpose, key, request_id, reference, reason in rows:
-        head = heads.get((at, actor, role, purpose))
-        if head is None:
-            head = _ROW + _column(at) + _column(actor) + _column(role) + _column(purpose)
-            heads[(at, actor, role, purpose)] = head
-        tail = tails.get((request_id, reference, reason))
-        if tail is None:
-            tail = _column(request_id) + _column(reference) + _column(reason)
-            tails[(request_id, reference, reason)] = tail
-        append(head)
-        append(struct.pack("!i", len(key)))
+        when = instants.get(at)
+        if when is None:
+            when = instants[at] = _INSTANT + _BIGINT((at - _PG_EPOCH) // _MICROSECOND)
+        who = readers.get((actor, role, purpose))
+        if who is None:
+            who = readers[(actor, role, purpose)] = _text(actor) + _text(role) + _text(purpose)
+        request = requests.get(request_id)
+        if request is None:
+            request = requests[request_id] = _text(request_id)
+        why = reasons.get((reference, reason))
+        if why is None:
+            why = reasons[(reference, reason)] = _text(reference) + _text(reason)
+        append(_ROW)
+        append(when)
+        append(who)
+        append(_INT(len(key)))
         append(key)
-        append(tail)
+        append(request)
+        append(why)
     append(_TRAILER)
     return b"".join(parts)
 
