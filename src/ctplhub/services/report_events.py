@@ -144,10 +144,11 @@ class ReportEvents:
         for chunk in chunked(lines, CHUNK_SIZE):
             yield from self._chunk(chunk, insurer_code=insurer_code, fill_insurer=fill_insurer)[0]
 
-    def refresh_statistics(self, accepted: int) -> list[str]:
+    def refresh_statistics(self, accepted: int, *, settle: bool = False) -> list[str]:
         """After a bulk load (an import, a large batch) of ``accepted`` events: refresh the
-        planner statistics it made stale, so queries keep to their indexes right away."""
-        return self._statistics.refresh(accepted)
+        planner statistics it made stale, so queries keep to their indexes right away;
+        ``settle`` after an import (``PlannerStatistics.refresh``)."""
+        return self._statistics.refresh(accepted, settle=settle)
 
     def _chunk(
         self, lines: list[RawLine], *, insurer_code: str, fill_insurer: bool
