@@ -11,7 +11,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from alembic import command
+from sqlalchemy import Engine, inspect, text
 from typer.testing import CliRunner
 
 from ctplhub.bootstrap import Container
@@ -19,7 +20,7 @@ from ctplhub.cli.main import app
 from ctplhub.domain.identifiers import with_vin_check_digit
 from ctplhub.store.maintenance import SqlPlannerStatistics
 from ctplhub.store.repositories.clauses import policy_lookup
-from ctplhub.store.schema import make_engine
+from ctplhub.store.schema import alembic_config, make_engine, migrate
 from ctplhub.store.statements import read_statements
 from ctplhub.store.tables import policies, policy_events
 from helpers import copy_sqlite_database, event, postgres_database
@@ -183,3 +184,45 @@ def test_an_insurers_first_load_looks_policies_up_by_number_after_others_were_an
                 assert probes and all("policy_no" in line for line in probes), plan
     finally:
         engine.dispose()
+
+
+def _read_indexes(engine: Engine) -> dict[str, str]:
+    found = inspect(engine)
+    return {
+        index["name"]: " ".join(
+            [
+                *index["column_names"],
+                *index.get("dialect_options", {}).get("postgresql_include", []),
+            ]
+        )
+        for table in ("policy_events", "policies")
+        for index in found.get_indexes(table)
+        if index["name"] in ("ix_events_plate", "ix_events_vin", "ix_policies_vin")
+    }
+
+
+def test_migration_0022_adds_the_reads_columns_to_its_indexes_and_downgrade_takes_them_out(
+    blank: Engine,
+) -> None:
+    migrate(blank, "0021")
+    before = _read_indexes(blank)
+    assert before == {
+        "ix_events_plate": "plate occurred_at id",
+        "ix_events_vin": "vin occurred_at id",
+        "ix_policies_vin": "vin",
+    }
+    migrate(blank, "0022")
+    if blank.dialect.name == "postgresql":
+        assert _read_indexes(blank) == {
+            "ix_events_plate": "plate occurred_at id vin",
+            "ix_events_vin": "vin occurred_at id plate owner_id_bidx",
+            "ix_policies_vin": "vin insurer_code policy_no version event_type coverage_start "
+            "coverage_end effective_at",
+        }
+    else:  # SQLite has no INCLUDE: unchanged
+        assert _read_indexes(blank) == before
+    config = alembic_config()
+    with blank.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0021")
+    assert _read_indexes(blank) == before
