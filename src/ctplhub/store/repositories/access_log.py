@@ -8,9 +8,9 @@ with the answer path, so its client CPU per entry is what counts.
 - PostgreSQL: ONE binary ``COPY`` per batch, against 10-20 µs an entry for a multi-row
   ``INSERT`` (``VALUES`` lists or ``unnest`` arrays), whose parameters psycopg formats
   in Python. Its bytes are built here (``copy_payload``), not row by row through
-  psycopg's ``write_row``: the entries of one call share every column but the vehicle
-  (a bulk verify queues 10,000 at once), so each run of them encodes its shared columns
-  once and a row costs a few byte joins (docs/PERFORMANCE.md §17). Into the parent of the
+  psycopg's ``write_row``: entries share most of their columns (those of one bulk verify,
+  10,000 at once, all but the vehicle), so each distinct value is encoded once and a row
+  costs a few byte joins (docs/PERFORMANCE.md §17). Into the parent of the
   monthly partitions (migration 0008), whose months ``store/access_log_partitions.py``
   makes first when this process has not seen them.
 - SQLite: one ``INSERT ... VALUES (...), (...)`` per chunk of up to 500 rows, its text
