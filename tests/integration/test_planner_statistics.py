@@ -11,8 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from alembic import command
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from ctplhub.bootstrap import Container
@@ -20,7 +19,7 @@ from ctplhub.cli.main import app
 from ctplhub.domain.identifiers import with_vin_check_digit
 from ctplhub.store.maintenance import SqlPlannerStatistics
 from ctplhub.store.repositories.clauses import policy_lookup
-from ctplhub.store.schema import alembic_config, make_engine, migrate
+from ctplhub.store.schema import make_engine
 from ctplhub.store.statements import read_statements
 from ctplhub.store.tables import policies, policy_events
 from helpers import copy_sqlite_database, event, postgres_database
@@ -103,38 +102,14 @@ def test_right_after_an_import_the_plate_query_uses_its_indexes(
         ).fetchone()
     nodes = list(_plan_nodes(plan[0]["Plan"]))
     scans = {(n["Node Type"], n.get("Relation Name"), n.get("Index Name")) for n in nodes}
-    assert {
-        ("Index Only Scan", "policy_events", "ix_events_plate"),
-        ("Index Scan", "policy_events", "ix_events_plate"),
-        ("Bitmap Index Scan", None, "ix_events_plate"),
-    } & scans, scans
+    assert ("Index Scan", "policy_events", "ix_events_plate") in scans or (
+        "Bitmap Index Scan",
+        None,
+        "ix_events_plate",
+    ) in scans, scans
     assert not [s for s in scans if s[0] == "Seq Scan"], scans
     used = {n.get("Index Name") for n in nodes}
     assert {"ix_events_plate", "ix_events_vin", "ix_policies_vin"} <= used, used
-
-
-def test_right_after_an_import_the_coverage_read_visits_no_table_page(
-    fresh_postgres: str, home: Path, tmp_path: Path
-) -> None:
-    """The read's columns ride in its indexes (migration 0022) and the import vacuumed
-    what it wrote, so every lookup is index-only and fetches nothing from the tables."""
-    import_fleet(fresh_postgres, home, tmp_path, 3_000)
-    with psycopg.connect(fresh_postgres, autocommit=True) as conn:
-        conn.execute("SET enable_seqscan = off")  # as the readers' sessions (a small table)
-        plates = [f"苏E{i:05d}" for i in range(0, 3_000, 7)]
-        (plan,) = conn.execute(
-            "EXPLAIN (ANALYZE, FORMAT JSON) " + read_statements("postgresql").vehicles,
-            {"plates": plates, "vins": []},
-        ).fetchone()
-    scans = [n for n in _plan_nodes(plan[0]["Plan"]) if n.get("Index Name")]
-    assert {n["Index Name"] for n in scans} == {
-        "ix_events_plate",
-        "ix_events_vin",
-        "ix_policies_vin",
-    }, scans
-    assert all(n["Node Type"] == "Index Only Scan" for n in scans), scans
-    assert sum(n["Actual Rows"] for n in scans) > len(plates)  # it found the vehicles
-    assert [n["Heap Fetches"] for n in scans] == [0, 0, 0], scans
 
 
 def test_an_import_into_sqlite_leaves_statistics(
@@ -184,45 +159,3 @@ def test_an_insurers_first_load_looks_policies_up_by_number_after_others_were_an
                 assert probes and all("policy_no" in line for line in probes), plan
     finally:
         engine.dispose()
-
-
-def _read_indexes(engine: Engine) -> dict[str, str]:
-    found = inspect(engine)
-    return {
-        index["name"]: " ".join(
-            [
-                *index["column_names"],
-                *index.get("dialect_options", {}).get("postgresql_include", []),
-            ]
-        )
-        for table in ("policy_events", "policies")
-        for index in found.get_indexes(table)
-        if index["name"] in ("ix_events_plate", "ix_events_vin", "ix_policies_vin")
-    }
-
-
-def test_migration_0022_adds_the_reads_columns_to_its_indexes_and_downgrade_takes_them_out(
-    blank: Engine,
-) -> None:
-    migrate(blank, "0021")
-    before = _read_indexes(blank)
-    assert before == {
-        "ix_events_plate": "plate occurred_at id",
-        "ix_events_vin": "vin occurred_at id",
-        "ix_policies_vin": "vin",
-    }
-    migrate(blank, "0022")
-    if blank.dialect.name == "postgresql":
-        assert _read_indexes(blank) == {
-            "ix_events_plate": "plate occurred_at id vin",
-            "ix_events_vin": "vin occurred_at id plate owner_id_bidx",
-            "ix_policies_vin": "vin insurer_code policy_no version event_type coverage_start "
-            "coverage_end effective_at",
-        }
-    else:  # SQLite has no INCLUDE: unchanged
-        assert _read_indexes(blank) == before
-    config = alembic_config()
-    with blank.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0021")
-    assert _read_indexes(blank) == before

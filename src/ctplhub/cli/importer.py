@@ -152,8 +152,7 @@ def import_file(
     workers: int | None = None,
 ) -> ImportSummary:
     """Import ``path`` for ``insurer``, then refresh the planner statistics the load made
-    stale and, on PostgreSQL, vacuum what it wrote, so the database answers well at once
-    (no manual ``ANALYZE`` or ``VACUUM``)."""
+    stale, so the database answers well at once (no manual ``ANALYZE``)."""
     console = console or Console(stderr=True)
     record = container.insurers.get(insurer)
     code = record.code
@@ -191,7 +190,7 @@ def import_file(
         else:
             _parallel(container.settings, path, kind, code, workers, summary, bar, task)
     rejected.sort(key=lambda line: line["line"])
-    summary.analysed = container.report_events.refresh_statistics(summary.accepted, settle=True)
+    summary.analysed = container.report_events.refresh_statistics(summary.accepted)
     if errors_to is not None:
         _write_errors(errors_to, rejected)
     if progress:

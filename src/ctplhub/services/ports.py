@@ -237,10 +237,8 @@ class ReadFence(Protocol):
 
 
 class PlannerStatistics(Protocol):
-    def refresh(self, written: int, *, settle: bool = False) -> list[str]:
-        """After a bulk load of ``written`` events: refresh what it made stale. With
-        ``settle`` (an operator's import, never an answer's path), also mark the pages it
-        wrote all-visible, so reads by index need not visit them."""
+    def refresh(self, written: int) -> list[str]:
+        """After a bulk load of ``written`` events: refresh what it made stale."""
         ...
 
 

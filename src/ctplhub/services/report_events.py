@@ -144,11 +144,10 @@ class ReportEvents:
         for chunk in chunked(lines, CHUNK_SIZE):
             yield from self._chunk(chunk, insurer_code=insurer_code, fill_insurer=fill_insurer)[0]
 
-    def refresh_statistics(self, accepted: int, *, settle: bool = False) -> list[str]:
+    def refresh_statistics(self, accepted: int) -> list[str]:
         """After a bulk load (an import, a large batch) of ``accepted`` events: refresh the
-        planner statistics it made stale, so queries keep to their indexes right away;
-        ``settle`` after an import (``PlannerStatistics.refresh``)."""
-        return self._statistics.refresh(accepted, settle=settle)
+        planner statistics it made stale, so queries keep to their indexes right away."""
+        return self._statistics.refresh(accepted)
 
     def _chunk(
         self, lines: list[RawLine], *, insurer_code: str, fill_insurer: bool

@@ -14,14 +14,6 @@ The refresh is a small sample: on PostgreSQL a statistics target of 10 (3,000 ro
 instead of 30,000), 0.2 s instead of 0.6-8 s for a million events; on SQLite ``ANALYZE``
 with an analysis limit (milliseconds at a million rows), then ``PRAGMA optimize``.
 
-After ``ctplhub import`` (``settle``), PostgreSQL also runs ``VACUUM`` on those tables:
-it marks the pages the load wrote all-visible, without which the coverage read's covering
-indexes (migration 0022) would still visit a table page per row to check visibility
-(autovacuum does the same later, by its own thresholds). It reads only the pages not yet
-marked, so a series of imports pays once for each page; ~2 s a million events measured
-(docs/PERFORMANCE.md §17). Not after a large API batch: VACUUM cannot run inside a
-transaction, and two at once on a table wait for each other.
-
 The vehicle register's feed does the same for ``register_lines`` after a large feed
 (``REGISTER_TABLES``), and so does the daily match before it counts: the match's plan
 reads the whole register, and a register fed in 100,000-line batches had been planned
@@ -46,20 +38,11 @@ class SqlPlannerStatistics:
         self._engine = engine
         self._tables = tables  # our own constants, never input: they go into the SQL
 
-    def refresh(self, written: int, *, settle: bool = False) -> list[str]:
+    def refresh(self, written: int) -> list[str]:
         """After a load that added ``written`` rows: refresh the statistics of the
-        tables that have none or have doubled since; returns the tables analysed. With
-        ``settle``, on PostgreSQL, VACUUM the tables too (the module's docstring)."""
+        tables that have none or have doubled since; returns the tables analysed."""
         if written <= 0:
             return []
-        stale = self._analyse()
-        if settle and self._engine.dialect.name == "postgresql":
-            with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                for table in self._tables:  # names from our own constant, never from input
-                    conn.execute(text(f"VACUUM {table}"))
-        return stale
-
-    def _analyse(self) -> list[str]:
         with self._engine.connect() as conn:
             postgres = conn.dialect.name == "postgresql"
             sizes = (

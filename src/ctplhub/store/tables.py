@@ -9,10 +9,6 @@ Indexes are chosen for the two hot reads at 10 million policies:
   plate newest first; ``ix_events_vin`` (vin, occurred_at, id) finds a vehicle's newest
   event, i.e. its current plate and owner;
 - vehicle → policies: ``ix_policies_vin`` on the one-row-per-policy head table.
-
-On PostgreSQL these three also carry the rest of what the coverage read takes (INCLUDE),
-so that read visits no table page once VACUUM has marked the pages all-visible (after an
-import, and by autovacuum).
 """
 
 from __future__ import annotations
@@ -167,28 +163,9 @@ policy_events = Table(
     Column("prior_policy_no", String(40), nullable=True),
     Column("content_hash", String(64), nullable=False),
     UniqueConstraint("insurer_code", "policy_no", "version", name="uq_policy_events_key"),
-    # On PostgreSQL the coverage read's columns ride in the leaves (INCLUDE, migration
-    # 0022), so it reads by index only (docs/DECISIONS.md, "Covering indexes").
-    Index("ix_events_plate", "plate", "occurred_at", "id", postgresql_include=["vin"]),
-    Index(
-        "ix_events_vin",
-        "vin",
-        "occurred_at",
-        "id",
-        postgresql_include=["plate", "owner_id_bidx"],
-    ),
+    Index("ix_events_plate", "plate", "occurred_at", "id"),
+    Index("ix_events_vin", "vin", "occurred_at", "id"),
     Index("ix_events_owner_bidx", "owner_id_bidx"),
-)
-
-# What the coverage read takes from a policy head besides its VIN (``store/statements``).
-POLICY_READ_COLUMNS = (
-    "insurer_code",
-    "policy_no",
-    "version",
-    "event_type",
-    "coverage_start",
-    "coverage_end",
-    "effective_at",
 )
 
 policies = Table(
@@ -203,7 +180,7 @@ policies = Table(
     Column("coverage_end", UTCDateTime, nullable=False),
     Column("effective_at", UTCDateTime, nullable=True),
     Column("event_id", BigInteger, nullable=False),
-    Index("ix_policies_vin", "vin", postgresql_include=list(POLICY_READ_COLUMNS)),
+    Index("ix_policies_vin", "vin"),
     # SQLite keeps the heads in the key's own B-tree: an insurer's book is one range of
     # the file (reconciliation; migration 0013).
     sqlite_with_rowid=False,

@@ -185,7 +185,7 @@ class FakeStatistics:
     def __init__(self) -> None:
         self.refreshed: list[int] = []
 
-    def refresh(self, written: int, *, settle: bool = False) -> list[str]:
+    def refresh(self, written: int) -> list[str]:
         self.refreshed.append(written)
         return ["policy_events"]
 
