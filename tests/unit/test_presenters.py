@@ -130,8 +130,9 @@ rejected_items = st.builds(
 @given(st.lists(verified_items | rejected_items, max_size=4))
 def test_a_verify_answer_said_plain_is_its_own_rfc8785_bytes(results: list[Any]) -> None:
     """The route signs a verify answer without the JCS check when no item was rejected."""
-    answer = presenters.verify_answer(results)
-    plain = presenters.verify_answer_is_plain(results)
+    bodies = [presenters.verify_result(r) for r in results]
+    answer = presenters.verify_answer(bodies)
+    plain = presenters.verify_answer_is_plain(bodies)
     assert plain == all(isinstance(r, VerifiedItem) for r in results)
     if plain:
         assert plain_canonical_json(answer) == rfc8785.dumps(answer)

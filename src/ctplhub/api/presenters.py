@@ -162,17 +162,19 @@ def verify_result(result: VerifyResult) -> dict[str, Any]:
     return body
 
 
-def verify_answer(results: Iterable[VerifyResult]) -> dict[str, Any]:
-    """The bulk-verify answer before it is signed whole (the route signs it: §3.1 rule)."""
-    return {"results": [verify_result(r) for r in results]}
+def verify_answer(bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    """The bulk-verify answer of its results, each presented by :func:`verify_result`
+    (the service presents each as soon as it is answered), before it is signed whole (the
+    route signs it: §3.1 rule)."""
+    return {"results": bodies}
 
 
-def verify_answer_is_plain(results: Iterable[VerifyResult]) -> bool:
-    """Whether :func:`verify_answer` of ``results`` is plain (strings, booleans and nulls
+def verify_answer_is_plain(bodies: Iterable[dict[str, Any]]) -> bool:
+    """Whether :func:`verify_answer` of ``bodies`` is plain (strings, booleans and nulls
     under ASCII keys), so that its JCS is sorted compact JSON without the walk that checks
-    it: every answered item is; a rejected one carries its error's details, which may hold
-    anything."""
-    return not any(isinstance(result, RejectedItem) for result in results)
+    it: every answered item is; a rejected one (the only kind with ``error``) carries its
+    error's details, which may hold anything."""
+    return not any("error" in body for body in bodies)
 
 
 def verify_csv(results: Iterable[VerifyResult]) -> str:

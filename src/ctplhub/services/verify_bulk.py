@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, TypeVar
 
 from ctplhub.domain.coverage import CoverageStatus, coverage_summary
 from ctplhub.domain.errors import DomainError, ValidationFailed
@@ -40,6 +40,8 @@ from ctplhub.services.ports import AccessLog, Clock, Reader, VehicleReader
 _YIELD_EVERY = 500  # items answered between turns of the event loop: others wait less
 _CONFIRM = frozenset({CoverageStatus.LAPSED, CoverageStatus.NO_RECORD})  # DESIGN §10
 _LOOK_BACK = timedelta(days=90)  # "an insurer that covered the vehicle in the last 90 days"
+
+T = TypeVar("T")
 
 
 @fast_init
@@ -117,25 +119,37 @@ class VerifyBulk:
         self._confirmation = confirmation
 
     async def verify(self, items: Sequence[object], *, reader: Reader) -> list[VerifyResult]:
-        """One result per item, in the order asked; one access-log entry per vehicle read.
+        """One result per item, in the order asked; one access-log entry per vehicle read."""
+        return await self.verify_as(items, reader=reader, present=_as_is)
+
+    async def verify_as(
+        self, items: Sequence[object], *, reader: Reader, present: Callable[[VerifyResult], T]
+    ) -> list[T]:
+        """:meth:`verify`, each result handed to ``present`` as soon as it is answered.
 
         The items are answered part by part as the reader hands the parts over, so the
-        server's work on the vehicles read overlaps the database's on the next chunk
-        (docs/PERFORMANCE.md)."""
+        server's work on the vehicles read, and the caller's on the answers (``present``:
+        the API's presenter), overlap the database's on the next chunk; the freshness of
+        the insurers is read while the items are parsed (docs/PERFORMANCE.md §18)."""
         started = time.monotonic()
         now = self._clock()
-        parsed = [_parse(item, now) for item in items]
-        results: list[VerifyResult | None] = [None] * len(parsed)
+        fresh = asyncio.ensure_future(self._insurers.freshness(self._reader, now))
+        try:
+            parsed = [_parse(item, now) for item in items]
+        except BaseException:
+            fresh.cancel()
+            raise
+        results: list[T | None] = [None] * len(parsed)
         by_plate: dict[str, list[int]] = {}
         by_vin: dict[str, list[int]] = {}
         for index, item in enumerate(parsed):
             if isinstance(item, RejectedItem):
-                results[index] = item
+                results[index] = present(item)
             elif item.plate is not None:
                 by_plate.setdefault(item.plate.value, []).append(index)
             elif item.vin is not None:
                 by_vin.setdefault(item.vin.value, []).append(index)
-        freshness = await self._insurers.freshness(self._reader, now)
+        freshness = await fresh
         # The stale certified insurers with an endpoint: whom live confirmation may ask
         # (§10). None (the usual case) and the pass below does nothing more than before.
         stale: frozenset[str] = frozenset()
@@ -143,7 +157,7 @@ class VerifyBulk:
             stale_certified = [s.insurer_code for s in freshness.sources(())]
             if stale_certified:
                 stale = await self._confirmation.askable(stale_certified)
-        asks: list[tuple[int, ConfirmAsk]] = []
+        asks: list[tuple[int, ConfirmAsk, VerifiedItem]] = []
         read: dict[str, None] = {}  # the VINs of the vehicles answered, each once
         answered = 0
         async for part in self._reader.vehicle_parts(sorted(by_plate), sorted(by_vin)):
@@ -163,26 +177,27 @@ class VerifyBulk:
                     if vehicle is not None:
                         read[vehicle.vin] = None
                     result = self._answer(item, vehicle, freshness)
-                    results[index] = result
+                    results[index] = present(result)
                     if stale and result.status in _CONFIRM:
                         ask = _confirm_ask(item, result.status, vehicle, stale)
                         if ask is not None:
-                            asks.append((index, ask))
+                            asks.append((index, ask, result))
         self._access_log.record_many(reader, read, now)
         if any(result is None for result in results):  # a reader that lost a key
             raise RuntimeError("the read's parts did not cover every plate and VIN asked")
         if asks and self._confirmation is not None:
             outcomes = await self._confirmation.confirm(
-                [ask for _, ask in asks], stale, started=started
+                [ask for _, ask, _ in asks], stale, started=started
             )
-            for (index, _), outcome in zip(asks, outcomes, strict=True):
-                done = results[index]
-                if outcome is None or not isinstance(done, VerifiedItem):
+            for (index, _, done), outcome in zip(asks, outcomes, strict=True):
+                if outcome is None:
                     continue
-                results[index] = replace(
-                    done,
-                    confirmed_by=outcome.confirmed_by,
-                    caveats=done.caveats + outcome.caveats,
+                results[index] = present(
+                    replace(
+                        done,
+                        confirmed_by=outcome.confirmed_by,
+                        caveats=done.caveats + outcome.caveats,
+                    )
                 )
         return results  # type: ignore[return-value]  # no None left: checked above
 
@@ -233,6 +248,10 @@ class VerifyBulk:
         )
 
 
+def _as_is(result: VerifyResult) -> VerifyResult:
+    return result
+
+
 def _by_vin(snapshot: VehicleSnapshot) -> Callable[[str, datetime], VehicleHistory | None]:
     return lambda vin, _at: snapshot.by_vin(vin)
 
@@ -266,6 +285,18 @@ def _confirm_ask(
 
 
 def _parse(item: object, now: datetime) -> _Item | RejectedItem:
+    if type(item) is dict and item.get("vin") is None:  # a JSON item by plate: the usual case
+        at = item.get("at")
+        plate = item.get("plate")
+        if type(plate) is str and at is None:
+            try:
+                return _Item(Plate.parse(plate), None, now)
+            except DomainError as error:
+                return RejectedItem("plate", plate, None, error)
+    return _parse_any(item, now)
+
+
+def _parse_any(item: object, now: datetime) -> _Item | RejectedItem:
     key: Literal["plate", "vin"] = "plate"
     given: object = None
     at: object = None

@@ -158,13 +158,15 @@ async def verify(request: Request) -> Response:
     # Each vehicle read is access-logged under the token's account, with the call's purpose
     # (DESIGN §3, §5.3).
     reader = Reader(caller.name, caller.role, purpose, request_id(request))
-    results = await app.verify.verify(items, reader=reader)
     if "text/csv" in request.headers.get("accept", ""):
+        results = await app.verify.verify(items, reader=reader)
         return Response(presenters.verify_csv(results), media_type="text/csv; charset=utf-8")
+    # Each result presented as it is answered, while the next vehicles are read.
+    bodies = await app.verify.verify_as(items, reader=reader, present=presenters.verify_result)
     # One signature over the whole answer (§3.1 rule), so a report can quote it; the CSV
     # answer above stays a plain table (docs/DECISIONS.md, "Signed bulk answers").
-    answer = presenters.verify_answer(results)
-    if presenters.verify_answer_is_plain(results):
+    answer = presenters.verify_answer(bodies)
+    if presenters.verify_answer_is_plain(bodies):
         signed = await app.signer.signed_json_off_loop(answer)
     else:
         signed = await app.signer.signed_canonical_json_off_loop(answer)

@@ -166,11 +166,15 @@ class SqlAccessLogStore:
 
     @staticmethod
     def _append_sqlite(conn: Connection, rows: Sequence[AccessRow]) -> None:
+        instants: dict[datetime, str] = {}  # the entries of one call share their instant
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start : start + _CHUNK]
             params: list[object] = []
             for at, *rest in chunk:
-                params.append(_sqlite_instant(at))
+                text = instants.get(at)
+                if text is None:
+                    text = instants[at] = _sqlite_instant(at)
+                params.append(text)
                 params += rest
             conn.exec_driver_sql(_sqlite_insert(len(chunk)), tuple(params))
 
