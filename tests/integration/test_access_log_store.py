@@ -344,7 +344,8 @@ def test_a_shutdown_during_a_failing_write_keeps_the_batch_for_the_last_flush(
 def test_every_column_of_a_batch_reads_back_as_written(engine: Engine) -> None:
     """Runs of rows sharing their columns and rows that share nothing, NULLs, non-ASCII,
     microseconds and two months in one batch (PostgreSQL: one COPY whose bytes the store
-    builds itself)."""
+    builds itself). The store writes a batch in the vehicle index's order, each vehicle's
+    entries in the order given."""
     store = SqlAccessLogStore(engine)
     late = datetime(2026, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
     rows = [
@@ -365,4 +366,5 @@ def test_every_column_of_a_batch_reads_back_as_written(engine: Engine) -> None:
     columns = [table.c[name] for name in AccessRow._fields]
     with engine.connect() as conn:
         read = [AccessRow(*row) for row in conn.execute(select(*columns).order_by(table.c.id))]
-    assert read == rows
+    assert read == sorted(rows, key=lambda row: row.vehicle_key)
+    assert [r for r in read if r.vehicle_key == INDEX("V0")] == [rows[0], rows[4]]

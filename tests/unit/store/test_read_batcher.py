@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ctplhub.domain.vehicle import PlateClaim, VehicleHistory, VehicleSnapshot
-from ctplhub.store.readers.batcher import ReadBatcher
+from ctplhub.store.readers.batcher import ReadBatcher, _ramped
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 PLATES = ["苏E12345", "苏E54321", "京A00001"]
@@ -149,3 +149,17 @@ def test_a_question_whose_client_went_away_does_not_disturb_the_others() -> None
         return list(await asyncio.gather(*staying))
 
     assert [len(s) for s in asyncio.run(scenario())] == [1, 1, 1]
+
+
+@given(st.integers(0, 5_000), st.sampled_from([1, 4, 1_000]))
+def test_a_bulk_read_is_chunked_small_first_and_covers_every_key_once(
+    count: int, size: int
+) -> None:
+    """The first chunks of a bulk read are a quarter and a half of the chunk size, so the
+    caller's first part comes early; no chunk is larger, and every key is read once."""
+    keys = [f"K{n:05d}" for n in range(count)]
+    chunks = _ramped(keys, size)
+    assert [key for chunk in chunks for key in chunk] == keys
+    assert all(0 < len(chunk) <= size for chunk in chunks)
+    if count > 2 * size:
+        assert [len(c) for c in chunks[:2]] == [max(size // 4, 1), max(size // 2, 1)]

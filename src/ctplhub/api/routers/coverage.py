@@ -19,6 +19,7 @@ from ctplhub.api.bodies import (
     read_limited,
     require_media_type,
 )
+from ctplhub.api.collector import collector_paused
 from ctplhub.api.deps import bearer, client_address, request_id, services
 from ctplhub.api.responses import JSONBody
 from ctplhub.api.routing import RequestRoute
@@ -159,10 +160,12 @@ async def verify(request: Request) -> Response:
     # (DESIGN §3, §5.3).
     reader = Reader(caller.name, caller.role, purpose, request_id(request))
     if "text/csv" in request.headers.get("accept", ""):
-        results = await app.verify.verify(items, reader=reader)
+        with collector_paused():  # api/collector.py: the call's objects die with it
+            results = await app.verify.verify(items, reader=reader)
         return Response(presenters.verify_csv(results), media_type="text/csv; charset=utf-8")
     # Each result presented as it is answered, while the next vehicles are read.
-    bodies = await app.verify.verify_as(items, reader=reader, present=presenters.verify_result)
+    with collector_paused():
+        bodies = await app.verify.verify_as(items, reader=reader, present=presenters.verify_result)
     # One signature over the whole answer (§3.1 rule), so a report can quote it; the CSV
     # answer above stays a plain table (docs/DECISIONS.md, "Signed bulk answers").
     answer = presenters.verify_answer(bodies)

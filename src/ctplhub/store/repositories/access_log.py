@@ -25,6 +25,7 @@ import struct
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from operator import itemgetter
 
 from sqlalchemy import Connection, Engine, MetaData, Table, select
 
@@ -35,6 +36,7 @@ from ctplhub.store.schema import ACCESS_LOG_SCHEMA
 from ctplhub.store.tables import access_log
 
 _NAMES = AccessRow._fields  # the columns, in the order of a row
+_VEHICLE_KEY = itemgetter(_NAMES.index("vehicle_key"))
 _COLUMNS = ", ".join(_NAMES)
 # 8 parameters a row: 500 rows stay far below SQLite's 32,766 host parameters.
 _CHUNK = 500
@@ -148,6 +150,10 @@ class SqlAccessLogStore:
         failed batch without writing any entry twice."""
         if not rows:
             return
+        # In the vehicle index's order (stable: one vehicle's entries keep theirs), so the
+        # index's B-tree is walked once from left to right, each page changed while it is
+        # at hand: on SQLite a third less CPU for 10,000 entries (docs/PERFORMANCE.md §18).
+        rows = sorted(rows, key=_VEHICLE_KEY)
         if self._months is None:
             with self._engine.begin() as conn:
                 self._append_sqlite(conn, rows)
