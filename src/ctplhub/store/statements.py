@@ -205,37 +205,51 @@ def vehicle_histories(
     if instant is not None:
         rows = (_with_instants(row, instant) for row in rows)
     claims: dict[str, list[PlateClaim]] = {}
-    owners: dict[str, tuple[tuple[datetime, int], bytes]] = {}
+    owners: dict[str, tuple[datetime, int, bytes]] = {}
     states: dict[str, list[PolicyState]] = {}
+    # ``dict.get`` then a new list only for a new vehicle: ``setdefault(vin, [])`` would
+    # make (and count for the collector) an empty list for every row.
     for row in rows:
         (kind, vin, plate, occurred_at, event_id, owner_index,
          insurer_code, policy_no, version, event_type,
          coverage_start, coverage_end, effective_at) = row  # fmt: skip
         if kind == CLAIM:
-            claims.setdefault(vin, []).append(PlateClaim(vin, plate, occurred_at, event_id))
+            claim = PlateClaim(vin, plate, occurred_at, event_id)
+            held = claims.get(vin)
+            if held is None:
+                claims[vin] = [claim]
+            else:
+                held.append(claim)
             if owner_index is not None:
-                order = (occurred_at, event_id)  # PlateClaim.order
                 owner = owners.get(vin)
-                if owner is None or order > owner[0]:
-                    owners[vin] = (order, bytes(owner_index))
+                # the newest claim's owner, in PlateClaim.order: (occurred_at, event_id)
+                if (
+                    owner is None
+                    or occurred_at > owner[0]
+                    or (occurred_at == owner[0] and event_id > owner[1])
+                ):
+                    owners[vin] = (occurred_at, event_id, bytes(owner_index))
         else:
-            states.setdefault(vin, []).append(
-                PolicyState(
-                    insurer_code,
-                    policy_no,
-                    version,
-                    _EVENT_TYPES[event_type],
-                    coverage_start,
-                    coverage_end,
-                    effective_at,
-                )
+            state = PolicyState(
+                insurer_code,
+                policy_no,
+                version,
+                _EVENT_TYPES[event_type],
+                coverage_start,
+                coverage_end,
+                effective_at,
             )
+            known = states.get(vin)
+            if known is None:
+                states[vin] = [state]
+            else:
+                known.append(state)
     return [
         VehicleHistory(
             vin,
             tuple(vehicle_claims),
             tuple(states.get(vin, ())),
-            owner[1] if (owner := owners.get(vin)) is not None else None,
+            owner[2] if (owner := owners.get(vin)) is not None else None,
         )
         for vin, vehicle_claims in claims.items()
     ]
