@@ -83,10 +83,7 @@ class AccessLogWriter:
         *,
         flush_interval_s: float = 0.2,
         flush_at: int = 1_000,
-        # A bulk verify's 10,000 entries in one transaction: on SQLite their random keys
-        # then share the vehicle index's pages, a fifth less CPU than two of 5,000
-        # (docs/PERFORMANCE.md §18).
-        batch_max: int = 20_000,
+        batch_max: int = 5_000,
         max_pending: int = 200_000,
         retry_max_s: float = 10.0,
     ) -> None:
