@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import weakref
 from collections.abc import Iterator
 
 import pytest
 
+from ctplhub.api import collector
 from ctplhub.api.collector import collector_paused
 
 
@@ -75,3 +77,23 @@ def test_objects_made_inside_are_still_collected_after() -> None:
     with collector_paused():
         Node()
     assert gc.collect() >= 1
+
+
+def test_overlapping_answers_still_collect_after_the_longest_pause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Calls that keep overlapping never release the pause together: the one that ends
+    after ``MAX_PAUSE_S`` collects the young generations, so cycles do not pile up."""
+    monkeypatch.setattr(collector, "MAX_PAUSE_S", 0.0)
+
+    class Node:
+        def __init__(self) -> None:
+            self.me = self
+
+    with collector_paused():  # another call, still running throughout
+        with collector_paused():
+            alive = weakref.ref(Node())
+            assert alive() is not None  # a cycle: reference counting cannot free it
+        assert alive() is None  # collected when the inner call ended
+        assert not gc.isenabled()  # the outer call still holds the pause
+    assert gc.isenabled()
