@@ -86,15 +86,16 @@ def publish(port: int, root: str, payloads: list[bytes], camera: str = "cam-1") 
     client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
     client.max_inflight_messages_set(1000)
     client.connect("127.0.0.1", port)
-    client.loop_start()
+    # The network loop is run here, not on paho's thread: paho 2.2's ``loop_stop`` after
+    # ``disconnect`` raced with that thread's own exit (``NoneType`` has no ``join``).
     try:
         infos = [client.publish(f"{root}/anpr/{camera}", p, qos=1) for p in payloads]
-        for info in infos:
-            info.wait_for_publish(10)
-            assert info.is_published()
+        deadline = time.monotonic() + 10
+        while not all(info.is_published() for info in infos):
+            assert time.monotonic() < deadline, "the broker did not acknowledge every read"
+            client.loop(timeout=0.05)
     finally:
         client.disconnect()
-        client.loop_stop()
 
 
 @dataclass
