@@ -137,8 +137,10 @@ def alert_listener(port: int, root: str) -> Iterator[AlertListener]:
     try:
         yield listener
     finally:
-        client.disconnect()
+        # The thread first, then the goodbye (paho sends it itself with no thread): the
+        # other order races with the thread's own exit in paho 2.2 (see ``publish``).
         client.loop_stop()
+        client.disconnect()
 
 
 @contextmanager
