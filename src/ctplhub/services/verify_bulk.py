@@ -134,21 +134,21 @@ class VerifyBulk:
         started = time.monotonic()
         now = self._clock()
         fresh = asyncio.ensure_future(self._insurers.freshness(self._reader, now))
-        try:
-            parsed = [_parse(item, now) for item in items]
-        except BaseException:
-            fresh.cancel()
-            raise
-        results: list[T | None] = [None] * len(parsed)
         by_plate: dict[str, list[int]] = {}
         by_vin: dict[str, list[int]] = {}
-        for index, item in enumerate(parsed):
-            if isinstance(item, RejectedItem):
-                results[index] = present(item)
-            elif item.plate is not None:
-                by_plate.setdefault(item.plate.value, []).append(index)
-            elif item.vin is not None:
-                by_vin.setdefault(item.vin.value, []).append(index)
+        try:
+            parsed = [_parse(item, now) for item in items]
+            results: list[T | None] = [None] * len(parsed)
+            for index, item in enumerate(parsed):
+                if isinstance(item, RejectedItem):
+                    results[index] = present(item)
+                elif item.plate is not None:
+                    by_plate.setdefault(item.plate.value, []).append(index)
+                elif item.vin is not None:
+                    by_vin.setdefault(item.vin.value, []).append(index)
+        except BaseException:  # the freshness read is not left running unawaited
+            fresh.cancel()
+            raise
         freshness = await fresh
         # The stale certified insurers with an endpoint: whom live confirmation may ask
         # (§10). None (the usual case) and the pass below does nothing more than before.
