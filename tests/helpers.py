@@ -187,3 +187,37 @@ def staff_sign_in(page: Any, base: str, user: str, goal: str) -> None:
     page.locator("#password").fill(STAFF_PASSWORD)
     page.get_by_role("button", name="登录").click()
     page.wait_for_url(base + "/staff")
+
+
+def access_log_indexes(engine: Engine) -> dict[str, list[str]]:
+    """The access log's indexes and their key terms (a column's name or an expression's
+    text), but not its primary key. On SQLite read from the log's own file's schema, where
+    SQLAlchemy's reflection skips an expression's index (migration 0022's)."""
+    if engine.dialect.name != "sqlite":
+        from sqlalchemy import inspect
+
+        found = inspect(engine).get_indexes("access_log")
+        return {i["name"]: list(i["column_names"]) for i in found}
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT name, sql FROM audit.sqlite_master "
+            "WHERE type = 'index' AND tbl_name = 'access_log' AND sql IS NOT NULL"
+        ).all()
+    keys = re.compile(r"ON access_log \((.*)\)$", re.DOTALL)
+    return {
+        name: _top_level_terms(match.group(1))
+        for name, sql in rows
+        if (match := keys.search(sql)) is not None
+    }
+
+
+def _top_level_terms(text: str) -> list[str]:
+    """``a, substr(b, 1, 8)`` -> ``["a", "substr(b, 1, 8)"]``: split at the commas outside
+    parentheses."""
+    terms, depth, start = [], 0, 0
+    for at, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            terms.append(text[start:at].strip())
+            start = at + 1
+    return [*terms, text[start:].strip()]

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from ctplhub.store.schema import access_log_file, alembic_config, make_engine, migrate
+from helpers import access_log_indexes
 
 ROWS = [
     (1, "2026-11-01 08:00:00.000000", "anonymous", "owner", "coverage_query", b"\x01" * 32, None),
@@ -79,10 +80,10 @@ def test_upgrade_moves_the_rows_into_the_logs_own_file(engine: Engine, database:
     assert "access_log" not in tables_in_file(database)
     assert triggers(engine, "audit") == APPEND_ONLY
     assert triggers(engine, "main") == set()
-    indexes = inspect(engine).get_indexes("access_log", schema="audit")
-    assert [(i["name"], i["column_names"]) for i in indexes] == [
-        ("ix_access_log_vehicle_at", ["vehicle_key", "at"])
-    ]
+    # 0005 moved ix_access_log_vehicle_at; 0022 replaced it by the key prefix's index.
+    assert access_log_indexes(engine) == {
+        "ix_access_log_vehicle_prefix": ["substr(vehicle_key, 1, 8)"]
+    }
     refused = [
         "UPDATE audit.access_log SET actor_role = 'admin'",
         "DELETE FROM audit.access_log WHERE id = 2",

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, event, func, inspect, select, text
+from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from ctplhub.bootstrap import Container
@@ -22,7 +22,7 @@ from ctplhub.services.check_coverage import CoverageQuery
 from ctplhub.services.ports import AccessRow, Reader
 from ctplhub.store.repositories.access_log import SqlAccessLogStore, access_log_table
 from ctplhub.store.schema import access_log_file, attach_access_log, make_engine
-from helpers import VIN, VIN_B, run_reads
+from helpers import VIN, VIN_B, access_log_indexes, run_reads
 from helpers import event as policy_event
 
 T0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
@@ -234,11 +234,49 @@ def test_update_and_delete_are_refused_by_the_database(engine: Engine) -> None:
             conn.execute(text(statement))
     with engine.connect() as conn:
         assert conn.execute(select(table.c.actor_role)).scalars().all() == ["police"]
-    indexes = {
-        i["name"]: i["column_names"]
-        for i in inspect(engine).get_indexes(table.name, schema=table.schema)
-    }
-    assert indexes["ix_access_log_vehicle_at"] == ["vehicle_key", "at"]
+    indexes = access_log_indexes(engine)
+    if engine.dialect.name == "sqlite":  # the key's first bytes (migration 0022)
+        assert indexes == {"ix_access_log_vehicle_prefix": ["substr(vehicle_key, 1, 8)"]}
+    else:
+        assert indexes["ix_access_log_vehicle_at"] == ["vehicle_key", "at"]
+
+
+def test_the_listing_tells_apart_vehicles_whose_keys_share_their_first_bytes(
+    engine: Engine,
+) -> None:
+    """SQLite finds a vehicle's entries by its key's first 8 bytes (migration 0022); a
+    vehicle whose key begins alike is not listed with it, on either engine."""
+    store = SqlAccessLogStore(engine)
+    mine, other = b"\x07" * 8 + b"a" * 24, b"\x07" * 8 + b"b" * 24
+    owner = ("anonymous", "owner", "coverage_query")
+    store.append(
+        [
+            AccessRow(T0 - timedelta(days=2), *owner, mine, None),
+            AccessRow(T0 - timedelta(days=1), "officer-001", "police", "bulk_verify", other, None),
+            AccessRow(T0, *owner, mine, None),
+        ]
+    )
+    since = T0 - timedelta(days=30)
+    assert [e.at for e in store.newest(mine, since, 10)] == [T0, T0 - timedelta(days=2)]
+    assert [e.actor_role for e in store.newest(other, since, 10)] == ["police"]
+    assert store.newest(b"\x07" * 8 + b"c" * 24, since, 10) == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_on_sqlite_the_listing_searches_the_key_prefix_index(engine: Engine) -> None:
+    """The listing's WHERE names the index's very expression, so SQLite searches the index
+    rather than scanning the log (a bound ``substr`` argument would not match it)."""
+    plans: list[str] = []
+
+    def explain(_conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.startswith("SELECT") and "access_log" in statement:
+            found = cursor.connection.execute(f"EXPLAIN QUERY PLAN {statement}", params)
+            plans.extend(row[3] for row in found)
+
+    event.listen(engine, "before_cursor_execute", explain)
+    SqlAccessLogStore(engine).newest(INDEX(VIN), T0 - timedelta(days=30), 10)
+    assert any("USING INDEX ix_access_log_vehicle_prefix" in step for step in plans), plans
+    assert not any(step.startswith("SCAN") for step in plans), plans
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
