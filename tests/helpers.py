@@ -197,7 +197,7 @@ def access_log_indexes(engine: Engine) -> dict[str, list[str]]:
         from sqlalchemy import inspect
 
         found = inspect(engine).get_indexes("access_log")
-        return {i["name"]: list(i["column_names"]) for i in found}
+        return {i["name"]: list(i.get("expressions") or i["column_names"]) for i in found}
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(
             "SELECT name, sql FROM audit.sqlite_master "

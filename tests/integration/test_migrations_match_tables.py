@@ -3,6 +3,7 @@ engines: a table, column or index added to one and forgotten in the other fails 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -19,7 +20,13 @@ def _differences(database_url: str) -> list[Any]:
             context = MigrationContext.configure(
                 conn, opts={"compare_type": True, "compare_server_default": False}
             )
-            return [d for d in compare_metadata(context, metadata) if not _ignored(d)]
+            with warnings.catch_warnings():
+                # SQLite's reflection cannot read an expression's index (the access log's,
+                # migration 0022); the access log is left out below anyway.
+                warnings.filterwarnings(
+                    "ignore", "autogenerate skipping metadata-specified expression-based index"
+                )
+                return [d for d in compare_metadata(context, metadata) if not _ignored(d)]
     finally:
         engine.dispose()
 

@@ -16,9 +16,11 @@ with the answer path, so its client CPU per entry is what counts.
 - SQLite: one ``INSERT ... VALUES (...), (...)`` per chunk of up to 500 rows, its text
   built once per chunk size (the driver binds ``?`` in C; SQLite's own work runs without
   the GIL), into ``audit.access_log``: the access log's own file, attached by the engine
-  (``store/schema.py``), not the file the coverage readers read. Its vehicle index keys
-  on the first 8 bytes of the vehicle key (migration 0022): a third of the pages for the
-  random keys of a batch to change, half the writer's CPU.
+  (``store/schema.py``), not the file the coverage readers read.
+
+On both, the vehicle index keys on the first 8 bytes of the vehicle key (migration 0022):
+a third of the index for the random keys of a batch to change; on SQLite half the
+writer's CPU.
 """
 
 from __future__ import annotations
@@ -29,7 +31,16 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from operator import itemgetter
 
-from sqlalchemy import Connection, Engine, MetaData, Table, func, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    func,
+    literal_column,
+    select,
+)
 
 from ctplhub.services.ports import AccessEntry, AccessRow
 from ctplhub.store.access_log_partitions import Months, month_of, next_month
@@ -43,12 +54,13 @@ _COLUMNS = ", ".join(_NAMES)
 # 8 parameters a row: 500 rows stay far below SQLite's 32,766 host parameters.
 _CHUNK = 500
 _SQLITE_TABLE = access_log.to_metadata(MetaData(), schema=ACCESS_LOG_SCHEMA)
-# SQLite's vehicle index keys on the vehicle key's first bytes (migration 0022): the
-# listing's WHERE names the index's very expression, its literals written out, not bound.
-SQLITE_KEY_PREFIX = 8
-_SQLITE_PREFIX = func.substr(
-    _SQLITE_TABLE.c.vehicle_key, literal_column("1"), literal_column(str(SQLITE_KEY_PREFIX))
-)
+# The vehicle index keys on the vehicle key's first bytes (migration 0022): the listing's
+# WHERE names the index's very expression, its literals written out, not bound.
+KEY_PREFIX = 8
+
+
+def _key_prefix(table: Table) -> ColumnElement[bytes]:
+    return func.substr(table.c.vehicle_key, literal_column("1"), literal_column(str(KEY_PREFIX)))
 
 
 def access_log_table(engine: Engine) -> Table:
@@ -200,7 +212,8 @@ class SqlAccessLogStore:
             .order_by(c.at.desc(), c.id.desc())
             .limit(limit)
         )
-        if self._months is None:  # SQLite: found by the key's prefix (migration 0022)
-            statement = statement.where(vehicle_key[:SQLITE_KEY_PREFIX] == _SQLITE_PREFIX)
+        # Found by the key's prefix (migration 0022); the whole key above tells apart
+        # vehicles whose keys begin alike.
+        statement = statement.where(_key_prefix(self._table) == vehicle_key[:KEY_PREFIX])
         with self._engine.connect() as conn:
             return [AccessEntry(row[0], row[1], row[2]) for row in conn.execute(statement)]
