@@ -136,6 +136,30 @@ def test_reads_together_chunked_or_alone_resolve_alike(loaded: Container) -> Non
     assert len(chunked) == 3
 
 
+def test_a_bulk_read_is_the_small_reads_histories_without_the_owner_index(
+    loaded: Container,
+) -> None:
+    """A bulk read's chunks use the statement without the owners' index (only an owner's
+    own question compares it): the same vehicles, claims and policies, ``owner_index``
+    None; the owner's question still gets it."""
+    plates = sorted({plate for plate, _ in EXPECTED})
+    unknown = [f"苏Z{n:05d}" for n in range(20)]  # over the batch size: a bulk read
+
+    async def read() -> tuple[list[VehicleSnapshot], VehicleSnapshot]:
+        small = [await loaded.reader.vehicles([p], []) for p in plates]
+        return small, await loaded.reader.vehicles(plates + unknown, [VIN_C])
+
+    small, bulk = run_reads(loaded, read)
+    histories = {v.vin: v for snapshot in small for v in snapshot._by_vin.values()}
+    assert sorted(histories) == sorted([VIN, VIN_B, VIN_C])
+    assert all(h.owner_index is not None for h in histories.values())
+    for vin, history in histories.items():
+        got = bulk.by_vin(vin)
+        assert got is not None
+        assert got.owner_index is None
+        assert (got.claims, got.policies) == (history.claims, history.policies)
+
+
 def test_answers_read_together_equal_answers_read_alone(loaded: Container) -> None:
     questions = [CoverageQuery(plate, None, None, at.isoformat()) for plate, at in EXPECTED]
 

@@ -212,14 +212,17 @@ class VehicleReader(Protocol):
 
     ``vehicles`` returns the complete histories of every vehicle that ever carried one of
     ``plates`` or has one of ``vins``; which vehicle a plate means at an instant is the
-    domain's rule (``VehicleSnapshot.at_plate``).
+    domain's rule (``VehicleSnapshot.at_plate``). A bulk read's (see ``vehicle_parts``)
+    carry no ``owner_index``.
     """
 
     async def vehicles(self, plates: Sequence[str], vins: Sequence[str]) -> VehicleSnapshot: ...
     def vehicle_parts(self, plates: Sequence[str], vins: Sequence[str]) -> AsyncIterator[ReadPart]:
         """The same read in parts, each as soon as it is read (a bulk read goes out in
         chunks): a caller answers the plates and VINs of one part while the next is read.
-        Every plate and VIN asked is in exactly one part."""
+        Every plate and VIN asked is in exactly one part. A bulk read (more keys than an
+        owner's question) leaves each vehicle's ``owner_index`` None: only an owner's own
+        question compares it, and it is a tenth of a bulk read's bytes."""
         ...
 
     async def insurers(self) -> list[InsurerRecord]: ...

@@ -76,6 +76,7 @@ class SqliteVehicleReader:
             in_flight=_IN_FLIGHT,
             chunk=_CHUNK,
             bulk_at_once=_BULK_THREADS,
+            bulk_read=self._bulk_on_thread,
         )
 
     def _connection(self) -> sqlite3.Connection:
@@ -113,11 +114,15 @@ class SqliteVehicleReader:
     async def _on_thread(self, plates: list[str], vins: list[str]) -> VehicleSnapshot:
         return _snapshot(await anyio.to_thread.run_sync(self.read_json, plates, vins))
 
+    async def _bulk_on_thread(self, plates: list[str], vins: list[str]) -> VehicleSnapshot:
+        """A bulk read's chunk: without the owners' index, a fifth less JSON."""
+        return _snapshot(await anyio.to_thread.run_sync(self.read_json, plates, vins, False))
+
     def read(self, plates: Sequence[str], vins: Sequence[str]) -> VehicleSnapshot:
         """One statement on the calling thread's connection."""
         return _snapshot(self.read_json(plates, vins))
 
-    def read_json(self, plates: Sequence[str], vins: Sequence[str]) -> str:
+    def read_json(self, plates: Sequence[str], vins: Sequence[str], owners: bool = True) -> str:
         """The rows of one read as one JSON text, made by SQLite on the calling thread.
 
         The driver lets the GIL go while SQLite steps and takes it back to build each
@@ -125,7 +130,8 @@ class SqliteVehicleReader:
         GIL, up to the switch interval (1 ms). One row of JSON is one wait
         (docs/PERFORMANCE.md §16)."""
         params = {"plates": json.dumps(list(plates)), "vins": json.dumps(list(vins))}
-        statement = read_statements("sqlite").vehicles_json
+        statements = read_statements("sqlite")
+        statement = statements.vehicles_json if owners else statements.vehicles_json_bulk
         assert statement is not None
         row = self._connection().execute(statement, params).fetchone()
         return str(row[0])
