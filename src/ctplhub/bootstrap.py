@@ -222,6 +222,7 @@ class Container:
             signer=self.signer,
             throttle=self.throttle,
             access_log=self.owner_access_log,
+            flush_access_log=self.access_log.flush_soon,
             open_resources=self.open_resources,
             close_resources=self.close_resources,
             readiness=self.readiness,

@@ -118,7 +118,8 @@ def test_enough_waiting_entries_wake_the_flusher_early(engine: Engine) -> None:
             SqlAccessLogStore(engine), INDEX, flush_interval_s=3600, flush_at=100
         )
         await writer.start()
-        writer.record_many(POLICE, [VIN] * 150, T0)
+        for _ in range(150):
+            writer.record(POLICE, VIN, T0)
         await asyncio.sleep(0.5)
         written = count(engine)
         await writer.stop()
@@ -126,6 +127,37 @@ def test_enough_waiting_entries_wake_the_flusher_early(engine: Engine) -> None:
         return written
 
     assert asyncio.run(scenario()) == 150
+
+
+def test_one_answers_entries_wait_for_flush_soon_or_a_quarter_of_the_bound(
+    engine: Engine,
+) -> None:
+    """``record_many`` (the vehicles of one answer) queues without waking the flusher, so
+    the answer is finished first; ``flush_soon`` (once it is sent) wakes it, and so does a
+    queue past a quarter of its bound."""
+
+    async def scenario() -> list[int]:
+        writer = AccessLogWriter(
+            SqlAccessLogStore(engine), INDEX, flush_interval_s=3600, flush_at=100,
+            max_pending=1_000,
+        )  # fmt: skip
+        await writer.start()
+        seen = []
+        writer.record_many(POLICE, [VIN] * 150, T0)
+        await asyncio.sleep(0.3)
+        seen.append(count(engine))  # past flush_at, but not woken
+        writer.flush_soon()
+        await asyncio.sleep(0.3)
+        seen.append(count(engine))
+        writer.flush_soon()  # nothing waits: nothing to write
+        writer.record_many(POLICE, [VIN_B] * 250, T0)  # a quarter of max_pending
+        await asyncio.sleep(0.3)
+        seen.append(count(engine))
+        await writer.stop()
+        writer.close()
+        return seen
+
+    assert asyncio.run(scenario()) == [0, 150, 400]
 
 
 def _blocking_engine(database_url: str) -> Engine:

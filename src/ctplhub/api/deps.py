@@ -46,6 +46,9 @@ class AppServices:
     users: Users
     signer: AnswerSigner
     access_log: OwnerAccessLog  # an owner's listing of reads (DESIGN §5.3)
+    # Wakes the access log's writer once an answer is sent whose many entries were queued
+    # without waking it (``AccessLogWriter.record_many``: a bulk verify).
+    flush_access_log: Callable[[], None]
     throttle: Throttle  # DESIGN §5.3 budgets: security/throttle.py
     readiness: Callable[[], Readiness]
     limits: Limits

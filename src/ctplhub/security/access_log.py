@@ -112,14 +112,29 @@ class AccessLogWriter:
             self._full()
 
     def record_many(self, reader: Reader, vins: Iterable[str], at: datetime) -> None:
+        """The entries of one answer (a bulk verify's 10,000 vehicles), queued without
+        waking the flusher: their write would otherwise take the GIL from the answer's
+        last steps (presenting, signing, sending; docs/PERFORMANCE.md §19). The route
+        calls :meth:`flush_soon` once the answer is sent; else the interval writes them,
+        as any entry. Past a quarter of ``max_pending`` waiting, the flusher wakes now."""
         self._pending.extend((at, reader, vin) for vin in vins)
-        if len(self._pending) >= self._flush_at:
+        if len(self._pending) >= self._max_pending // 4:
             self._full()
 
+    def flush_soon(self) -> None:
+        """Wake the flusher if entries wait (after an answer whose entries
+        :meth:`record_many` queued), rather than at its next interval."""
+        if self._pending:
+            self._wake()
+
     def _full(self) -> None:
-        """Enough entries wait: bound the queue, and wake the flusher unless it is
-        backing off from a failure (then its timer decides)."""
+        """Enough entries wait: bound the queue, and wake the flusher."""
         self._bound()
+        self._wake()
+
+    def _wake(self) -> None:
+        """Wake the flusher, unless it is backing off from a failure (then its timer
+        decides)."""
         if self._failing or not self._flushers:
             return
         try:

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
+from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from ctplhub.api import presenters
@@ -162,7 +163,11 @@ async def verify(request: Request) -> Response:
     if "text/csv" in request.headers.get("accept", ""):
         with collector_paused():  # api/collector.py: the call's objects die with it
             results = await app.verify.verify(items, reader=reader)
-        return Response(presenters.verify_csv(results), media_type="text/csv; charset=utf-8")
+        return Response(
+            presenters.verify_csv(results),
+            media_type="text/csv; charset=utf-8",
+            background=BackgroundTask(app.flush_access_log),
+        )
     # Each result presented as it is answered, while the next vehicles are read.
     with collector_paused():
         bodies = await app.verify.verify_as(items, reader=reader, present=presenters.verify_result)
@@ -173,7 +178,8 @@ async def verify(request: Request) -> Response:
         signed = await app.signer.signed_json_off_loop(answer)
     else:
         signed = await app.signer.signed_canonical_json_off_loop(answer)
-    return Response(signed, media_type=JSON)
+    # The vehicles read are queued in the access log; it writes them once this is sent.
+    return Response(signed, media_type=JSON, background=BackgroundTask(app.flush_access_log))
 
 
 def purpose_code(value: object, field: str = "purpose") -> str:
