@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     DateTime,
     Dialect,
     Float,
@@ -226,10 +227,19 @@ access_log = Table(
 )
 # The vehicle's entries are found by the first 8 bytes of its key (migration 0022): a
 # third of the index a whole key and instant made, for the random keys of a batch.
-Index(
-    "ix_access_log_vehicle_prefix",
-    func.substr(access_log.c.vehicle_key, literal_column("1"), literal_column("8")),
-)
+ACCESS_LOG_KEY_PREFIX = 8
+
+
+def vehicle_key_prefix(table: Table) -> ColumnElement[bytes]:
+    """The vehicle index's expression on ``table`` (``access_log`` or SQLite's copy of it in
+    the log's own file). Its literals are written out, not bound: a query names this very
+    expression to use the index, and neither engine matches a bound ``substr`` argument."""
+    return func.substr(
+        table.c.vehicle_key, literal_column("1"), literal_column(str(ACCESS_LOG_KEY_PREFIX))
+    )
+
+
+Index("ix_access_log_vehicle_prefix", vehicle_key_prefix(access_log))
 
 # Envelope data keys (DESIGN §5.3; migration 0004): each personal-data or blind-index key,
 # wrapped (AES-256-GCM) by a master key that lives only in CTPLHUB_HOME/keys. In the

@@ -31,22 +31,13 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from operator import itemgetter
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Engine,
-    MetaData,
-    Table,
-    func,
-    literal_column,
-    select,
-)
+from sqlalchemy import Connection, Engine, MetaData, Table, select
 
 from ctplhub.services.ports import AccessEntry, AccessRow
 from ctplhub.store.access_log_partitions import Months, month_of, next_month
 from ctplhub.store.pg_bulk import driver_cursor
 from ctplhub.store.schema import ACCESS_LOG_SCHEMA
-from ctplhub.store.tables import access_log
+from ctplhub.store.tables import ACCESS_LOG_KEY_PREFIX, access_log, vehicle_key_prefix
 
 _NAMES = AccessRow._fields  # the columns, in the order of a row
 _VEHICLE_KEY = itemgetter(_NAMES.index("vehicle_key"))
@@ -54,13 +45,6 @@ _COLUMNS = ", ".join(_NAMES)
 # 8 parameters a row: 500 rows stay far below SQLite's 32,766 host parameters.
 _CHUNK = 500
 _SQLITE_TABLE = access_log.to_metadata(MetaData(), schema=ACCESS_LOG_SCHEMA)
-# The vehicle index keys on the vehicle key's first bytes (migration 0022): the listing's
-# WHERE names the index's very expression, its literals written out, not bound.
-KEY_PREFIX = 8
-
-
-def _key_prefix(table: Table) -> ColumnElement[bytes]:
-    return func.substr(table.c.vehicle_key, literal_column("1"), literal_column(str(KEY_PREFIX)))
 
 
 def access_log_table(engine: Engine) -> Table:
@@ -214,6 +198,7 @@ class SqlAccessLogStore:
         )
         # Found by the key's prefix (migration 0022); the whole key above tells apart
         # vehicles whose keys begin alike.
-        statement = statement.where(_key_prefix(self._table) == vehicle_key[:KEY_PREFIX])
+        prefix = vehicle_key[:ACCESS_LOG_KEY_PREFIX]
+        statement = statement.where(vehicle_key_prefix(self._table) == prefix)
         with self._engine.connect() as conn:
             return [AccessEntry(row[0], row[1], row[2]) for row in conn.execute(statement)]
