@@ -23,8 +23,9 @@ VINS = ["VIN-A", "VIN-B", "VIN-C"]
 
 
 class FakeRead:
-    def __init__(self, claims: list[PlateClaim], *, fail: bool = False) -> None:
+    def __init__(self, claims: list[PlateClaim], *, fail: bool = False, turns: int = 1) -> None:
         self.claims = claims
+        self.turns = turns
         self.calls: list[tuple[list[str], list[str]]] = []
         self.running = 0
         self.most_running = 0
@@ -35,7 +36,8 @@ class FakeRead:
         self.running += 1
         self.most_running = max(self.most_running, self.running)
         try:
-            await asyncio.sleep(0)  # a round trip: others may queue meanwhile
+            for _ in range(self.turns):  # a round trip: others may queue meanwhile
+                await asyncio.sleep(0)
             if self.fail:
                 raise ConnectionError("database went away")
             return self.alone(plates, vins)
@@ -103,7 +105,8 @@ def test_each_question_gets_the_answer_a_read_of_its_own_gives(
 
 
 def test_concurrent_questions_share_round_trips_and_lanes_are_bounded() -> None:
-    read = FakeRead([PlateClaim("VIN-A", "苏E12345", T0, 1)])
+    # A round trip of a few turns of the loop, as a real one lasts, so that both lanes fill.
+    read = FakeRead([PlateClaim("VIN-A", "苏E12345", T0, 1)], turns=3)
     batcher = ReadBatcher(read, max_in_flight=2, max_batch=16)
 
     async def ask(n: int) -> list[VehicleSnapshot]:
@@ -149,6 +152,50 @@ def test_a_question_whose_client_went_away_does_not_disturb_the_others() -> None
         return list(await asyncio.gather(*staying))
 
     assert [len(s) for s in asyncio.run(scenario())] == [1, 1, 1]
+
+
+class GatedRead(FakeRead):
+    """A read that lasts until the test opens ``gate``."""
+
+    def __init__(self, claims: list[PlateClaim]) -> None:
+        super().__init__(claims)
+        self.gate = asyncio.Event()
+
+    async def __call__(self, plates: list[str], vins: list[str]) -> VehicleSnapshot:
+        self.calls.append((plates, vins))
+        await self.gate.wait()
+        return self.alone(plates, vins)
+
+
+@pytest.mark.parametrize("when", ["gathering", "reading"])
+def test_a_batch_whose_leader_is_cancelled_is_read_for_the_others(when: str) -> None:
+    """The first question of a batch runs its read in its own task; cancelling that task
+    (its client went away, the server is stopping that request) while it gathers the
+    batch or while the read is under way must not cancel the questions that joined it."""
+    read = GatedRead(
+        [PlateClaim("VIN-A", "苏E12345", T0, 1), PlateClaim("VIN-B", "京A00001", T0, 1)]
+    )
+    batcher = ReadBatcher(read, max_in_flight=1, max_batch=16)
+
+    async def scenario() -> list[VehicleSnapshot]:
+        leader = asyncio.ensure_future(batcher.read(["苏E12345"], []))
+        others = [asyncio.ensure_future(batcher.read(["京A00001"], [])) for _ in range(3)]
+        await asyncio.sleep(0)  # the leader is gathering its batch, the others joined it
+        if when == "reading":
+            while not read.calls:
+                await asyncio.sleep(0)
+        leader.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await leader
+        read.gate.set()
+        return list(await asyncio.gather(*others))
+
+    answers = asyncio.run(scenario())
+    assert [s.at_plate("京A00001", T0).vin for s in answers] == ["VIN-B"] * 3  # type: ignore[union-attr]
+    if when == "reading":
+        assert read.calls == [(["京A00001", "苏E12345"], []), (["京A00001"], [])]
+    else:
+        assert read.calls == [(["京A00001"], [])]
 
 
 @given(st.integers(0, 5_000), st.sampled_from([1, 4, 1_000]))

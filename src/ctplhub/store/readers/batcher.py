@@ -15,6 +15,7 @@ A property test holds a batched answer equal to a read of its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
@@ -33,6 +34,14 @@ class ReadBatcher:
     run at once, and questions asked while they run make up the next one. Alone, a
     question costs one turn of the loop.
 
+    The question that opens a batch leads it: after that turn it runs the read in its own
+    task, and the others take their vehicles from it. A read in a task of its own would
+    start a turn later: under load a turn is a few hundred microseconds of other
+    requests' work, and every question of the batch waited for it (docs/PERFORMANCE.md
+    §20). Questions left over when reads are in flight go out in a task when one ends.
+    A leader cancelled before its read is over hands its batch back: the others are not
+    cancelled with it.
+
     Batches are capped (16): with 32 connections, uncapped batches of ~30 made every
     request wait on the same long read and left the server idle 6 % of the time
     (docs/PERFORMANCE.md).
@@ -44,17 +53,57 @@ class ReadBatcher:
         self._max_batch = max_batch
         self._waiting: deque[_Waiting] = deque()
         self._in_flight = 0
-        self._scheduled = False
+        self._scheduled = False  # a ``_dispatch`` is due
+        self._leading = False  # a leader is gathering its batch
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def read(self, plates: Sequence[str], vins: Sequence[str]) -> VehicleSnapshot:
         future: asyncio.Future[VehicleSnapshot] = asyncio.get_running_loop().create_future()
-        self._waiting.append((plates, vins, future))
-        self._schedule()
-        return await future
+        mine: _Waiting = (plates, vins, future)
+        self._waiting.append(mine)
+        if self._scheduled or self._leading or self._in_flight >= self._max_in_flight:
+            return await future  # a batch being gathered, or the end of a read, takes it
+        self._leading = True
+        try:
+            await asyncio.sleep(0)  # one turn: the questions asked meanwhile join
+        except BaseException:
+            self._leading = False
+            self._drop(mine)
+            self._schedule()
+            raise
+        self._leading = False
+        if self._in_flight >= self._max_in_flight:  # not now: the end of a read takes it
+            return await future
+        batch = self._take()
+        self._in_flight += 1
+        self._schedule()  # questions beyond this batch's cap
+        await self._run(batch, leader=mine)
+        return future.result()
+
+    def _drop(self, waiting: _Waiting) -> None:
+        with contextlib.suppress(ValueError):
+            self._waiting.remove(waiting)
+        waiting[2].cancel()
+
+    def _take(self) -> list[_Waiting]:
+        batch: list[_Waiting] = []
+        size = 0
+        while self._waiting and (
+            not batch
+            or size + len(self._waiting[0][0]) + len(self._waiting[0][1]) <= self._max_batch
+        ):
+            waiting = self._waiting.popleft()
+            batch.append(waiting)
+            size += len(waiting[0]) + len(waiting[1])
+        return batch
 
     def _schedule(self) -> None:
-        if not self._scheduled and self._waiting and self._in_flight < self._max_in_flight:
+        if (
+            not self._scheduled
+            and not self._leading
+            and self._waiting
+            and self._in_flight < self._max_in_flight
+        ):
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._dispatch)
 
@@ -62,21 +111,16 @@ class ReadBatcher:
         self._scheduled = False
         loop = asyncio.get_running_loop()
         while self._waiting and self._in_flight < self._max_in_flight:
-            batch: list[_Waiting] = []
-            size = 0
-            while self._waiting and (
-                not batch
-                or size + len(self._waiting[0][0]) + len(self._waiting[0][1]) <= self._max_batch
-            ):
-                waiting = self._waiting.popleft()
-                batch.append(waiting)
-                size += len(waiting[0]) + len(waiting[1])
+            batch = self._take()
             self._in_flight += 1
             task = loop.create_task(self._run(batch))
             self._tasks.add(task)  # keep a reference until it is done
             task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, batch: list[_Waiting]) -> None:
+    async def _run(self, batch: list[_Waiting], leader: _Waiting | None = None) -> None:
+        """Read ``batch``'s keys and give every waiter the snapshot (or the failure).
+        ``leader``: the waiter whose task runs this; when that task is cancelled, the
+        other waiters go back to the head of the queue instead of being cancelled."""
         try:
             plates = sorted({plate for plates, _, _ in batch for plate in plates})
             vins = sorted({vin for _, vins, _ in batch for vin in vins})
@@ -88,9 +132,15 @@ class ReadBatcher:
             for _, _, future in batch:
                 if not future.done():
                     future.set_exception(error)
-        except BaseException:  # cancelled (the loop is closing): so are the waiters
-            for _, _, future in batch:
-                future.cancel()
+        except BaseException:
+            if leader is None:  # the loop is closing: so are the waiters
+                for _, _, future in batch:
+                    future.cancel()
+            else:  # the leader's request was cancelled: the others are read again
+                leader[2].cancel()
+                self._waiting.extendleft(
+                    reversed([w for w in batch if w is not leader and not w[2].done()])
+                )
             raise
         finally:
             self._in_flight -= 1
