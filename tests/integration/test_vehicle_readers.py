@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import psycopg
@@ -214,3 +216,37 @@ def test_the_postgresql_array_text_reads_back_as_the_values_given(postgres_url: 
         for given in (values, values[:1], [], ["plain", "only"]):
             row = conn.execute("SELECT %s::VARCHAR[]", (text_array(given),)).fetchone()
             assert row is not None and row[0] == given
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sqlite_owner_reads_run_on_threads_of_their_own_that_close_stops(
+    loaded: Container,
+) -> None:
+    """An owner's question is read on the reader's own threads (not a shared pool that a
+    bulk read's chunks could fill), with the plates given as a JSON array, quotes and
+    all; closing the reader stops those threads, and a later read starts them again."""
+    database = make_url(loaded.settings.database_url).database
+    assert database is not None
+    reader = SqliteVehicleReader(database)
+    seen: list[str] = []
+    read_json = reader.read_json
+
+    def spy(plates: Sequence[str], vins: Sequence[str], owners: bool = True) -> str:
+        seen.append(threading.current_thread().name)
+        return read_json(plates, vins, owners)
+
+    reader.read_json = spy  # type: ignore[method-assign]
+
+    def ours() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name.startswith("sqlite-read")]
+
+    async def ask() -> VehicleSnapshot:
+        snapshot = await reader.vehicles(["苏E12345", 'x"\\'], [])
+        await reader.close()
+        return snapshot
+
+    for _ in range(2):
+        snapshot = asyncio.run(ask())
+        assert snapshot.at_plate("苏E12345", NOW) is not None
+        assert seen.pop().startswith("sqlite-read")
+        assert ours() == []
