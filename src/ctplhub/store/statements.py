@@ -194,15 +194,14 @@ def read_statements(engine: str) -> ReadStatements:
     if engine == "postgresql":
         return ReadStatements(text, _text(everyone, dialect), bulk_text)
     return ReadStatements(
-        text, _text(everyone, dialect), bulk_text, _as_json(text), _as_json(bulk_text, owners=False)
+        text, _text(everyone, dialect), bulk_text, _as_json(text), _as_json(bulk_text)
     )
 
 
-def _as_json(text: str, *, owners: bool = True) -> str:
-    values = ", ".join(
-        "NULL" if name == "owner_index" and not owners else _json_value(name)
-        for name in VehicleRow._fields
-    )
+def _as_json(text: str) -> str:
+    """``text``'s rows as one JSON array (``vehicles_json``); a bulk statement's NULL owner
+    index comes out as ``''``, which ``sqlite_vehicle_rows`` reads as None."""
+    values = ", ".join(_json_value(name) for name in VehicleRow._fields)
     return f"SELECT json_group_array(json_array({values})) FROM ({text})"
 
 

@@ -72,8 +72,8 @@ class ReadBatcher:
             self._schedule()
             raise
         self._leading = False
-        if self._in_flight >= self._max_in_flight:  # not now: the end of a read takes it
-            return await future
+        # A lane is still free: while a leader gathers, no ``_dispatch`` is due or runs
+        # (``_schedule`` waits for it), and nothing else takes one.
         batch = self._take()
         self._in_flight += 1
         self._schedule()  # questions beyond this batch's cap
